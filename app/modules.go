@@ -1,0 +1,126 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/perpetuaflow/api/migrations"
+	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/modules/jobs"
+	"github.com/perpetuaflow/api/modules/tasks"
+	"github.com/perpetuaflow/api/platform"
+	"github.com/perpetuaflow/api/platform/clock"
+	"github.com/perpetuaflow/api/platform/config"
+	"github.com/perpetuaflow/api/platform/database"
+	"github.com/perpetuaflow/api/platform/events"
+	"github.com/perpetuaflow/api/platform/idempotency"
+	"github.com/perpetuaflow/api/platform/observability"
+	"github.com/perpetuaflow/api/platform/ratelimit"
+	"github.com/perpetuaflow/api/platform/server"
+)
+
+// Modules are the domain modules, in no particular order: they meet only
+// through fx groups, events and their public interfaces.
+func Modules() []fx.Option {
+	return []fx.Option{
+		auth.Module,
+		tasks.Module,
+		jobs.Module,
+	}
+}
+
+// Options composes the process for role. Tests add options (a fake clock,
+// config overrides) and use the same composition.
+func Options(cfg *config.Config, role platform.Role, extra ...fx.Option) fx.Option {
+	opts := []fx.Option{
+		fx.Supply(cfg, role),
+		fx.StartTimeout(60 * time.Second),
+		fx.StopTimeout(cfg.Server.ShutdownTimeout + 15*time.Second),
+		fx.WithLogger(func(log *zap.Logger) fxevent.Logger {
+			l := &fxevent.ZapLogger{Logger: log.Named("fx")}
+			l.UseLogLevel(zapcore.DebugLevel)
+			return l
+		}),
+		platformModule,
+	}
+	opts = append(opts, Modules()...)
+	switch role {
+	case platform.RoleAPI, platform.RoleAll:
+		opts = append(opts, server.Module)
+	case platform.RoleWorker:
+		opts = append(opts, server.OpsModule)
+	}
+	opts = append(opts, extra...)
+	return fx.Options(opts...)
+}
+
+// platformModule provides the building blocks every module uses.
+var platformModule = fx.Module("platform",
+	fx.Provide(
+		observability.NewLogger,
+		observability.NewRegistry,
+		func(r *prometheus.Registry) prometheus.Registerer { return r },
+		func() clock.Clock { return clock.System{} },
+		openDatabase,
+		events.NewBus,
+		idempotency.NewStore,
+		ratelimit.NewDBStore,
+		rateLimitStore,
+		ratelimit.NewLimiter,
+		platform.AsCheck(databaseCheck),
+	),
+	fx.Invoke(autoMigrate),
+)
+
+func openDatabase(lc fx.Lifecycle, cfg *config.Config, log *zap.Logger, clk clock.Clock, reg *prometheus.Registry) (*database.DB, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, err := database.Open(ctx, cfg, log, clk)
+	if err != nil {
+		return nil, err
+	}
+	reg.MustRegister(collectors.NewDBStatsCollector(db.SQL, string(db.Dialect)))
+	lc.Append(fx.Hook{OnStop: func(context.Context) error { return db.Close() }})
+	return db, nil
+}
+
+// rateLimitStore picks Redis when configured, else the database.
+func rateLimitStore(lc fx.Lifecycle, cfg *config.Config, db *ratelimit.DBStore) (ratelimit.Store, error) {
+	if cfg.Redis.URL == "" {
+		return db, nil
+	}
+	rs, err := ratelimit.NewRedisStore(cfg.Redis.URL)
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.Hook{OnStop: func(context.Context) error { return rs.Close() }})
+	return rs, nil
+}
+
+func databaseCheck(db *database.DB) platform.Check {
+	return platform.Check{Name: "database", Run: db.Ping}
+}
+
+// autoMigrate applies pending migrations while the app is built, before any
+// component starts, when database.auto_migrate says so.
+func autoMigrate(cfg *config.Config, db *database.DB, log *zap.Logger) error {
+	if !cfg.AutoMigrate() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	if err := db.Migrate(ctx, migrations.All()); err != nil {
+		return fmt.Errorf("auto-migrate: %w", err)
+	}
+	log.Info("migrations applied", zap.Duration("took", time.Since(start)))
+	return nil
+}

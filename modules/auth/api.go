@@ -1,0 +1,58 @@
+package auth
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/perpetuaflow/api/platform/apperr"
+)
+
+// Tiers.
+const (
+	TierFree = "free"
+	TierPro  = "pro"
+)
+
+// Principal is the signed-in caller of a request, loaded fresh from the
+// database by the authentication middleware (so a tier change applies at
+// once).
+type Principal struct {
+	UserID    uuid.UUID
+	Email     string
+	Tier      string
+	Timezone  string
+	SessionID uuid.UUID
+}
+
+type principalKey struct{}
+
+// WithPrincipal stores p in ctx.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// FromContext returns the caller of the request in ctx.
+func FromContext(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}
+
+// Caller returns the caller of an authenticated request. Operations that
+// declare the bearer scheme always have one; anywhere else it is a 401.
+func Caller(ctx context.Context) (Principal, error) {
+	p, ok := FromContext(ctx)
+	if !ok {
+		return Principal{}, apperr.Unauthorized(apperr.CodeUnauthorized, "authentication required")
+	}
+	return p, nil
+}
+
+// UserCreated is published, inside the sign-up transaction, when a user signs
+// in for the first time (billing grants the kickstart credits on it).
+type UserCreated struct {
+	UserID uuid.UUID
+	Email  string
+	At     time.Time
+}

@@ -1,0 +1,349 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+	"gorm.io/gorm"
+
+	"github.com/perpetuaflow/api/platform/apperr"
+	"github.com/perpetuaflow/api/platform/clock"
+	"github.com/perpetuaflow/api/platform/database"
+	"github.com/perpetuaflow/api/platform/events"
+	"github.com/perpetuaflow/api/platform/httpx"
+	"github.com/perpetuaflow/api/platform/id"
+	"github.com/perpetuaflow/api/platform/observability"
+)
+
+// CodeInvalidRefreshToken is the error code of a refresh token that is
+// unknown, expired, revoked or reused.
+const CodeInvalidRefreshToken = "INVALID_REFRESH_TOKEN"
+
+var errInvalidRefresh = apperr.Unauthorized(CodeInvalidRefreshToken, "refresh token is invalid, expired or revoked")
+
+// Service holds the sign-in and user rules.
+type Service struct {
+	db     *database.DB
+	bus    *events.Bus
+	clock  clock.Clock
+	cfg    Config
+	keys   *keyring
+	google *googleVerifier
+	log    *zap.Logger
+}
+
+func newService(db *database.DB, bus *events.Bus, clk clock.Clock, cfg Config, keys *keyring, log *zap.Logger) *Service {
+	return &Service{db: db, bus: bus, clock: clk, cfg: cfg, keys: keys,
+		google: newGoogleVerifier(cfg, clk.Now), log: log.Named("auth")}
+}
+
+// Tokens is the answer of a sign-in or a refresh.
+type Tokens struct {
+	AccessToken  string
+	RefreshToken string
+	ExpiresIn    int
+	User         User
+}
+
+// SignInWithGoogle verifies a Google ID token and signs its user in,
+// creating the user on first sign-in.
+func (s *Service) SignInWithGoogle(ctx context.Context, idToken string) (*Tokens, error) {
+	ident, err := s.google.Verify(ctx, idToken)
+	if err != nil {
+		return nil, err
+	}
+	return s.signIn(ctx, ident)
+}
+
+// DevLogin signs in by email alone. It exists only where dev login is
+// enabled (never in production).
+func (s *Service) DevLogin(ctx context.Context, email, name string) (*Tokens, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	if name = strings.TrimSpace(name); name == "" {
+		name, _, _ = strings.Cut(email, "@")
+	}
+	return s.signIn(ctx, identity{Subject: "dev:" + email, Email: email, Name: name})
+}
+
+func (s *Service) signIn(ctx context.Context, ident identity) (*Tokens, error) {
+	var out *Tokens
+	attempt := func() error {
+		return s.db.Tx(ctx, func(tx *gorm.DB) error {
+			u, err := s.upsertUser(ctx, tx, ident)
+			if err != nil {
+				return err
+			}
+			now := s.clock.Now()
+			sess := Session{ID: id.New(), UserID: u.ID, CreatedAt: now, LastUsedAt: now}
+			if err := tx.Create(&sess).Error; err != nil {
+				return fmt.Errorf("create session: %w", err)
+			}
+			out, err = s.issuePair(tx, u, sess.ID)
+			return err
+		})
+	}
+	err := attempt()
+	if database.IsUniqueViolation(err) {
+		// Two first sign-ins of one account raced; the user exists now.
+		err = attempt()
+	}
+	return out, err
+}
+
+func (s *Service) upsertUser(ctx context.Context, tx *gorm.DB, ident identity) (*User, error) {
+	var u User
+	err := tx.Where("google_id = ?", ident.Subject).Take(&u).Error
+	now := s.clock.Now()
+	switch {
+	case database.IsNotFound(err):
+		u = User{ID: id.New(), GoogleID: ident.Subject, Email: ident.Email, Name: truncate(ident.Name, 100),
+			AvatarURL: ident.AvatarURL, Timezone: "UTC", Tier: TierFree, Version: 1, CreatedAt: now, UpdatedAt: now}
+		if err := tx.Create(&u).Error; err != nil {
+			return nil, fmt.Errorf("create user: %w", err)
+		}
+		if err := s.bus.Publish(ctx, tx, UserCreated{UserID: u.ID, Email: u.Email, At: now}); err != nil {
+			return nil, err
+		}
+		s.log.Info("user created", zap.String("user_id", u.ID.String()))
+		return &u, nil
+	case err != nil:
+		return nil, fmt.Errorf("find user: %w", err)
+	}
+	// The provider's email and picture may change; the name is the user's own
+	// once set (PATCH /users/me).
+	changes := map[string]any{}
+	if ident.Email != u.Email {
+		changes["email"] = ident.Email
+	}
+	if ident.AvatarURL != nil && (u.AvatarURL == nil || *u.AvatarURL != *ident.AvatarURL) {
+		changes["avatar_url"] = *ident.AvatarURL
+	}
+	if len(changes) > 0 {
+		changes["updated_at"] = now
+		changes["version"] = gorm.Expr("version + 1")
+		if err := tx.Model(&User{}).Where("id = ?", u.ID).Updates(changes).Error; err != nil {
+			return nil, fmt.Errorf("update user: %w", err)
+		}
+		if err := tx.Where("id = ?", u.ID).Take(&u).Error; err != nil {
+			return nil, err
+		}
+	}
+	return &u, nil
+}
+
+// issuePair creates a refresh token in session sid and signs an access token.
+func (s *Service) issuePair(tx *gorm.DB, u *User, sid uuid.UUID) (*Tokens, error) {
+	now := s.clock.Now()
+	raw, hash, err := newRefreshToken()
+	if err != nil {
+		return nil, err
+	}
+	rt := RefreshToken{ID: id.New(), SessionID: sid, UserID: u.ID, TokenHash: hash,
+		ExpiresAt: now.Add(s.cfg.RefreshTTL()), CreatedAt: now}
+	if err := tx.Create(&rt).Error; err != nil {
+		return nil, fmt.Errorf("store refresh token: %w", err)
+	}
+	access, err := s.keys.issue(now, s.cfg.AccessTTL(), s.cfg.Issuer, u, sid)
+	if err != nil {
+		return nil, err
+	}
+	return &Tokens{AccessToken: access, RefreshToken: raw, ExpiresIn: int(s.cfg.AccessTTL().Seconds()), User: *u}, nil
+}
+
+// newRefreshToken returns 256 random bits, encoded, and their SHA-256.
+func newRefreshToken() (raw, hash string, err error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", fmt.Errorf("random: %w", err)
+	}
+	raw = base64.RawURLEncoding.EncodeToString(b)
+	return raw, hashToken(raw), nil
+}
+
+func hashToken(raw string) string {
+	sum := sha256.Sum256([]byte(raw))
+	return hex.EncodeToString(sum[:])
+}
+
+// Refresh rotates a refresh token: the presented one is spent and a new pair
+// is issued in the same session. Presenting a spent token again is taken as
+// theft: the whole session (token family) is revoked.
+func (s *Service) Refresh(ctx context.Context, raw string) (*Tokens, error) {
+	var out *Tokens
+	reused := false
+	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
+		var rt RefreshToken
+		if err := tx.Where("token_hash = ?", hashToken(raw)).Take(&rt).Error; err != nil {
+			if database.IsNotFound(err) {
+				return errInvalidRefresh
+			}
+			return err
+		}
+		var sess Session
+		if err := tx.Where("id = ?", rt.SessionID).Take(&sess).Error; err != nil {
+			return err
+		}
+		now := s.clock.Now()
+		switch {
+		case sess.RevokedAt != nil:
+			return errInvalidRefresh
+		case rt.UsedAt != nil:
+			reused = true
+			return s.revokeSession(tx, sess.ID, revokedReuse)
+		case !now.Before(rt.ExpiresAt):
+			return errInvalidRefresh
+		}
+		res := tx.Model(&RefreshToken{}).Where("id = ? AND used_at IS NULL", rt.ID).Update("used_at", now)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			// Spent concurrently by another request: the same as reuse.
+			reused = true
+			return s.revokeSession(tx, sess.ID, revokedReuse)
+		}
+		if err := tx.Model(&Session{}).Where("id = ?", sess.ID).Update("last_used_at", now).Error; err != nil {
+			return err
+		}
+		var u User
+		if err := tx.Where("id = ?", rt.UserID).Take(&u).Error; err != nil {
+			return err
+		}
+		var err error
+		out, err = s.issuePair(tx, &u, sess.ID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if reused {
+		observability.Logger(ctx, s.log).Warn("refresh token reused; session revoked")
+		return nil, errInvalidRefresh
+	}
+	return out, nil
+}
+
+func (s *Service) revokeSession(tx *gorm.DB, sid uuid.UUID, reason string) error {
+	return tx.Model(&Session{}).Where("id = ? AND revoked_at IS NULL", sid).
+		Updates(map[string]any{"revoked_at": s.clock.Now(), "revoke_reason": reason}).Error
+}
+
+// Logout revokes the session of a refresh token. Unknown tokens are fine:
+// logging out is idempotent.
+func (s *Service) Logout(ctx context.Context, raw string) error {
+	if raw == "" {
+		return nil
+	}
+	return s.db.Tx(ctx, func(tx *gorm.DB) error {
+		var rt RefreshToken
+		err := tx.Where("token_hash = ?", hashToken(raw)).Take(&rt).Error
+		if database.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return s.revokeSession(tx, rt.SessionID, revokedLogout)
+	})
+}
+
+// Authenticate implements httpx.Authenticator: it verifies an access token
+// and loads its user, refusing tokens whose session was revoked.
+func (s *Service) Authenticate(ctx context.Context, token string) (context.Context, error) {
+	claims, err := s.keys.verify(token, s.cfg.Issuer, s.clock.Now)
+	if err != nil {
+		return ctx, err
+	}
+	uid, err1 := uuid.Parse(claims.Subject)
+	sid, err2 := uuid.Parse(claims.SID)
+	if err1 != nil || err2 != nil {
+		return ctx, apperr.Unauthorized(apperr.CodeUnauthorized, "invalid access token")
+	}
+	var u User
+	err = s.db.WithContext(ctx).Model(&User{}).
+		Joins("JOIN auth_sessions ON auth_sessions.user_id = users.id").
+		Where("users.id = ? AND auth_sessions.id = ? AND auth_sessions.revoked_at IS NULL", uid, sid).
+		Take(&u).Error
+	if database.IsNotFound(err) {
+		return ctx, apperr.Unauthorized(apperr.CodeUnauthorized, "session has ended; sign in again")
+	}
+	if err != nil {
+		return ctx, fmt.Errorf("load user: %w", err)
+	}
+	ctx = WithPrincipal(ctx, Principal{UserID: u.ID, Email: u.Email, Tier: u.Tier, Timezone: u.Timezone, SessionID: sid})
+	return httpx.WithSubject(ctx, u.ID.String()), nil
+}
+
+// JWKS returns the public keys that verify access tokens.
+func (s *Service) JWKS() JWKS { return s.keys.jwks }
+
+// Me returns the caller's user.
+func (s *Service) Me(ctx context.Context, p Principal) (*User, error) {
+	var u User
+	err := s.db.WithContext(ctx).Where("id = ?", p.UserID).Take(&u).Error
+	if database.IsNotFound(err) {
+		return nil, apperr.NotFound(apperr.CodeNotFound, "user")
+	}
+	return &u, err
+}
+
+// ProfileChanges are the editable fields of a user; nil leaves a field alone.
+type ProfileChanges struct {
+	Name     *string
+	Timezone *string
+}
+
+// UpdateMe changes the caller's name or timezone.
+func (s *Service) UpdateMe(ctx context.Context, p Principal, in ProfileChanges) (*User, error) {
+	changes := map[string]any{}
+	if in.Name != nil {
+		name := strings.TrimSpace(*in.Name)
+		if name == "" || len([]rune(name)) > 100 {
+			return nil, apperr.Validation("name", "must be 1-100 characters")
+		}
+		changes["name"] = name
+	}
+	if in.Timezone != nil {
+		if !ValidTimezone(*in.Timezone) {
+			return nil, apperr.Validation("timezone", "%q is not an IANA time zone name", *in.Timezone)
+		}
+		changes["timezone"] = *in.Timezone
+	}
+	if len(changes) > 0 {
+		changes["updated_at"] = s.clock.Now()
+		changes["version"] = gorm.Expr("version + 1")
+		err := s.db.Tx(ctx, func(tx *gorm.DB) error {
+			return tx.Model(&User{}).Where("id = ?", p.UserID).Updates(changes).Error
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return s.Me(ctx, p)
+}
+
+// ValidTimezone reports whether name is an IANA zone (such as Europe/Berlin
+// or UTC). "Local" and "" are refused: they mean the server's zone.
+func ValidTimezone(name string) bool {
+	if name == "" || name == "Local" || len(name) > 64 {
+		return false
+	}
+	_, err := time.LoadLocation(name)
+	return err == nil
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) > n {
+		return string(r[:n])
+	}
+	return s
+}

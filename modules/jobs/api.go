@@ -1,0 +1,54 @@
+package jobs
+
+import (
+	"context"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+	"go.uber.org/fx"
+	"gorm.io/gorm"
+)
+
+// Enqueuer inserts jobs. InsertTx joins the caller's GORM transaction, so a
+// job exists exactly when the change that asked for it commits.
+type Enqueuer interface {
+	InsertTx(ctx context.Context, tx *gorm.DB, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
+
+// Worker is one job kind's worker, contributed by a module.
+type Worker struct {
+	Kind string
+	add  func(*river.Workers) error
+}
+
+// NewWorker wraps a River worker for the "workers" group.
+func NewWorker[T river.JobArgs](w river.Worker[T]) Worker {
+	var args T
+	return Worker{Kind: args.Kind(), add: func(ws *river.Workers) error { return river.AddWorkerSafely(ws, w) }}
+}
+
+// AsWorker annotates a constructor returning a Worker so that it joins the
+// "workers" group.
+func AsWorker(f any) any { return fx.Annotate(f, fx.ResultTags(`group:"workers"`)) }
+
+// Periodic is a job enqueued on a schedule. With several worker processes
+// only the elected leader schedules it, so each run happens once.
+type Periodic struct {
+	// ID identifies the schedule; it must be unique.
+	ID string
+	// Schedule says when; use Every for a fixed interval.
+	Schedule river.PeriodicSchedule
+	// Args builds the job's arguments at each run.
+	Args func() river.JobArgs
+	// RunOnStart also runs it when the leader starts.
+	RunOnStart bool
+}
+
+// Every returns a fixed-interval schedule.
+func Every(d time.Duration) river.PeriodicSchedule { return river.PeriodicInterval(d) }
+
+// AsPeriodic annotates a constructor returning a Periodic so that it joins
+// the "periodic" group.
+func AsPeriodic(f any) any { return fx.Annotate(f, fx.ResultTags(`group:"periodic"`)) }

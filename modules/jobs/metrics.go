@@ -1,0 +1,79 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/perpetuaflow/api/platform/observability"
+)
+
+// metrics counts inserted and worked jobs by kind, and times the work.
+type metrics struct {
+	river.MiddlewareDefaults
+
+	inserted  *prometheus.CounterVec
+	processed *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+}
+
+var (
+	_ rivertype.JobInsertMiddleware = (*metrics)(nil)
+	_ rivertype.WorkerMiddleware    = (*metrics)(nil)
+)
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		inserted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: observability.Namespace, Name: "jobs_inserted_total",
+			Help: "Jobs enqueued, by kind.",
+		}, []string{"kind"}),
+		processed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: observability.Namespace, Name: "jobs_processed_total",
+			Help: "Job runs, by kind and outcome (completed, failed, snoozed, cancelled).",
+		}, []string{"kind", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: observability.Namespace, Name: "job_duration_seconds",
+			Help:    "Job run time, by kind.",
+			Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5, 10, 30, 60, 300},
+		}, []string{"kind"}),
+	}
+	reg.MustRegister(m.inserted, m.processed, m.duration)
+	return m
+}
+
+func (m *metrics) InsertMany(ctx context.Context, params []*rivertype.JobInsertParams,
+	doInner func(context.Context) ([]*rivertype.JobInsertResult, error),
+) ([]*rivertype.JobInsertResult, error) {
+	res, err := doInner(ctx)
+	if err == nil {
+		for _, p := range params {
+			m.inserted.WithLabelValues(p.Kind).Inc()
+		}
+	}
+	return res, err
+}
+
+func (m *metrics) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
+	start := time.Now()
+	err := doInner(ctx)
+	m.duration.WithLabelValues(job.Kind).Observe(time.Since(start).Seconds())
+	outcome := "completed"
+	var snooze *river.JobSnoozeError
+	var cancel *river.JobCancelError
+	switch {
+	case err == nil:
+	case errors.As(err, &snooze):
+		outcome = "snoozed"
+	case errors.As(err, &cancel):
+		outcome = "cancelled"
+	default:
+		outcome = "failed"
+	}
+	m.processed.WithLabelValues(job.Kind, outcome).Inc()
+	return err
+}

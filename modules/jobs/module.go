@@ -1,0 +1,223 @@
+// Package jobs owns the job queue: the River client on the application
+// database, the worker pool and periodic schedules (in the worker role), job
+// metrics, and the platform's housekeeping jobs. Domain modules contribute
+// their workers and schedules through the "workers" and "periodic" groups.
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertype"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
+	"go.uber.org/zap/zapcore"
+	"gorm.io/gorm"
+
+	"github.com/perpetuaflow/api/platform"
+	"github.com/perpetuaflow/api/platform/config"
+	"github.com/perpetuaflow/api/platform/database"
+)
+
+// Module is the jobs module.
+var Module = fx.Module("jobs",
+	fx.Provide(
+		newConfig,
+		newQueue,
+		func(q *Queue) Enqueuer { return q },
+		AsWorker(newIdempotencyPurgeWorker),
+		AsPeriodic(idempotencyPurgeSchedule),
+		AsWorker(newRateLimitPurgeWorker),
+		AsPeriodic(rateLimitPurgeSchedule),
+	),
+	fx.Invoke(func(lc fx.Lifecycle, q *Queue) {
+		lc.Append(fx.Hook{OnStart: q.start, OnStop: q.stop})
+	}),
+)
+
+// Config is the jobs section of the configuration.
+type Config struct {
+	Workers                  int           `mapstructure:"workers"`
+	MaxAttempts              int           `mapstructure:"max_attempts"`
+	PollInterval             time.Duration `mapstructure:"poll_interval"`
+	IdempotencyPurgeInterval time.Duration `mapstructure:"idempotency_purge_interval"`
+}
+
+// Validate checks the section.
+func (c Config) Validate() error {
+	switch {
+	case c.Workers < 1:
+		return config.Invalid("workers", "must be at least 1")
+	case c.MaxAttempts < 1:
+		return config.Invalid("max_attempts", "must be at least 1")
+	case c.PollInterval <= 0:
+		return config.Invalid("poll_interval", "must be positive")
+	case c.IdempotencyPurgeInterval <= 0:
+		return config.Invalid("idempotency_purge_interval", "must be positive")
+	}
+	return nil
+}
+
+func newConfig(cfg *config.Config) (Config, error) {
+	var c Config
+	return c, cfg.Section("jobs", &c)
+}
+
+// Queue is the River client of this process.
+type Queue struct {
+	client  *river.Client[*sql.Tx]
+	role    platform.Role
+	log     *zap.Logger
+	workers []string
+}
+
+type queueParams struct {
+	fx.In
+
+	Config   Config
+	Role     platform.Role
+	DB       *database.DB
+	Log      *zap.Logger
+	Registry *prometheus.Registry
+	Workers  []Worker   `group:"workers"`
+	Periodic []Periodic `group:"periodic"`
+}
+
+func newQueue(p queueParams) (*Queue, error) {
+	var driver riverdriver.Driver[*sql.Tx]
+	switch {
+	case p.DB.Dialect == database.SQLite:
+		driver = riversqlite.New(p.DB.SQL)
+	case p.Role.RunsWorkers():
+		// LISTEN/NOTIFY through a pgx connection wakes workers as soon as a job
+		// commits; everything else goes through the shared database/sql pool,
+		// so that inserts can join GORM transactions.
+		driver = riverdatabasesql.NewWithPgxListener(p.DB.SQL, p.DB.Pool)
+	default:
+		driver = riverdatabasesql.New(p.DB.SQL)
+	}
+
+	log := p.Log.Named("jobs")
+	workers := river.NewWorkers()
+	kinds := make([]string, 0, len(p.Workers))
+	for _, w := range p.Workers {
+		if err := w.add(workers); err != nil {
+			return nil, fmt.Errorf("register worker %s: %w", w.Kind, err)
+		}
+		kinds = append(kinds, w.Kind)
+	}
+	metrics := newMetrics(p.Registry)
+	// River reports its own life at info; only its warnings and errors are ours.
+	core, err := zapcore.NewIncreaseLevelCore(log.Core(), zapcore.WarnLevel)
+	if err != nil {
+		core = log.Core()
+	}
+	rc := &river.Config{
+		Logger:            slog.New(zapslog.NewHandler(core)),
+		MaxAttempts:       p.Config.MaxAttempts,
+		FetchPollInterval: p.Config.PollInterval,
+		FetchCooldown:     min(p.Config.PollInterval, 100*time.Millisecond),
+		Workers:           workers,
+		Middleware:        []rivertype.Middleware{metrics},
+		ErrorHandler:      &errorHandler{log: log},
+		JobTimeout:        5 * time.Minute,
+	}
+	if p.DB.Dialect == database.SQLite {
+		rc.PollOnly = true
+	}
+	if p.Role.RunsWorkers() {
+		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: p.Config.Workers}}
+		for _, per := range p.Periodic {
+			args := per.Args
+			rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(per.Schedule,
+				func() (river.JobArgs, *river.InsertOpts) { return args(), nil },
+				&river.PeriodicJobOpts{ID: per.ID, RunOnStart: per.RunOnStart}))
+		}
+	}
+	client, err := river.NewClient(driver, rc)
+	if err != nil {
+		return nil, fmt.Errorf("job queue: %w", err)
+	}
+	return &Queue{client: client, role: p.Role, log: log, workers: kinds}, nil
+}
+
+func (q *Queue) start(ctx context.Context) error {
+	if !q.role.RunsWorkers() {
+		return nil
+	}
+	// fx cancels the start context once start-up is over, and River stops when
+	// the context it was started with ends.
+	if err := q.client.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start job queue: %w", err)
+	}
+	q.log.Info("job workers started", zap.Strings("kinds", q.workers))
+	return nil
+}
+
+// stop lets running jobs finish; when the stop deadline passes it cancels
+// them (they are retried later).
+func (q *Queue) stop(ctx context.Context) error {
+	if !q.role.RunsWorkers() {
+		return nil
+	}
+	err := q.client.Stop(ctx)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		q.log.Warn("jobs still running at shutdown deadline; cancelling them")
+		hard, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return q.client.StopAndCancel(hard)
+	}
+	if err == nil {
+		q.log.Info("job workers stopped")
+	}
+	return err
+}
+
+// InsertTx enqueues a job inside the GORM transaction tx.
+func (q *Queue) InsertTx(ctx context.Context, tx *gorm.DB, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+	sqlTx, err := database.SQLTx(tx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := q.client.InsertTx(ctx, sqlTx, args, opts)
+	if err != nil {
+		return nil, fmt.Errorf("enqueue %s: %w", args.Kind(), err)
+	}
+	return res, nil
+}
+
+// Insert enqueues a job on its own.
+func (q *Queue) Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+	res, err := q.client.Insert(ctx, args, opts)
+	if err != nil {
+		return nil, fmt.Errorf("enqueue %s: %w", args.Kind(), err)
+	}
+	return res, nil
+}
+
+// Client exposes the River client (for tests and operational tooling).
+func (q *Queue) Client() *river.Client[*sql.Tx] { return q.client }
+
+type errorHandler struct{ log *zap.Logger }
+
+func (h *errorHandler) HandleError(ctx context.Context, job *rivertype.JobRow, err error) *river.ErrorHandlerResult {
+	h.log.Warn("job failed", zap.String("kind", job.Kind), zap.Int64("job_id", job.ID),
+		zap.Int("attempt", job.Attempt), zap.Error(err))
+	return nil
+}
+
+func (h *errorHandler) HandlePanic(ctx context.Context, job *rivertype.JobRow, panicVal any, trace string) *river.ErrorHandlerResult {
+	h.log.Error("job panicked", zap.String("kind", job.Kind), zap.Int64("job_id", job.ID),
+		zap.Int("attempt", job.Attempt), zap.Any("panic", panicVal), zap.String("stack", trace))
+	return nil
+}

@@ -1,0 +1,97 @@
+// Package tasks owns tasks: their life cycle (create, edit with optimistic
+// locking, complete, delete into a recoverable tombstone), the tier limits on
+// them, and the events other modules react to.
+package tasks
+
+import (
+	"time"
+
+	"go.uber.org/fx"
+
+	"github.com/perpetuaflow/api/platform"
+	"github.com/perpetuaflow/api/platform/config"
+)
+
+// Module is the tasks module.
+var Module = fx.Module("tasks",
+	fx.Provide(
+		newConfig,
+		newService,
+		platform.AsRoutes(newHandlers),
+		platform.AsModels(models),
+	),
+)
+
+// TierLimits are the limits of one tier that tasks enforce.
+type TierLimits struct {
+	MaxTasks             int `mapstructure:"max_tasks"`
+	MaxSubtasks          int `mapstructure:"max_subtasks"`
+	MaxDescriptionLength int `mapstructure:"max_description_length"`
+	MaxReminders         int `mapstructure:"max_reminders"`
+}
+
+// Config is what the tasks module reads: the tasks section and the tier
+// limits.
+type Config struct {
+	MaxDueDaysAhead int           `mapstructure:"max_due_days_ahead"`
+	TombstoneTTL    time.Duration `mapstructure:"tombstone_ttl"`
+	MaxTombstones   int           `mapstructure:"max_tombstones"`
+
+	Tiers map[string]TierLimits `mapstructure:"-"`
+}
+
+// Validate checks the tasks section.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxDueDaysAhead < 1:
+		return config.Invalid("max_due_days_ahead", "must be at least 1")
+	case c.TombstoneTTL <= 0:
+		return config.Invalid("tombstone_ttl", "must be positive")
+	case c.MaxTombstones < 1:
+		return config.Invalid("max_tombstones", "must be at least 1")
+	}
+	return nil
+}
+
+// Validate checks one tier's limits.
+func (l TierLimits) Validate() error {
+	switch {
+	case l.MaxTasks < 1:
+		return config.Invalid("max_tasks", "must be at least 1")
+	case l.MaxSubtasks < 0:
+		return config.Invalid("max_subtasks", "must not be negative")
+	case l.MaxDescriptionLength < 1:
+		return config.Invalid("max_description_length", "must be at least 1")
+	case l.MaxReminders < 0:
+		return config.Invalid("max_reminders", "must not be negative")
+	}
+	return nil
+}
+
+func newConfig(cfg *config.Config) (Config, error) {
+	var c Config
+	if err := cfg.Section("tasks", &c); err != nil {
+		return c, err
+	}
+	c.Tiers = map[string]TierLimits{}
+	for _, tier := range []string{"free", "pro"} {
+		var l TierLimits
+		if err := cfg.Section("limits."+tier, &l); err != nil {
+			return c, err
+		}
+		c.Tiers[tier] = l
+	}
+	return c, nil
+}
+
+// limits returns the base limits of tier (free for an unknown tier).
+func (c Config) limits(tier string) TierLimits {
+	if l, ok := c.Tiers[tier]; ok {
+		return l
+	}
+	return c.Tiers["free"]
+}
+
+func models() platform.Models {
+	return platform.Models{Module: "tasks", List: []any{&Task{}, &Tombstone{}}}
+}

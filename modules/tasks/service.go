@@ -1,0 +1,565 @@
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"go.uber.org/fx"
+	"gorm.io/gorm"
+
+	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/platform/apperr"
+	"github.com/perpetuaflow/api/platform/clock"
+	"github.com/perpetuaflow/api/platform/database"
+	"github.com/perpetuaflow/api/platform/events"
+	"github.com/perpetuaflow/api/platform/id"
+)
+
+// Error codes of this module.
+const (
+	CodeTaskNotFound = "TASK_NOT_FOUND"
+	CodeArchived     = "ARCHIVED"
+)
+
+var (
+	errTaskNotFound = apperr.NotFound(CodeTaskNotFound, "task")
+	errArchived     = apperr.New(apperr.KindConflict, CodeArchived,
+		"the task is archived; un-archive it (archived: false) to change it")
+	// errStale means a concurrent write changed the row between our read and
+	// our conditional update.
+	errStale = errors.New("stale version")
+)
+
+const (
+	maxTitleLength       = 500
+	minEstimatedDuration = 1
+	maxEstimatedDuration = 720
+	staleRetries         = 3
+)
+
+// Service holds the task rules. It is the only writer of the tasks tables.
+type Service struct {
+	db    *database.DB
+	bus   *events.Bus
+	clock clock.Clock
+	cfg   Config
+	perks Perks
+}
+
+type serviceParams struct {
+	fx.In
+
+	DB    *database.DB
+	Bus   *events.Bus
+	Clock clock.Clock
+	Cfg   Config
+	Perks Perks `optional:"true"`
+}
+
+func newService(p serviceParams) *Service {
+	return &Service{db: p.DB, bus: p.Bus, clock: p.Clock, cfg: p.Cfg, perks: p.Perks}
+}
+
+// ListFilter selects tasks; nil fields do not filter.
+type ListFilter struct {
+	Completed *bool
+	Hidden    *bool
+	Archived  *bool
+	Priority  *string
+	DueBefore *time.Time
+	DueAfter  *time.Time
+	Query     string
+	Sort      string
+	Offset    int
+	Limit     int
+}
+
+var sortOrders = map[string]string{
+	"created_at":  "created_at ASC",
+	"-created_at": "created_at DESC",
+	"due_date":    "CASE WHEN due_date IS NULL THEN 1 ELSE 0 END, due_date ASC",
+	"-due_date":   "CASE WHEN due_date IS NULL THEN 1 ELSE 0 END, due_date DESC",
+	"priority":    "CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, created_at DESC",
+	"-priority":   "CASE priority WHEN 'high' THEN 2 WHEN 'medium' THEN 1 ELSE 0 END, created_at DESC",
+}
+
+// List returns one page of the user's tasks and the total that match.
+func (s *Service) List(ctx context.Context, p auth.Principal, f ListFilter) ([]Task, int64, error) {
+	q := s.db.WithContext(ctx).Model(&Task{}).Where("user_id = ?", p.UserID)
+	if f.Completed != nil {
+		q = q.Where("completed = ?", *f.Completed)
+	}
+	if f.Hidden != nil {
+		q = q.Where("hidden = ?", *f.Hidden)
+	}
+	if f.Archived != nil {
+		q = q.Where("archived = ?", *f.Archived)
+	}
+	if f.Priority != nil {
+		q = q.Where("priority = ?", *f.Priority)
+	}
+	if f.DueBefore != nil {
+		q = q.Where("due_date IS NOT NULL AND due_date < ?", f.DueBefore.UTC())
+	}
+	if f.DueAfter != nil {
+		q = q.Where("due_date IS NOT NULL AND due_date > ?", f.DueAfter.UTC())
+	}
+	if term := strings.TrimSpace(f.Query); term != "" {
+		pattern := "%" + database.EscapeLike(strings.ToLower(term)) + "%"
+		q = q.Where(`(LOWER(title) LIKE ? ESCAPE '\' OR LOWER(description) LIKE ? ESCAPE '\')`, pattern, pattern)
+	}
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return nil, 0, fmt.Errorf("count tasks: %w", err)
+	}
+	order, ok := sortOrders[f.Sort]
+	if !ok {
+		order = sortOrders["-created_at"]
+	}
+	var out []Task
+	err := q.Order(order + ", id DESC").Offset(f.Offset).Limit(f.Limit).Find(&out).Error
+	if err != nil {
+		return nil, 0, fmt.Errorf("list tasks: %w", err)
+	}
+	return out, total, nil
+}
+
+// Get returns one task of the user.
+func (s *Service) Get(ctx context.Context, p auth.Principal, taskID uuid.UUID) (*Task, error) {
+	return s.load(s.db.WithContext(ctx), p.UserID, taskID)
+}
+
+func (s *Service) load(tx *gorm.DB, userID, taskID uuid.UUID) (*Task, error) {
+	var t Task
+	err := tx.Where("id = ? AND user_id = ?", taskID, userID).Take(&t).Error
+	if database.IsNotFound(err) {
+		return nil, errTaskNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load task %s: %w", taskID, err)
+	}
+	return &t, nil
+}
+
+// NewTask is the input of Create.
+type NewTask struct {
+	Title             string
+	Description       string
+	Priority          string
+	DueDate           *time.Time
+	EstimatedDuration *int
+}
+
+// Create adds a task, within the user's active-task limit.
+func (s *Service) Create(ctx context.Context, p auth.Principal, in NewTask) (*Task, error) {
+	title, err := s.checkTitle(in.Title)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkDescription(p, in.Description); err != nil {
+		return nil, err
+	}
+	if err := s.checkDueDate(in.DueDate); err != nil {
+		return nil, err
+	}
+	if err := checkEstimate(in.EstimatedDuration); err != nil {
+		return nil, err
+	}
+	priority := in.Priority
+	if priority == "" {
+		priority = PriorityMedium
+	}
+	now := s.clock.Now()
+	t := Task{ID: id.New(), UserID: p.UserID, Title: title, Description: in.Description, Priority: priority,
+		DueDate: utcPtr(in.DueDate), EstimatedDuration: in.EstimatedDuration, Version: 1, CreatedAt: now, UpdatedAt: now}
+	err = s.db.Tx(ctx, func(tx *gorm.DB) error {
+		if err := s.checkTaskLimit(ctx, tx, p); err != nil {
+			return err
+		}
+		return tx.Create(&t).Error
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// Changes is the input of Update. Nil leaves a field as it is; the Clear
+// flags set a nullable field to null (an empty description).
+type Changes struct {
+	Title                  *string
+	Description            *string
+	ClearDescription       bool
+	Priority               *string
+	DueDate                *time.Time
+	ClearDueDate           bool
+	EstimatedDuration      *int
+	ClearEstimatedDuration bool
+	Hidden                 *bool
+	Archived               *bool
+	Completed              *bool
+	// Version, when given, must be the task's current version.
+	Version *int
+}
+
+// touchesMoreThanArchived reports whether the changes go beyond the
+// archived flag (an archived task accepts only un-archiving).
+func (c Changes) touchesMoreThanArchived() bool {
+	return c.Title != nil || c.Description != nil || c.ClearDescription || c.Priority != nil ||
+		c.DueDate != nil || c.ClearDueDate || c.EstimatedDuration != nil || c.ClearEstimatedDuration ||
+		c.Hidden != nil || c.Completed != nil
+}
+
+// Update changes a task. The version is enforced only when the caller sends
+// one (the client's complete/reopen and hide toggles send none: last write
+// wins). completed: true has every effect of Complete.
+func (s *Service) Update(ctx context.Context, p auth.Principal, taskID uuid.UUID, c Changes) (*Task, error) {
+	if c.Title != nil {
+		title, err := s.checkTitle(*c.Title)
+		if err != nil {
+			return nil, err
+		}
+		c.Title = &title
+	}
+	if c.Description != nil {
+		if err := s.checkDescription(p, *c.Description); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.checkDueDate(c.DueDate); err != nil {
+		return nil, err
+	}
+	if err := checkEstimate(c.EstimatedDuration); err != nil {
+		return nil, err
+	}
+	var out *Task
+	err := s.retryStale(ctx, p, taskID, c.Version, func(tx *gorm.DB, t *Task) error {
+		unarchive := c.Archived != nil && !*c.Archived
+		if t.Archived && !unarchive && c.touchesMoreThanArchived() {
+			return errArchived
+		}
+		before := *t
+		now := s.clock.Now()
+		applyChanges(t, c)
+		completedNow := c.Completed != nil && *c.Completed && !before.Completed
+		switch {
+		case completedNow:
+			by := CompletedManual
+			t.CompletedAt, t.CompletedBy = &now, &by
+		case c.Completed != nil && !*c.Completed && before.Completed:
+			t.CompletedAt, t.CompletedBy = nil, nil
+		}
+		if before.Archived && !t.Archived && t.Active() {
+			if err := s.checkTaskLimit(ctx, tx, p); err != nil {
+				return err
+			}
+		}
+		if !changed(&before, t) {
+			out = t
+			return nil
+		}
+		if err := s.save(tx, t, before.Version, now); err != nil {
+			return err
+		}
+		if completedNow {
+			if _, err := s.publishCompleted(ctx, tx, p, t, now); err != nil {
+				return err
+			}
+		}
+		out = t
+		return nil
+	})
+	return out, err
+}
+
+func applyChanges(t *Task, c Changes) {
+	if c.Title != nil {
+		t.Title = *c.Title
+	}
+	if c.Description != nil {
+		t.Description = *c.Description
+	}
+	if c.ClearDescription {
+		t.Description = ""
+	}
+	if c.Priority != nil {
+		t.Priority = *c.Priority
+	}
+	if c.DueDate != nil {
+		t.DueDate = utcPtr(c.DueDate)
+	}
+	if c.ClearDueDate {
+		t.DueDate = nil
+	}
+	if c.EstimatedDuration != nil {
+		t.EstimatedDuration = c.EstimatedDuration
+	}
+	if c.ClearEstimatedDuration {
+		t.EstimatedDuration = nil
+	}
+	if c.Hidden != nil {
+		t.Hidden = *c.Hidden
+	}
+	if c.Archived != nil {
+		t.Archived = *c.Archived
+	}
+	if c.Completed != nil {
+		t.Completed = *c.Completed
+	}
+}
+
+// changed reports whether any editable field differs.
+func changed(a, b *Task) bool {
+	return a.Title != b.Title || a.Description != b.Description || a.Priority != b.Priority ||
+		!eqTime(a.DueDate, b.DueDate) || !eqInt(a.EstimatedDuration, b.EstimatedDuration) ||
+		a.Hidden != b.Hidden || a.Archived != b.Archived || a.Completed != b.Completed
+}
+
+// Completion is the answer of completing a task.
+type Completion struct {
+	Task    Task
+	Rewards Rewards
+}
+
+// Complete completes a task ("manual") or force-completes it ("force"). A task
+// that is already complete is returned as it is, with no second reward:
+// completing is safe to retry.
+func (s *Service) Complete(ctx context.Context, p auth.Principal, taskID uuid.UUID, by string, version *int) (*Completion, error) {
+	var out *Completion
+	err := s.retryStale(ctx, p, taskID, version, func(tx *gorm.DB, t *Task) error {
+		if t.Archived {
+			return errArchived
+		}
+		if t.Completed {
+			out = &Completion{Task: *t, Rewards: Rewards{Unlocked: []UnlockedAchievement{}}}
+			return nil
+		}
+		now := s.clock.Now()
+		before := t.Version
+		t.Completed, t.CompletedAt, t.CompletedBy = true, &now, &by
+		if err := s.save(tx, t, before, now); err != nil {
+			return err
+		}
+		rewards, err := s.publishCompleted(ctx, tx, p, t, now)
+		if err != nil {
+			return err
+		}
+		out = &Completion{Task: *t, Rewards: *rewards}
+		return nil
+	})
+	return out, err
+}
+
+func (s *Service) publishCompleted(ctx context.Context, tx *gorm.DB, p auth.Principal, t *Task, now time.Time) (*Rewards, error) {
+	rewards := &Rewards{Unlocked: []UnlockedAchievement{}}
+	by := CompletedManual
+	if t.CompletedBy != nil {
+		by = *t.CompletedBy
+	}
+	err := s.bus.Publish(ctx, tx, TaskCompleted{UserID: p.UserID, Timezone: p.Timezone, Task: *t,
+		CompletedBy: by, At: now, Rewards: rewards})
+	return rewards, err
+}
+
+// retryStale loads the task in a transaction and runs fn on it. When a
+// concurrent write makes the conditional update miss, a caller that sent a
+// version gets 409 CONFLICT; one that did not is retried on fresh data.
+func (s *Service) retryStale(ctx context.Context, p auth.Principal, taskID uuid.UUID, version *int,
+	fn func(tx *gorm.DB, t *Task) error,
+) error {
+	for attempt := 0; ; attempt++ {
+		err := s.db.Tx(ctx, func(tx *gorm.DB) error {
+			t, err := s.load(tx, p.UserID, taskID)
+			if err != nil {
+				return err
+			}
+			if version != nil && *version != t.Version {
+				return apperr.VersionConflict("task", t.Version)
+			}
+			return fn(tx, t)
+		})
+		if !errors.Is(err, errStale) {
+			return err
+		}
+		if version != nil || attempt >= staleRetries {
+			t, lerr := s.Get(ctx, p, taskID)
+			if lerr != nil {
+				return lerr
+			}
+			return apperr.VersionConflict("task", t.Version)
+		}
+	}
+}
+
+// save writes t with the next version, if the row still has version prev.
+func (s *Service) save(tx *gorm.DB, t *Task, prev int, now time.Time) error {
+	t.Version = prev + 1
+	t.UpdatedAt = now
+	res := tx.Model(&Task{}).Where("id = ? AND user_id = ? AND version = ?", t.ID, t.UserID, prev).
+		Select("title", "description", "priority", "due_date", "estimated_duration", "completed", "completed_at",
+			"completed_by", "hidden", "archived", "version", "updated_at").
+		Updates(t)
+	if res.Error != nil {
+		return fmt.Errorf("save task %s: %w", t.ID, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return errStale
+	}
+	return nil
+}
+
+// Deleted is the answer of a delete.
+type Deleted struct {
+	TombstoneID      uuid.UUID
+	RecoverableUntil time.Time
+}
+
+// Delete removes a task into a tombstone, recoverable for the configured
+// time. A user keeps at most the configured number of tombstones: making one
+// more purges the oldest.
+func (s *Service) Delete(ctx context.Context, p auth.Principal, taskID uuid.UUID) (*Deleted, error) {
+	var out *Deleted
+	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
+		t, err := s.load(tx, p.UserID, taskID)
+		if err != nil {
+			return err
+		}
+		snapshot, err := json.Marshal(taskSnapshot{Task: *t})
+		if err != nil {
+			return err
+		}
+		now := s.clock.Now()
+		ts := Tombstone{ID: id.New(), UserID: p.UserID, EntityType: EntityTask, EntityID: t.ID, Title: t.Title,
+			Snapshot: string(snapshot), DeletedAt: now, RecoverableUntil: now.Add(s.cfg.TombstoneTTL)}
+		if err := s.addTombstone(tx, &ts); err != nil {
+			return err
+		}
+		if err := tx.Where("id = ? AND user_id = ?", t.ID, p.UserID).Delete(&Task{}).Error; err != nil {
+			return fmt.Errorf("delete task: %w", err)
+		}
+		if err := s.bus.Publish(ctx, tx, TaskDeleted{UserID: p.UserID, TaskID: t.ID, TombstoneID: ts.ID, At: now}); err != nil {
+			return err
+		}
+		out = &Deleted{TombstoneID: ts.ID, RecoverableUntil: ts.RecoverableUntil}
+		return nil
+	})
+	return out, err
+}
+
+func (s *Service) addTombstone(tx *gorm.DB, ts *Tombstone) error {
+	if err := database.LockKey(tx, "tombstones:"+ts.UserID.String()); err != nil {
+		return err
+	}
+	if err := tx.Create(ts).Error; err != nil {
+		return fmt.Errorf("create tombstone: %w", err)
+	}
+	var surplus []uuid.UUID
+	err := tx.Model(&Tombstone{}).Where("user_id = ?", ts.UserID).
+		Order("deleted_at DESC, id DESC").Offset(s.cfg.MaxTombstones).Pluck("id", &surplus).Error
+	if err != nil {
+		return err
+	}
+	if len(surplus) > 0 {
+		return tx.Where("id IN ?", surplus).Delete(&Tombstone{}).Error
+	}
+	return nil
+}
+
+// MaxTasks is the user's effective active-task limit.
+func (s *Service) MaxTasks(ctx context.Context, tx *gorm.DB, p auth.Principal) (int, error) {
+	limit := s.cfg.limits(p.Tier).MaxTasks
+	if s.perks != nil {
+		bonus, err := s.perks.PerkBonus(ctx, tx, p.UserID, "max_tasks")
+		if err != nil {
+			return 0, err
+		}
+		limit += bonus
+	}
+	return limit, nil
+}
+
+// checkTaskLimit fails when the user has no room for one more active task.
+// The per-user lock makes check-then-insert safe under concurrent requests.
+func (s *Service) checkTaskLimit(ctx context.Context, tx *gorm.DB, p auth.Principal) error {
+	if err := database.LockKey(tx, "tasks:"+p.UserID.String()); err != nil {
+		return err
+	}
+	limit, err := s.MaxTasks(ctx, tx, p)
+	if err != nil {
+		return err
+	}
+	var n int64
+	err = tx.Model(&Task{}).Where("user_id = ? AND completed = ? AND archived = ?", p.UserID, false, false).Count(&n).Error
+	if err != nil {
+		return fmt.Errorf("count active tasks: %w", err)
+	}
+	if n >= int64(limit) {
+		return apperr.LimitExceeded("max_tasks", limit)
+	}
+	return nil
+}
+
+func (s *Service) checkTitle(title string) (string, error) {
+	t := strings.TrimSpace(title)
+	if t == "" {
+		return "", apperr.Validation("title", "must not be empty")
+	}
+	if utf8.RuneCountInString(t) > maxTitleLength {
+		return "", apperr.Validation("title", "must be at most %d characters", maxTitleLength)
+	}
+	return t, nil
+}
+
+func (s *Service) checkDescription(p auth.Principal, d string) error {
+	max := s.cfg.limits(p.Tier).MaxDescriptionLength
+	if utf8.RuneCountInString(d) > max {
+		return apperr.Validation("description", "must be at most %d characters on the %s tier", max, p.Tier)
+	}
+	return nil
+}
+
+func (s *Service) checkDueDate(due *time.Time) error {
+	if due == nil {
+		return nil
+	}
+	latest := s.clock.Now().Add(time.Duration(s.cfg.MaxDueDaysAhead) * 24 * time.Hour)
+	if due.After(latest) {
+		return apperr.Validation("due_date", "must be at most %d days ahead", s.cfg.MaxDueDaysAhead)
+	}
+	return nil
+}
+
+func checkEstimate(minutes *int) error {
+	if minutes != nil && (*minutes < minEstimatedDuration || *minutes > maxEstimatedDuration) {
+		return apperr.Validation("estimated_duration", "must be %d-%d minutes", minEstimatedDuration, maxEstimatedDuration)
+	}
+	return nil
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC().Truncate(time.Microsecond)
+	return &u
+}
+
+func eqTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
+}
+
+func eqInt(a, b *int) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}

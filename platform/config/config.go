@@ -1,0 +1,379 @@
+// Package config loads the process configuration: configs/default.yaml, then an
+// optional file, then environment variables. A bad value is reported as one
+// error naming the key (and the variable it came from), so the process can stop
+// with one clear line.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+
+	"github.com/perpetuaflow/api/configs"
+)
+
+// EnvPrefix prefixes the generic environment names: server.port is
+// PERPETUA_SERVER_PORT.
+const EnvPrefix = "PERPETUA_"
+
+// aliases are the plain environment names deployers already use (from the
+// original service's .env). They are fixed: scripts rely on them.
+var aliases = map[string][]string{
+	"environment":                   {"ENVIRONMENT"},
+	"data_dir":                      {"DATA_DIR"},
+	"log.level":                     {"LOG_LEVEL"},
+	"server.port":                   {"PORT"},
+	"server.ops_port":               {"OPS_PORT"},
+	"server.cors_origins":           {"CORS_ORIGINS"},
+	"database.url":                  {"DATABASE_URL"},
+	"redis.url":                     {"REDIS_URL"},
+	"rate_limit.general_per_minute": {"RATE_LIMIT_GENERAL"},
+	"rate_limit.ai_per_minute":      {"RATE_LIMIT_AI"},
+	"rate_limit.auth_per_minute":    {"RATE_LIMIT_AUTH"},
+	"auth.jwt_private_key":          {"JWT_PRIVATE_KEY"},
+	"auth.jwt_public_key":           {"JWT_PUBLIC_KEY"},
+	"auth.jwt_private_key_path":     {"JWT_PRIVATE_KEY_PATH"},
+	"auth.jwt_public_key_path":      {"JWT_PUBLIC_KEY_PATH"},
+	"auth.access_token_ttl_minutes": {"JWT_ACCESS_EXPIRY_MINUTES"},
+	"auth.refresh_token_ttl_days":   {"JWT_REFRESH_EXPIRY_DAYS"},
+	"auth.google_client_id":         {"GOOGLE_CLIENT_ID"},
+	"auth.google_issuer_url":        {"GOOGLE_ISSUER_URL"},
+	"auth.dev_login_enabled":        {"DEV_LOGIN_ENABLED"},
+}
+
+// Environments.
+const (
+	Development = "development"
+	Staging     = "staging"
+	Production  = "production"
+)
+
+// Config is the platform part of the configuration. Modules read their own
+// sections with Section, so that the keys a module uses live beside it.
+type Config struct {
+	Environment string            `mapstructure:"environment"`
+	DataDir     string            `mapstructure:"data_dir"`
+	Log         LogConfig         `mapstructure:"log"`
+	Server      ServerConfig      `mapstructure:"server"`
+	Database    DatabaseConfig    `mapstructure:"database"`
+	Redis       RedisConfig       `mapstructure:"redis"`
+	RateLimit   RateLimitConfig   `mapstructure:"rate_limit"`
+	Idempotency IdempotencyConfig `mapstructure:"idempotency"`
+
+	v       *viper.Viper
+	sources map[string]string // key -> environment variable it was taken from
+}
+
+// LogConfig configures the zap logger.
+type LogConfig struct {
+	Level string `mapstructure:"level"`
+}
+
+// ServerConfig configures the HTTP listeners.
+type ServerConfig struct {
+	Port            int           `mapstructure:"port"`
+	OpsPort         int           `mapstructure:"ops_port"`
+	BodyLimitBytes  int           `mapstructure:"body_limit_bytes"`
+	ReadTimeout     time.Duration `mapstructure:"read_timeout"`
+	WriteTimeout    time.Duration `mapstructure:"write_timeout"`
+	IdleTimeout     time.Duration `mapstructure:"idle_timeout"`
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	DocsEnabled     bool          `mapstructure:"docs_enabled"`
+	CORSOrigins     []string      `mapstructure:"cors_origins"`
+	ProxyHeader     string        `mapstructure:"proxy_header"`
+}
+
+// DatabaseConfig configures the database connection.
+type DatabaseConfig struct {
+	URL             string        `mapstructure:"url"`
+	AutoMigrate     string        `mapstructure:"auto_migrate"`
+	MaxOpenConns    int           `mapstructure:"max_open_conns"`
+	MaxIdleConns    int           `mapstructure:"max_idle_conns"`
+	ConnMaxLifetime time.Duration `mapstructure:"conn_max_lifetime"`
+	BusyTimeout     time.Duration `mapstructure:"busy_timeout"`
+	SlowQuery       time.Duration `mapstructure:"slow_query_threshold"`
+}
+
+// RedisConfig configures the optional Redis connection.
+type RedisConfig struct {
+	URL string `mapstructure:"url"`
+}
+
+// RateLimitConfig holds the per-minute request budgets.
+type RateLimitConfig struct {
+	GeneralPerMinute int `mapstructure:"general_per_minute"`
+	AIPerMinute      int `mapstructure:"ai_per_minute"`
+	AuthPerMinute    int `mapstructure:"auth_per_minute"`
+}
+
+// IdempotencyConfig configures the Idempotency-Key store.
+type IdempotencyConfig struct {
+	TTL         time.Duration `mapstructure:"ttl"`
+	WaitTimeout time.Duration `mapstructure:"wait_timeout"`
+}
+
+// Options tell Load where to look. The zero value reads the process
+// environment and no file.
+type Options struct {
+	// File is an optional YAML file layered over the defaults.
+	File string
+	// LookupEnv reads environment variables; os.LookupEnv when nil.
+	LookupEnv func(string) (string, bool)
+	// Overrides are set last, by key (tests use them).
+	Overrides map[string]any
+}
+
+// Load builds the configuration and validates it.
+func Load(opts Options) (*Config, error) {
+	lookup := opts.LookupEnv
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(configs.Default)); err != nil {
+		return nil, fmt.Errorf("config: read defaults: %w", err)
+	}
+	file := opts.File
+	if file == "" {
+		file, _ = lookup(EnvPrefix + "CONFIG")
+	}
+	if file != "" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		err = v.MergeConfig(f)
+		_ = f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("config: %s: %w", file, err)
+		}
+	}
+	// Every key is a default, so the environment can set any of them: viper's
+	// Unmarshal ignores environment-only keys otherwise.
+	sources := map[string]string{}
+	for _, key := range v.AllKeys() {
+		names := append([]string{EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))}, aliases[key]...)
+		for _, name := range names {
+			if val, ok := lookup(name); ok {
+				v.Set(key, val)
+				sources[key] = name
+				break
+			}
+		}
+	}
+	for key, val := range opts.Overrides {
+		v.Set(key, val)
+		delete(sources, key)
+	}
+
+	c := &Config{v: v, sources: sources}
+	if err := c.decode("", c); err != nil {
+		return nil, err
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Section decodes the configuration under key into out (a pointer to a struct
+// with mapstructure tags). If out has a Validate() error method it is called,
+// and its error is reported under key.
+func (c *Config) Section(key string, out any) error {
+	if err := c.decode(key, out); err != nil {
+		return err
+	}
+	if val, ok := out.(interface{ Validate() error }); ok {
+		if err := val.Validate(); err != nil {
+			return c.keyError(key, err)
+		}
+	}
+	return nil
+}
+
+// Invalid reports a bad value for key, naming the environment variable it came
+// from. Validate methods return it (with the key relative to their section).
+func Invalid(key, format string, args ...any) error {
+	return &KeyError{Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// KeyError is a configuration error tied to one key.
+type KeyError struct {
+	Key    string
+	Source string
+	Msg    string
+}
+
+func (e *KeyError) Error() string {
+	if e.Source != "" {
+		return fmt.Sprintf("config: %s (from %s): %s", e.Key, e.Source, e.Msg)
+	}
+	return fmt.Sprintf("config: %s: %s", e.Key, e.Msg)
+}
+
+func (c *Config) keyError(section string, err error) error {
+	var ke *KeyError
+	if !errors.As(err, &ke) {
+		return fmt.Errorf("config: %s: %w", section, err)
+	}
+	key := ke.Key
+	if section != "" {
+		key = section + "." + key
+	}
+	return &KeyError{Key: key, Source: c.sources[key], Msg: ke.Msg}
+}
+
+func (c *Config) decode(key string, out any) error {
+	// AllSettings merges every layer leaf by leaf; Get on a parent key would
+	// return only the highest layer's partial map.
+	var raw any = c.v.AllSettings()
+	for _, part := range strings.Split(key, ".") {
+		if part == "" {
+			continue
+		}
+		m, ok := raw.(map[string]any)
+		if !ok {
+			return fmt.Errorf("config: %s: not a section", key)
+		}
+		raw = m[part]
+	}
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		Result:           out,
+		WeaklyTypedInput: true,
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(),
+			stringToList,
+		),
+	})
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := dec.Decode(raw); err != nil {
+		var de *mapstructure.DecodeError
+		if errors.As(err, &de) {
+			name := strings.TrimPrefix(de.Name(), ".")
+			full := name
+			if key != "" {
+				full = key + "." + name
+			}
+			msg := de.Unwrap().Error()
+			return &KeyError{Key: full, Source: c.sources[full], Msg: msg}
+		}
+		first := strings.SplitN(err.Error(), "\n", 2)[0]
+		return fmt.Errorf("config: %s: %s", key, first)
+	}
+	return nil
+}
+
+// stringToList accepts a list from the environment either as JSON
+// (["a","b"]) or comma-separated (a,b).
+func stringToList(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() != reflect.String || to.Kind() != reflect.Slice {
+		return data, nil
+	}
+	s := strings.TrimSpace(data.(string))
+	if s == "" {
+		return []string{}, nil
+	}
+	if strings.HasPrefix(s, "[") {
+		var list []string
+		if err := json.Unmarshal([]byte(s), &list); err != nil {
+			return nil, fmt.Errorf("not a JSON list of strings: %w", err)
+		}
+		return list, nil
+	}
+	parts := strings.Split(s, ",")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return parts, nil
+}
+
+func (c *Config) validate() error {
+	check := func(ok bool, key, format string, args ...any) error {
+		if ok {
+			return nil
+		}
+		return c.keyError("", Invalid(key, format, args...))
+	}
+	errs := []error{
+		check(c.Environment == Development || c.Environment == Staging || c.Environment == Production,
+			"environment", "must be development, staging or production, got %q", c.Environment),
+		check(validLevel(c.Log.Level), "log.level", "must be debug, info, warn or error, got %q", c.Log.Level),
+		check(c.Server.Port >= 0 && c.Server.Port <= 65535, "server.port", "must be 0-65535, got %d", c.Server.Port),
+		check(c.Server.OpsPort >= 0 && c.Server.OpsPort <= 65535, "server.ops_port", "must be 0-65535, got %d", c.Server.OpsPort),
+		check(c.Server.BodyLimitBytes > 0, "server.body_limit_bytes", "must be positive"),
+		check(c.Server.ReadTimeout > 0, "server.read_timeout", "must be positive"),
+		check(c.Server.WriteTimeout > 0, "server.write_timeout", "must be positive"),
+		check(c.Server.ShutdownTimeout > 0, "server.shutdown_timeout", "must be positive"),
+		check(strings.HasPrefix(c.Database.URL, "sqlite:") || strings.HasPrefix(c.Database.URL, "postgres://") ||
+			strings.HasPrefix(c.Database.URL, "postgresql://"),
+			"database.url", "must start with postgres:// or sqlite:"),
+		check(c.Database.AutoMigrate == "auto" || c.Database.AutoMigrate == "true" || c.Database.AutoMigrate == "false",
+			"database.auto_migrate", "must be auto, true or false, got %q", c.Database.AutoMigrate),
+		check(c.Database.MaxOpenConns > 0, "database.max_open_conns", "must be positive"),
+		check(c.RateLimit.GeneralPerMinute > 0, "rate_limit.general_per_minute", "must be positive"),
+		check(c.RateLimit.AIPerMinute > 0, "rate_limit.ai_per_minute", "must be positive"),
+		check(c.RateLimit.AuthPerMinute > 0, "rate_limit.auth_per_minute", "must be positive"),
+		check(c.Idempotency.TTL > 0, "idempotency.ttl", "must be positive"),
+		check(c.Idempotency.WaitTimeout > 0, "idempotency.wait_timeout", "must be positive"),
+		check(c.Redis.URL == "" || strings.HasPrefix(c.Redis.URL, "redis://") || strings.HasPrefix(c.Redis.URL, "rediss://"),
+			"redis.url", "must start with redis:// or rediss://"),
+	}
+	for _, o := range c.Server.CORSOrigins {
+		errs = append(errs, check(o == "*" || strings.HasPrefix(o, "http://") || strings.HasPrefix(o, "https://"),
+			"server.cors_origins", "%q is not an http(s) origin", o))
+	}
+	if c.IsProduction() {
+		errs = append(errs, check(!containsStar(c.Server.CORSOrigins), "server.cors_origins", "\"*\" is refused in production"))
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func containsStar(list []string) bool {
+	for _, s := range list {
+		if s == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+func validLevel(l string) bool {
+	switch l {
+	case "debug", "info", "warn", "error":
+		return true
+	}
+	return false
+}
+
+// IsProduction reports whether unsafe settings must be refused.
+func (c *Config) IsProduction() bool { return c.Environment == Production }
+
+// IsSQLite reports whether the configured database is the embedded SQLite.
+func (c *Config) IsSQLite() bool { return strings.HasPrefix(c.Database.URL, "sqlite:") }
+
+// AutoMigrate reports whether migrations run at start.
+func (c *Config) AutoMigrate() bool {
+	switch c.Database.AutoMigrate {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	return c.IsSQLite() || c.Environment == Development
+}

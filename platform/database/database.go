@@ -1,0 +1,197 @@
+// Package database opens the one database the process uses: PostgreSQL in
+// production, embedded SQLite (pure Go, no cgo) for development and small
+// installs. DATABASE_URL picks the dialect.
+package database
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"go.uber.org/zap"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+
+	// The blank import keeps modernc.org/sqlite a direct requirement, so its
+	// pinned version (a SQLite with jsonb, which River's migrations need) wins
+	// version selection over the older one glebarez/go-sqlite asks for.
+	_ "modernc.org/sqlite/lib"
+
+	"github.com/perpetuaflow/api/platform/clock"
+	"github.com/perpetuaflow/api/platform/config"
+)
+
+// Dialect names the database engine.
+type Dialect string
+
+// Dialects.
+const (
+	Postgres Dialect = "postgres"
+	SQLite   Dialect = "sqlite"
+)
+
+// DB is the process's database handle.
+type DB struct {
+	// Gorm is the ORM handle; use Tx for writes that must commit together.
+	Gorm *gorm.DB
+	// SQL is the pool under Gorm (the job queue shares it).
+	SQL *sql.DB
+	// Pool is the pgx pool on PostgreSQL (nil on SQLite); the job queue
+	// listens for notifications through it.
+	Pool    *pgxpool.Pool
+	Dialect Dialect
+}
+
+// Open connects to the configured database.
+func Open(ctx context.Context, cfg *config.Config, log *zap.Logger, clk clock.Clock) (*DB, error) {
+	gcfg := &gorm.Config{
+		Logger:                                   newGormLogger(log, cfg.Database.SlowQuery),
+		NowFunc:                                  clk.Now,
+		TranslateError:                           true,
+		DisableForeignKeyConstraintWhenMigrating: true,
+	}
+	if strings.HasPrefix(cfg.Database.URL, "sqlite:") {
+		return openSQLite(cfg, gcfg)
+	}
+	return openPostgres(ctx, cfg, gcfg)
+}
+
+func openPostgres(ctx context.Context, cfg *config.Config, gcfg *gorm.Config) (*DB, error) {
+	pcfg, err := pgxpool.ParseConfig(cfg.Database.URL)
+	if err != nil {
+		return nil, fmt.Errorf("database.url: %w", err)
+	}
+	pcfg.MaxConns = int32(cfg.Database.MaxOpenConns)
+	pcfg.MaxConnLifetime = cfg.Database.ConnMaxLifetime
+	// Every session works in UTC so that timestamps read back as written.
+	pcfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect postgres: %w", err)
+	}
+	sqlDB := stdlib.OpenDBFromPool(pool)
+	sqlDB.SetMaxOpenConns(cfg.Database.MaxOpenConns)
+	sqlDB.SetMaxIdleConns(cfg.Database.MaxIdleConns)
+	gdb, err := gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), gcfg)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	return &DB{Gorm: gdb, SQL: sqlDB, Pool: pool, Dialect: Postgres}, nil
+}
+
+func openSQLite(cfg *config.Config, gcfg *gorm.Config) (*DB, error) {
+	path, query, _ := strings.Cut(strings.TrimPrefix(cfg.Database.URL, "sqlite:"), "?")
+	if path == "" {
+		return nil, errors.New("database.url: sqlite: needs a path or :memory:")
+	}
+	if path != ":memory:" {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, fmt.Errorf("database.url: %w", err)
+		}
+	}
+	params, err := url.ParseQuery(query)
+	if err != nil {
+		return nil, fmt.Errorf("database.url: %w", err)
+	}
+	params.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", cfg.Database.BusyTimeout.Milliseconds()))
+	params.Add("_pragma", "foreign_keys(1)")
+	if path != ":memory:" {
+		params.Add("_pragma", "journal_mode(WAL)")
+		params.Add("_pragma", "synchronous(NORMAL)")
+	}
+	gdb, err := gorm.Open(sqlite.Open(path+"?"+params.Encode()), gcfg)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	sqlDB, err := gdb.DB()
+	if err != nil {
+		return nil, err
+	}
+	// SQLite has one writer: a single connection serialises everything in the
+	// process instead of failing with SQLITE_BUSY (and :memory: is per
+	// connection anyway). The connection is never recycled.
+	sqlDB.SetMaxOpenConns(1)
+	sqlDB.SetMaxIdleConns(1)
+	sqlDB.SetConnMaxLifetime(0)
+	sqlDB.SetConnMaxIdleTime(0)
+	return &DB{Gorm: gdb, SQL: sqlDB, Dialect: SQLite}, nil
+}
+
+// Close closes the pools.
+func (db *DB) Close() error {
+	err := db.SQL.Close()
+	if db.Pool != nil {
+		db.Pool.Close()
+	}
+	return err
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return db.SQL.PingContext(ctx)
+}
+
+// WithContext returns a session bound to ctx, for reads outside a
+// transaction.
+func (db *DB) WithContext(ctx context.Context) *gorm.DB { return db.Gorm.WithContext(ctx) }
+
+// Tx runs fn in one transaction: the domain change, the events it publishes
+// and the jobs it enqueues commit together or not at all.
+func (db *DB) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return db.Gorm.WithContext(ctx).Transaction(fn)
+}
+
+// SQLTx returns the database/sql transaction under a GORM transaction, so the
+// job queue can insert inside it.
+func SQLTx(tx *gorm.DB) (*sql.Tx, error) {
+	sqlTx, ok := tx.Statement.ConnPool.(*sql.Tx)
+	if !ok {
+		return nil, errors.New("database: not inside a transaction")
+	}
+	return sqlTx, nil
+}
+
+// IsUniqueViolation reports whether err is a unique-constraint violation.
+func IsUniqueViolation(err error) bool {
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505"
+	}
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// IsNotFound reports whether err is GORM's record-not-found.
+func IsNotFound(err error) bool { return errors.Is(err, gorm.ErrRecordNotFound) }
+
+// EscapeLike escapes the LIKE wildcards in s; use with ESCAPE '\'.
+func EscapeLike(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(s)
+}
+
+// LockKey serialises the transactions that name the same key until tx ends
+// (a PostgreSQL transaction-level advisory lock). Use it around
+// check-then-insert rules such as "at most N per user". SQLite needs nothing:
+// its single connection already runs one transaction at a time.
+func LockKey(tx *gorm.DB, key string) error {
+	if tx.Dialector.Name() != "postgres" {
+		return nil
+	}
+	return tx.Exec("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", key).Error
+}

@@ -1,0 +1,45 @@
+package database
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/go-gormigrate/gormigrate/v2"
+	"gorm.io/gorm"
+)
+
+// migrationLockID is the PostgreSQL advisory lock held while migrating, so
+// that processes starting together (api and worker) migrate one at a time.
+const migrationLockID = 7_426_1143
+
+// Migrate applies the pending migrations, in order, in one transaction.
+func (db *DB) Migrate(ctx context.Context, migrations []*gormigrate.Migration) error {
+	run := func(gdb *gorm.DB) error {
+		m := gormigrate.New(gdb, &gormigrate.Options{
+			TableName:                 "schema_migrations",
+			IDColumnName:              "id",
+			IDColumnSize:              255,
+			UseTransaction:            true,
+			ValidateUnknownMigrations: true,
+		}, migrations)
+		if err := m.Migrate(); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		return nil
+	}
+	if db.Dialect != Postgres {
+		return run(db.Gorm.WithContext(ctx))
+	}
+	conn, err := db.SQL.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrationLockID); err != nil {
+		return fmt.Errorf("migrate: lock: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLockID) //nolint:errcheck
+	gdb := db.Gorm.Session(&gorm.Session{NewDB: true, Context: ctx})
+	gdb.Statement.ConnPool = conn
+	return run(gdb)
+}

@@ -1,0 +1,175 @@
+package httpx
+
+import (
+	"context"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/google/uuid"
+)
+
+// BearerScheme is the name of the OpenAPI security scheme for access tokens.
+const BearerScheme = "bearer"
+
+// Operation metadata keys read by the platform middlewares.
+const (
+	// MetaRateLimit names the rate-limit class of an operation: "general"
+	// (default, per user), "ai" (per user), "auth" (per IP) or "none".
+	MetaRateLimit = "rate_limit"
+	// MetaIdempotency is "required" when a mutation must carry an
+	// Idempotency-Key (the AI routes); it is optional elsewhere.
+	MetaIdempotency = "idempotency"
+)
+
+// Rate-limit classes.
+const (
+	RateGeneral = "general"
+	RateAI      = "ai"
+	RateAuth    = "auth"
+	RateNone    = "none"
+)
+
+const localRequestID = "request_id"
+
+// LocalRequestID is the Fiber local holding the request id.
+const LocalRequestID = localRequestID
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// SaneRequestID reports whether a client-sent X-Request-ID can be echoed.
+func SaneRequestID(s string) bool { return requestIDPattern.MatchString(s) }
+
+// NewRequestID makes a request id.
+func NewRequestID() string { return uuid.NewString() }
+
+// Route returns an operation that requires a bearer access token. Modules
+// adjust the rest (status, tags, metadata) on the returned value.
+func Route(method, path, id, summary string, tags ...string) huma.Operation {
+	return huma.Operation{
+		Method:      method,
+		Path:        path,
+		OperationID: id,
+		Summary:     summary,
+		Tags:        tags,
+		Security:    []map[string][]string{{BearerScheme: {}}},
+		Metadata:    map[string]any{},
+	}
+}
+
+// Public drops the token requirement of op.
+func Public(op huma.Operation) huma.Operation {
+	op.Security = nil
+	return op
+}
+
+// Created sets the success status of op to 201.
+func Created(op huma.Operation) huma.Operation {
+	op.DefaultStatus = http.StatusCreated
+	return op
+}
+
+// WithRateLimit sets the rate-limit class of op.
+func WithRateLimit(op huma.Operation, class string) huma.Operation {
+	if op.Metadata == nil {
+		op.Metadata = map[string]any{}
+	}
+	op.Metadata[MetaRateLimit] = class
+	return op
+}
+
+// RequiresAuth reports whether op needs a bearer token.
+func RequiresAuth(op *huma.Operation) bool { return len(op.Security) > 0 }
+
+// MetaString reads a string metadata value of op.
+func MetaString(op *huma.Operation, key string) string {
+	if op == nil || op.Metadata == nil {
+		return ""
+	}
+	s, _ := op.Metadata[key].(string)
+	return s
+}
+
+type subjectKey struct{}
+
+// WithSubject records the authenticated caller's id (a user id) in ctx; rate
+// limits and idempotency keys are scoped by it.
+func WithSubject(ctx context.Context, subject string) context.Context {
+	return context.WithValue(ctx, subjectKey{}, subject)
+}
+
+// Subject returns the authenticated caller's id, or "".
+func Subject(ctx context.Context) string {
+	s, _ := ctx.Value(subjectKey{}).(string)
+	return s
+}
+
+// Authenticator turns a bearer token into a context that carries the caller.
+// The auth module provides it.
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (context.Context, error)
+}
+
+// Data is the single-object envelope {"data": ...}.
+type Data[T any] struct {
+	Data T `json:"data"`
+}
+
+// DataOutput is a handler output with the single-object envelope.
+type DataOutput[T any] struct {
+	Body Data[T]
+}
+
+// Reply wraps v in the single-object envelope.
+func Reply[T any](v T) *DataOutput[T] { return &DataOutput[T]{Body: Data[T]{Data: v}} }
+
+// Pagination describes one page of a list.
+type Pagination struct {
+	Offset  int   `json:"offset"`
+	Limit   int   `json:"limit"`
+	Total   int64 `json:"total"`
+	HasMore bool  `json:"has_more"`
+}
+
+// List is the list envelope {"data": [...], "pagination": {...}}.
+type List[T any] struct {
+	Data       []T        `json:"data"`
+	Pagination Pagination `json:"pagination"`
+}
+
+// ListOutput is a handler output with the list envelope.
+type ListOutput[T any] struct {
+	Body List[T]
+}
+
+// Page is the offset/limit query of list endpoints. The live client never
+// sends a limit and shows the first page only, hence the default of 100.
+type Page struct {
+	Offset int `query:"offset" minimum:"0" default:"0" doc:"Items to skip"`
+	Limit  int `query:"limit" minimum:"1" maximum:"100" default:"100" doc:"Items per page (1-100)"`
+}
+
+// ReplyList wraps one page of items in the list envelope. items is never
+// encoded as null.
+func ReplyList[T any](items []T, page Page, total int64) *ListOutput[T] {
+	if items == nil {
+		items = []T{}
+	}
+	return &ListOutput[T]{Body: List[T]{Data: items, Pagination: Pagination{
+		Offset: page.Offset, Limit: page.Limit, Total: total,
+		HasMore: int64(page.Offset+len(items)) < total,
+	}}}
+}
+
+// UTC returns t in UTC (so it encodes with a Z suffix).
+func UTC(t time.Time) time.Time { return t.UTC() }
+
+// UTCPtr returns t in UTC, keeping nil.
+func UTCPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}

@@ -1,0 +1,240 @@
+// Package server runs the public HTTP API: Fiber underneath, Huma on top (so
+// the OpenAPI 3.1 document, /docs and /redoc come from the declared types), and
+// the middleware chain every request passes through.
+//
+// Fiber level, for every request: request id, access log and metrics, panic
+// recovery, security headers, CORS. Huma level, for every operation:
+// authentication (when the operation declares the bearer scheme), rate
+// limiting, idempotency keys.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humafiber"
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/cors"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/perpetuaflow/api/platform"
+	"github.com/perpetuaflow/api/platform/apperr"
+	"github.com/perpetuaflow/api/platform/config"
+	"github.com/perpetuaflow/api/platform/httpx"
+	"github.com/perpetuaflow/api/platform/idempotency"
+	"github.com/perpetuaflow/api/platform/ratelimit"
+)
+
+// Version is reported in the OpenAPI document.
+var Version = "1.0.0"
+
+// Server is the public HTTP server.
+type Server struct {
+	App *fiber.App
+	API huma.API
+
+	cfg     *config.Config
+	log     *zap.Logger
+	metrics *httpMetrics
+	checks  []platform.Check
+
+	mu   sync.Mutex
+	addr net.Addr
+
+	// lifetime is cancelled when shutdown begins, before the listener closes:
+	// long-lived handlers (streams) stop on it, since Fiber's shutdown does
+	// not end open streams.
+	lifetime context.Context
+	cancel   context.CancelFunc
+}
+
+// Params are the dependencies of New.
+type Params struct {
+	fx.In
+
+	Config      *config.Config
+	Log         *zap.Logger
+	Registry    *prometheus.Registry
+	Auth        httpx.Authenticator
+	Limiter     *ratelimit.Limiter
+	Idempotency *idempotency.Store
+	Routes      []platform.Routes `group:"routes"`
+	Checks      []platform.Check  `group:"checks"`
+}
+
+// New builds the server and registers every module's routes.
+func New(p Params) *Server {
+	httpx.InstallHumaErrors(p.Log)
+	cfg := p.Config
+	s := &Server{cfg: cfg, log: p.Log, checks: p.Checks, metrics: newHTTPMetrics(p.Registry)}
+	s.lifetime, s.cancel = context.WithCancel(context.Background())
+
+	s.App = fiber.New(fiber.Config{
+		// Fiber reuses request buffers; strings kept beyond a handler (metric
+		// labels, ids) would be overwritten by later requests otherwise.
+		Immutable:             true,
+		DisableStartupMessage: true,
+		BodyLimit:             cfg.Server.BodyLimitBytes,
+		ReadTimeout:           cfg.Server.ReadTimeout,
+		WriteTimeout:          cfg.Server.WriteTimeout,
+		IdleTimeout:           cfg.Server.IdleTimeout,
+		ProxyHeader:           cfg.Server.ProxyHeader,
+		ErrorHandler:          httpx.FiberErrorHandler(p.Log),
+		AppName:               "perpetua",
+	})
+	s.App.Use(s.requestID, s.observe, s.recover, s.securityHeaders)
+	s.App.Use(cors.New(cors.Config{
+		AllowOrigins:  joinOrigins(cfg.Server.CORSOrigins),
+		AllowMethods:  "GET,POST,PUT,PATCH,DELETE",
+		AllowHeaders:  "Authorization,Content-Type,Idempotency-Key,X-Request-ID,X-Task-Id",
+		ExposeHeaders: "X-Request-ID,X-Idempotent-Replayed,Retry-After,X-RateLimit-Limit,X-RateLimit-Remaining,X-RateLimit-Reset",
+		MaxAge:        600,
+	}))
+
+	hc := huma.DefaultConfig("Perpetua Flow API", Version)
+	hc.Info.Description = "The HTTP API of Perpetua Flow, an AI-assisted task manager. " +
+		"Errors always use the envelope {\"error\": {\"code\", \"message\", \"details\", \"request_id\"}}."
+	hc.CreateHooks = nil // no $schema key in responses
+	hc.SchemasPath = ""
+	hc.AllowAdditionalPropertiesByDefault = true // the client may send keys we do not use
+	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		httpx.BearerScheme: {Type: "http", Scheme: "bearer", BearerFormat: "JWT"},
+	}
+	if cfg.Server.DocsEnabled {
+		hc.OpenAPIPath = "/openapi"
+		hc.DocsPath = "/docs"
+		hc.DocsRenderer = huma.DocsRendererSwaggerUI
+	} else {
+		hc.OpenAPIPath = ""
+		hc.DocsPath = ""
+	}
+	s.API = humafiber.NewV2(s.App, hc)
+	s.API.UseMiddleware(s.authenticate(p.Auth), p.Limiter.Middleware(s.API), p.Idempotency.Middleware(s.API))
+
+	if cfg.Server.DocsEnabled {
+		s.App.Get("/redoc", redocHandler)
+	}
+	s.App.Get("/metrics", metricsHandler(p.Registry))
+	registerHealth(s.API, s.checks)
+	for _, r := range p.Routes {
+		r.Register(s.API)
+	}
+	return s
+}
+
+// Lifetime is cancelled when the server begins to shut down.
+func (s *Server) Lifetime() context.Context { return s.lifetime }
+
+// Addr is the address the server listens on (after start).
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// Start listens on the configured port (0 picks a free one) and serves in
+// the background.
+func (s *Server) Start(context.Context) error {
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(s.cfg.Server.Port))
+	if err != nil {
+		return fmt.Errorf("listen on port %d: %w", s.cfg.Server.Port, err)
+	}
+	s.mu.Lock()
+	s.addr = ln.Addr()
+	s.mu.Unlock()
+	go func() {
+		if err := s.App.Listener(ln); err != nil {
+			s.log.Error("http server stopped", zap.Error(err))
+		}
+	}()
+	s.log.Info("http server listening", zap.String("addr", ln.Addr().String()))
+	return nil
+}
+
+// Stop ends streams, lets in-flight requests finish (up to the shutdown
+// timeout) and closes the listener.
+func (s *Server) Stop(ctx context.Context) error {
+	s.cancel()
+	timeout := s.cfg.Server.ShutdownTimeout
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = time.Until(dl)
+	}
+	if err := s.App.ShutdownWithTimeout(timeout); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	s.log.Info("http server stopped")
+	return nil
+}
+
+// Module provides the public server and starts it with the app.
+var Module = fx.Module("server",
+	fx.Provide(New),
+	fx.Invoke(func(lc fx.Lifecycle, s *Server) {
+		lc.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
+	}),
+)
+
+// authenticate is the Huma middleware for operations that declare the bearer
+// scheme: no or a bad token is a 401 before anything else runs.
+func (s *Server) authenticate(auth httpx.Authenticator) func(huma.Context, func(huma.Context)) {
+	return func(hctx huma.Context, next func(huma.Context)) {
+		if !httpx.RequiresAuth(hctx.Operation()) {
+			next(hctx)
+			return
+		}
+		token, ok := bearerToken(hctx.Header("Authorization"))
+		if !ok {
+			httpx.WriteError(s.API, hctx, apperr.Unauthorized(apperr.CodeUnauthorized, "missing bearer token"))
+			return
+		}
+		ctx, err := auth.Authenticate(hctx.Context(), token)
+		if err != nil {
+			httpx.WriteError(s.API, hctx, err)
+			return
+		}
+		next(huma.WithContext(hctx, ctx))
+	}
+}
+
+func bearerToken(h string) (string, bool) {
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !equalFoldASCII(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	return h[len(prefix):], true
+}
+
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		ca, cb := a[i], b[i]
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		}
+		if ca != cb {
+			return false
+		}
+	}
+	return true
+}
+
+func joinOrigins(origins []string) string {
+	out := ""
+	for i, o := range origins {
+		if i > 0 {
+			out += ","
+		}
+		out += o
+	}
+	return out
+}
