@@ -156,5 +156,5 @@ func Migrate(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	defer db.Close()
-	return db.Migrate(ctx, migrations.All())
+	return db.Migrate(ctx, migrations.All(), migrations.River)
 }

@@ -118,7 +118,7 @@ func autoMigrate(cfg *config.Config, db *database.DB, log *zap.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
-	if err := db.Migrate(ctx, migrations.All()); err != nil {
+	if err := db.Migrate(ctx, migrations.All(), migrations.River); err != nil {
 		return fmt.Errorf("auto-migrate: %w", err)
 	}
 	log.Info("migrations applied", zap.Duration("took", time.Since(start)))

@@ -8,11 +8,11 @@ package migrations
 
 import "github.com/go-gormigrate/gormigrate/v2"
 
-// All returns the migrations in the order they apply.
+// All returns the application's migrations in the order they apply. The job
+// queue's tables are installed by River (see River).
 func All() []*gormigrate.Migration {
 	return []*gormigrate.Migration{
 		platformTables,
-		riverQueue,
 		authTables,
 		taskTables,
 	}

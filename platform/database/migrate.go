@@ -10,10 +10,12 @@ import (
 
 // migrationLockID is the PostgreSQL advisory lock held while migrating, so
 // that processes starting together (api and worker) migrate one at a time.
-const migrationLockID = 7_426_1143
+const migrationLockID = 74261143
 
-// Migrate applies the pending migrations, in order, in one transaction.
-func (db *DB) Migrate(ctx context.Context, migrations []*gormigrate.Migration) error {
+// Migrate applies the pending migrations, in order, in one transaction, then
+// each of then (steps that manage their own transactions, such as the job
+// queue's schema).
+func (db *DB) Migrate(ctx context.Context, migrations []*gormigrate.Migration, then ...func(context.Context, *DB) error) error {
 	run := func(gdb *gorm.DB) error {
 		m := gormigrate.New(gdb, &gormigrate.Options{
 			TableName:                 "schema_migrations",
@@ -24,6 +26,11 @@ func (db *DB) Migrate(ctx context.Context, migrations []*gormigrate.Migration) e
 		}, migrations)
 		if err := m.Migrate(); err != nil {
 			return fmt.Errorf("migrate: %w", err)
+		}
+		for _, step := range then {
+			if err := step(ctx, db); err != nil {
+				return err
+			}
 		}
 		return nil
 	}

@@ -11,7 +11,7 @@ import (
 // taskTables creates tasks and the tombstones that keep deleted items
 // recoverable.
 var taskTables = &gormigrate.Migration{
-	ID: "202611240004_tasks",
+	ID: "202611240003_tasks",
 	Migrate: func(tx *gorm.DB) error {
 		type task struct {
 			ID                    uuid.UUID  `gorm:"type:uuid;primaryKey"`

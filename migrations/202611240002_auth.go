@@ -11,7 +11,7 @@ import (
 // authTables creates users, sign-in sessions (one per refresh-token family)
 // and hashed refresh tokens.
 var authTables = &gormigrate.Migration{
-	ID: "202611240003_auth",
+	ID: "202611240002_auth",
 	Migrate: func(tx *gorm.DB) error {
 		type user struct {
 			ID        uuid.UUID `gorm:"type:uuid;primaryKey"`
