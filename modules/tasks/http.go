@@ -103,6 +103,9 @@ type taskPath struct {
 	ID string `path:"id" format:"uuid" doc:"Task id"`
 }
 
+// Input structs repeat the path field: Huma cannot fill an embedded
+// unexported struct.
+
 type listInput struct {
 	httpx.Page
 	Completed httpx.Param[bool]      `query:"completed"`
@@ -126,7 +129,7 @@ type createInput struct {
 }
 
 type updateInput struct {
-	taskPath
+	ID   string `path:"id" format:"uuid" doc:"Task id"`
 	Body struct {
 		Title             httpx.Optional[string]    `json:"title,omitempty" minLength:"1" maxLength:"500"`
 		Description       httpx.Optional[string]    `json:"description,omitempty" maxLength:"2000" nullable:"true"`
@@ -141,7 +144,7 @@ type updateInput struct {
 }
 
 type completeInput struct {
-	taskPath
+	ID   string `path:"id" format:"uuid" doc:"Task id"`
 	Body *struct {
 		Version *int `json:"version,omitempty" minimum:"1" doc:"Enforced when sent"`
 	}

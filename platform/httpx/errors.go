@@ -6,6 +6,7 @@ package httpx
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -144,7 +145,7 @@ func mapError(ctx context.Context, fallback *zap.Logger, status int, msg string,
 	status, code := codeForStatus(status)
 	if status == http.StatusInternalServerError {
 		if len(errs) > 0 || msg != "" {
-			observability.Logger(ctx, fallback).Error("internal error", zap.String("msg", msg), zap.Errors("errors", errs))
+			observability.Logger(ctx, fallback).Error("internal error", zap.String("reason", msg), zap.Errors("errors", errs))
 		}
 		return newEnvelope(status, code, "an unexpected error occurred", requestID)
 	}
@@ -155,7 +156,7 @@ func mapError(ctx context.Context, fallback *zap.Logger, status int, msg string,
 		}
 		var d *huma.ErrorDetail
 		if errors.As(err, &d) {
-			env.Err.Details = append(env.Err.Details, apperr.FieldError{Field: fieldName(d.Location), Message: d.Message})
+			env.Err.Details = append(env.Err.Details, apperr.FieldError{Field: fieldOf(d), Message: d.Message})
 		} else {
 			env.Err.Details = append(env.Err.Details, apperr.FieldError{Field: "", Message: err.Error()})
 		}
@@ -176,6 +177,20 @@ func humanMessage(status int, msg string) string {
 		return strings.ToLower(http.StatusText(status))
 	}
 	return msg
+}
+
+// fieldOf names the field of a validation detail. A missing property is
+// reported by Huma on its parent object; the field is the property itself.
+func fieldOf(d *huma.ErrorDetail) string {
+	field := fieldName(d.Location)
+	var prop string
+	if _, err := fmt.Sscanf(d.Message, "expected required property %s to be present", &prop); err == nil && prop != "" {
+		if field == "" || field == "body" {
+			return prop
+		}
+		return field + "." + prop
+	}
+	return field
 }
 
 // fieldName turns Huma's location ("body.title", "query.limit", "path.id",

@@ -1,6 +1,10 @@
 package httpx
 
-import "reflect"
+import (
+	"reflect"
+
+	"github.com/danielgtaylor/huma/v2"
+)
 
 // Param is an optional query parameter that knows whether it was sent, so
 // that "not given" never filters (GET /tasks lists hidden tasks too unless
@@ -23,4 +27,9 @@ func (p Param[T]) Ptr() *T {
 	}
 	v := p.Value
 	return &v
+}
+
+// Schema documents and validates the parameter as T.
+func (p Param[T]) Schema(r huma.Registry) *huma.Schema {
+	return r.Schema(reflect.TypeFor[T](), true, "")
 }

@@ -23,6 +23,8 @@ func NewLogger(cfg *config.Config) (*zap.Logger, error) {
 	zc.EncoderConfig.TimeKey = "time"
 	zc.EncoderConfig.EncodeTime = zapcore.RFC3339NanoTimeEncoder
 	zc.Sampling = nil
+	// Stacks are logged where they help (panics), not on every error line.
+	zc.DisableStacktrace = true
 	zc.InitialFields = map[string]any{"env": cfg.Environment}
 	return zc.Build()
 }
