@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,8 +35,10 @@ type App struct {
 	Config *config.Config
 	Queue  *jobs.Queue
 
-	fx     *fx.App
-	client *http.Client
+	fx       *fx.App
+	client   *http.Client
+	stopOnce sync.Once
+	stopErr  error
 }
 
 type options struct {
@@ -124,9 +127,7 @@ func Start(t testing.TB, opts ...Option) *App {
 		t.Fatalf("start app: %v", app.StartError(err))
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := a.fx.Stop(ctx); err != nil {
+		if err := a.Stop(); err != nil {
 			t.Errorf("stop app: %v", err)
 		}
 	})
@@ -138,6 +139,17 @@ func Start(t testing.TB, opts ...Option) *App {
 	}
 	a.URL = "http://127.0.0.1:" + portOf(addr)
 	return a
+}
+
+// Stop shuts the app down as on SIGTERM (once; later calls return the first
+// result).
+func (a *App) Stop() error {
+	a.stopOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		a.stopErr = a.fx.Stop(ctx)
+	})
+	return a.stopErr
 }
 
 func portOf(a net.Addr) string {
@@ -167,7 +179,7 @@ type User struct {
 func (a *App) SignIn(t testing.TB, email string) *User {
 	t.Helper()
 	res := a.Do(t, nil, http.MethodPost, "/api/v1/auth/google/callback",
-		map[string]any{"id_token": a.Issuer.IDToken(t, GoogleClaims{Email: email, Name: strings.Split(email, "@")[0]})})
+		map[string]any{"id_token": a.Issuer.IDToken(t, GoogleClaims{Email: email, Name: strings.Split(email, "@")[0], IssuedAt: a.Clock.Now()})})
 	res.Expect(t, http.StatusOK)
 	var body struct {
 		AccessToken  string `json:"access_token"`

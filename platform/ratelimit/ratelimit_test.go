@@ -1,0 +1,87 @@
+package ratelimit_test
+
+import (
+	"net"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/perpetuaflow/api/test/testkit"
+)
+
+func TestGeneralLimitIsPerUserPerMinute(t *testing.T) {
+	app := testkit.Start(t, testkit.WithConfig("rate_limit.general_per_minute", 3))
+	alice := app.SignIn(t, "alice@example.com")
+	bob := app.SignIn(t, "bob@example.com")
+	for i := range 3 {
+		res := app.Do(t, alice, http.MethodGet, "/api/v1/tasks", nil).Expect(t, http.StatusOK)
+		if got := res.Header.Get("X-RateLimit-Remaining"); got != strconv.Itoa(2-i) {
+			t.Fatalf("remaining %q after %d requests", got, i+1)
+		}
+		if res.Header.Get("X-RateLimit-Limit") != "3" || res.Header.Get("X-RateLimit-Reset") == "" {
+			t.Fatalf("headers: %v", res.Header)
+		}
+	}
+	res := app.Do(t, alice, http.MethodGet, "/api/v1/tasks", nil).ExpectError(t, http.StatusTooManyRequests, "RATE_LIMIT_EXCEEDED")
+	retry, err := strconv.Atoi(res.Header.Get("Retry-After"))
+	if err != nil || retry < 1 || retry > 60 {
+		t.Fatalf("Retry-After %q", res.Header.Get("Retry-After"))
+	}
+	// Mutations count too, and are refused before they execute.
+	app.Do(t, alice, http.MethodPost, "/api/v1/tasks", map[string]any{"title": "x"}).ExpectError(t, http.StatusTooManyRequests, "RATE_LIMIT_EXCEEDED")
+	if n := app.Count(t, "tasks", ""); n != 0 {
+		t.Fatal("a rate-limited request executed")
+	}
+	app.Do(t, bob, http.MethodGet, "/api/v1/tasks", nil).Expect(t, http.StatusOK)
+
+	app.Clock.Advance(time.Minute)
+	// The access token is still valid a minute later.
+	app.Do(t, alice, http.MethodGet, "/api/v1/tasks", nil).Expect(t, http.StatusOK)
+}
+
+func TestAuthLimitIsPerIP(t *testing.T) {
+	app := testkit.Start(t, testkit.WithConfig("rate_limit.auth_per_minute", 2))
+	app.Do(t, nil, http.MethodPost, "/api/v1/auth/refresh", map[string]any{"refresh_token": "a"}).Expect(t, http.StatusUnauthorized)
+	app.Do(t, nil, http.MethodPost, "/api/v1/auth/logout", map[string]any{"refresh_token": "a"}).Expect(t, http.StatusOK)
+	app.Do(t, nil, http.MethodPost, "/api/v1/auth/refresh", map[string]any{"refresh_token": "a"}).
+		ExpectError(t, http.StatusTooManyRequests, "RATE_LIMIT_EXCEEDED")
+	// Health is never limited.
+	for range 5 {
+		app.Do(t, nil, http.MethodGet, "/health/live", nil).Expect(t, http.StatusOK)
+	}
+}
+
+func TestLimitIsSharedAcrossInstances(t *testing.T) {
+	if !testkit.Postgres() {
+		t.Skip("several instances share PostgreSQL; the embedded SQLite serves one process")
+	}
+	db := testkit.NewDatabase(t)
+	a := testkit.Start(t, testkit.WithDatabase(db), testkit.WithConfig("rate_limit.general_per_minute", 4))
+	b := testkit.Start(t, testkit.WithDatabase(db), testkit.WithConfig("rate_limit.general_per_minute", 4))
+	b.Clock.Set(a.Clock.Now())
+	alice := a.SignIn(t, "alice@example.com")
+	a.Do(t, alice, http.MethodGet, "/api/v1/tasks", nil).Expect(t, http.StatusOK)
+	a.Do(t, alice, http.MethodGet, "/api/v1/tasks", nil).Expect(t, http.StatusOK)
+	b.Do(t, alice, http.MethodGet, "/api/v1/tasks", nil).Expect(t, http.StatusOK)
+	b.Do(t, alice, http.MethodGet, "/api/v1/tasks", nil).Expect(t, http.StatusOK)
+	b.Do(t, alice, http.MethodGet, "/api/v1/tasks", nil).ExpectError(t, http.StatusTooManyRequests, "RATE_LIMIT_EXCEEDED")
+	a.Do(t, alice, http.MethodGet, "/api/v1/tasks", nil).ExpectError(t, http.StatusTooManyRequests, "RATE_LIMIT_EXCEEDED")
+}
+
+func TestRedisStore(t *testing.T) {
+	conn, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second)
+	if err != nil {
+		t.Skip("no Redis on 127.0.0.1:6379")
+	}
+	conn.Close()
+	app := testkit.Start(t, testkit.WithConfig("redis.url", "redis://127.0.0.1:6379/0"),
+		testkit.WithConfig("rate_limit.general_per_minute", 2))
+	alice := app.SignIn(t, "alice@example.com")
+	app.Do(t, alice, http.MethodGet, "/api/v1/tasks", nil).Expect(t, http.StatusOK)
+	app.Do(t, alice, http.MethodGet, "/api/v1/tasks", nil).Expect(t, http.StatusOK)
+	app.Do(t, alice, http.MethodGet, "/api/v1/tasks", nil).ExpectError(t, http.StatusTooManyRequests, "RATE_LIMIT_EXCEEDED")
+	if n := app.Count(t, "rate_limit_counters", ""); n != 0 {
+		t.Fatalf("with Redis, %d counters went to the database", n)
+	}
+}

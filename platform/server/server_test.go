@@ -1,0 +1,127 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"go.uber.org/fx"
+
+	"github.com/perpetuaflow/api/platform"
+	"github.com/perpetuaflow/api/platform/httpx"
+	"github.com/perpetuaflow/api/test/testkit"
+)
+
+func TestHealth(t *testing.T) {
+	app := testkit.Start(t)
+	live := app.Do(t, nil, http.MethodGet, "/health/live", nil).Expect(t, http.StatusOK).JSON(t)
+	if live["status"] != "ok" {
+		t.Fatalf("live: %v", live)
+	}
+	ready := app.Do(t, nil, http.MethodGet, "/health/ready", nil).Expect(t, http.StatusOK).JSON(t)
+	db := ready["checks"].(map[string]any)["database"].(map[string]any)
+	if ready["status"] != "ok" || db["status"] != "ok" {
+		t.Fatalf("ready: %v", ready)
+	}
+}
+
+func TestReadinessFailsWithAFailingDependency(t *testing.T) {
+	app := testkit.Start(t, testkit.WithFx(fx.Provide(platform.AsCheck(func() platform.Check {
+		return platform.Check{Name: "queue", Run: func(context.Context) error { return errors.New("unreachable") }}
+	}))))
+	ready := app.Do(t, nil, http.MethodGet, "/health/ready", nil).Expect(t, http.StatusServiceUnavailable).JSON(t)
+	q := ready["checks"].(map[string]any)["queue"].(map[string]any)
+	if ready["status"] != "error" || q["status"] != "error" || q["message"] != "unreachable" {
+		t.Fatalf("ready: %v", ready)
+	}
+	app.Do(t, nil, http.MethodGet, "/health/live", nil).Expect(t, http.StatusOK)
+}
+
+func TestReadinessFailsWithoutTheDatabase(t *testing.T) {
+	role := platform.RoleAll
+	if testkit.Postgres() {
+		role = platform.RoleAPI // no workers to wind down on a closed pool
+	}
+	app := testkit.Start(t, testkit.WithRole(role))
+	if err := app.DB.SQL.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ready := app.Do(t, nil, http.MethodGet, "/health/ready", nil).Expect(t, http.StatusServiceUnavailable).JSON(t)
+	if ready["checks"].(map[string]any)["database"].(map[string]any)["status"] != "error" {
+		t.Fatalf("ready: %v", ready)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	app := testkit.Start(t)
+	alice := app.SignIn(t, "alice@example.com")
+	app.Do(t, alice, http.MethodGet, "/api/v1/tasks", nil).Expect(t, http.StatusOK)
+	app.Do(t, alice, http.MethodGet, "/api/v1/tasks/"+"018f0000-0000-7000-8000-000000000000", nil).Expect(t, http.StatusNotFound)
+	app.Do(t, nil, http.MethodGet, "/no/such/route/"+strings.Repeat("x", 10), nil).Expect(t, http.StatusNotFound)
+	res, err := http.Get(app.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	text := string(body)
+	for _, want := range []string{
+		`perpetua_http_requests_total{method="GET",route="/api/v1/tasks",status="200"} 1`,
+		`perpetua_http_requests_total{method="GET",route="/api/v1/tasks/:id",status="404"} 1`,
+		`perpetua_http_requests_total{method="GET",route="unmatched",status="404"} 1`,
+		`perpetua_http_request_duration_seconds_bucket{method="GET",route="/api/v1/tasks"`,
+		`go_sql_open_connections{db_name=`,
+		`go_sql_max_open_connections{db_name=`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// slow is a route that waits for the test, to observe shutdown.
+type slow struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *slow) Register(api huma.API) {
+	huma.Register(api, httpx.Public(httpx.Route(http.MethodGet, "/api/v1/test/slow", "test-slow", "waits", "Test")),
+		func(ctx context.Context, _ *struct{}) (*httpx.DataOutput[string], error) {
+			s.entered <- struct{}{}
+			<-s.release
+			return httpx.Reply("finished"), nil
+		})
+}
+
+func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
+	s := &slow{entered: make(chan struct{}), release: make(chan struct{})}
+	app := testkit.Start(t, testkit.WithFx(fx.Provide(platform.AsRoutes(func() *slow { return s }))))
+	done := make(chan *testkit.Response)
+	go func() { done <- app.Do(t, nil, http.MethodGet, "/api/v1/test/slow", nil) }()
+	<-s.entered
+	stopped := make(chan error)
+	go func() { stopped <- app.Stop() }()
+	select {
+	case err := <-stopped:
+		t.Fatalf("stopped (%v) while a request was in flight", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(s.release)
+	res := <-done
+	res.Expect(t, http.StatusOK)
+	if got := res.JSON(t)["data"]; got != "finished" {
+		t.Fatalf("body %s", res.Body)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if _, err := http.Get(app.URL + "/health/live"); err == nil {
+		t.Fatal("still accepting connections after shutdown")
+	}
+}
