@@ -1,0 +1,134 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.uber.org/fx"
+	"gorm.io/gorm/schema"
+
+	"github.com/perpetuaflow/api/app"
+	"github.com/perpetuaflow/api/platform"
+	"github.com/perpetuaflow/api/platform/config"
+	"github.com/perpetuaflow/api/test/testkit"
+)
+
+type modelsIn struct {
+	fx.In
+	Models []platform.Models `group:"models"`
+}
+
+// TestMigrationsCreateEveryModel checks that the migrations create every
+// table and column the modules' models map, on both dialects.
+func TestMigrationsCreateEveryModel(t *testing.T) {
+	var in modelsIn
+	a := testkit.Start(t, testkit.WithFx(fx.Populate(&in)))
+	if len(in.Models) < 2 {
+		t.Fatalf("only %d modules contribute models", len(in.Models))
+	}
+	m := a.DB.Gorm.Migrator()
+	for _, group := range in.Models {
+		for _, model := range group.List {
+			s, err := schema.Parse(model, &sync.Map{}, a.DB.Gorm.NamingStrategy)
+			if err != nil {
+				t.Fatalf("%s: parse %T: %v", group.Module, model, err)
+			}
+			if !m.HasTable(s.Table) {
+				t.Errorf("%s: table %s is not created by the migrations", group.Module, s.Table)
+				continue
+			}
+			for _, f := range s.Fields {
+				if f.DBName != "" && !m.HasColumn(model, f.DBName) {
+					t.Errorf("%s: column %s.%s is not created by the migrations", group.Module, s.Table, f.DBName)
+				}
+			}
+		}
+	}
+}
+
+func TestParseRole(t *testing.T) {
+	sqlite := &config.Config{Database: config.DatabaseConfig{URL: "sqlite:x.db"}}
+	pg := &config.Config{Database: config.DatabaseConfig{URL: "postgres://x"}}
+	for _, c := range []struct {
+		role string
+		cfg  *config.Config
+		ok   bool
+	}{
+		{"all", sqlite, true}, {"api", sqlite, false}, {"worker", sqlite, false},
+		{"api", pg, true}, {"worker", pg, true}, {"all", pg, true}, {"both", pg, false},
+	} {
+		_, err := app.ParseRole(c.role, c.cfg)
+		if (err == nil) != c.ok {
+			t.Errorf("role %s on %s: err %v", c.role, c.cfg.Database.URL, err)
+		}
+	}
+}
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := app.Run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestCommandLine(t *testing.T) {
+	if code, out, _ := runCLI(t, "version"); code != 0 || strings.TrimSpace(out) == "" {
+		t.Fatalf("version: %d %q", code, out)
+	}
+	if code, _, _ := runCLI(t, "frobnicate"); code != 2 {
+		t.Fatalf("unknown command: %d", code)
+	}
+	t.Setenv("DATABASE_URL", "sqlite:"+filepath.Join(t.TempDir(), "x.db"))
+	if code, _, stderr := runCLI(t, "--role=worker"); code != 2 || !strings.Contains(stderr, "PostgreSQL") {
+		t.Fatalf("worker on SQLite: %d %q", code, stderr)
+	}
+}
+
+func TestStartRefusals(t *testing.T) {
+	cases := map[string]struct {
+		env  map[string]string
+		want string
+	}{
+		"bad value":             {map[string]string{"PORT": "http"}, "config: server.port (from PORT)"},
+		"dev login in prod":     {map[string]string{"ENVIRONMENT": "production", "DEV_LOGIN_ENABLED": "true", "GOOGLE_CLIENT_ID": "x"}, "auth.dev_login_enabled"},
+		"no client id in prod":  {map[string]string{"ENVIRONMENT": "production"}, "auth.google_client_id"},
+		"no keys in production": {map[string]string{"ENVIRONMENT": "production", "GOOGLE_CLIENT_ID": "x"}, "auth.jwt_private_key"},
+		"bad key":               {map[string]string{"JWT_PRIVATE_KEY": "not a key"}, "auth.jwt_private_key"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("DATABASE_URL", "sqlite:"+filepath.Join(t.TempDir(), "x.db"))
+			t.Setenv("DATA_DIR", t.TempDir())
+			t.Setenv("PORT", "0")
+			t.Setenv("OPS_PORT", "0")
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			code, _, stderr := runCLI(t)
+			if code != 1 || !strings.Contains(stderr, c.want) || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
+				t.Fatalf("exit %d, stderr %q; want one line naming %s", code, stderr, c.want)
+			}
+		})
+	}
+}
+
+func TestMigrateCommand(t *testing.T) {
+	url := testkit.NewDatabase(t)
+	t.Setenv("DATABASE_URL", url)
+	code, out, stderr := runCLI(t, "migrate")
+	if code != 0 || !strings.Contains(out, "migrations applied") {
+		t.Fatalf("migrate: %d %q %q", code, out, stderr)
+	}
+	cfg, err := config.Load(config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Migrate(context.Background(), cfg); err != nil {
+		t.Fatalf("second migrate: %v", err)
+	}
+}
+
