@@ -131,4 +131,3 @@ func TestMigrateCommand(t *testing.T) {
 		t.Fatalf("second migrate: %v", err)
 	}
 }
-
