@@ -152,3 +152,7 @@ func rsaKey(t testing.TB, n int) *rsa.PrivateKey {
 	}
 	return keyCache[n]
 }
+
+// RSAKey is the key behind PrivateKeyPEM (and the issuer's), for tests that
+// sign tokens themselves.
+func RSAKey(t testing.TB) *rsa.PrivateKey { return rsaKey(t, 0) }

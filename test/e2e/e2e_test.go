@@ -1,0 +1,351 @@
+// Package e2e builds the real binary and drives it over HTTP. On PostgreSQL
+// it runs two processes, --role=api and --role=worker, on one database (after
+// `perpetua migrate`); on SQLite one process with --role=all.
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+
+	"github.com/perpetuaflow/api/test/testkit"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "perpetua-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "perpetua")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Dir = filepath.Join("..", "..")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is one running perpetua process.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
+
+func run(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: strings.Join(args, " "), out: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd = exec.Command(binary, args...)
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", p.name, err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("--- output of %s ---\n%s", p.name, p.out.String())
+		}
+	})
+	return p
+}
+
+// stop sends SIGTERM and expects a clean exit.
+func (p *proc) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("signal %s: %v", p.name, err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("%s exited with %v", p.name, err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s did not stop within 30s", p.name)
+	}
+}
+
+func waitReady(t *testing.T, base string, p *proc) time.Duration {
+	t.Helper()
+	start := time.Now()
+	deadline := start.Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-p.done:
+			t.Fatalf("%s exited early: %v\n%s", p.name, err, p.out.String())
+		default:
+		}
+		res, err := http.Get(base + "/health/ready")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return time.Since(start)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready at %s", p.name, base)
+	return 0
+}
+
+// client talks to the API like the web client: JSON everywhere, a fresh
+// Idempotency-Key on every mutation unless one is given.
+type client struct {
+	t    *testing.T
+	base string
+}
+
+type answer struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    []byte
+}
+
+func (c *client) do(token, method, path string, body any, key string) answer {
+	c.t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, c.base+path, r)
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if method != http.MethodGet {
+		if key == "" {
+			key = uuid.NewString()
+		}
+		req.Header.Set("Idempotency-Key", key)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	a := answer{status: res.StatusCode, header: res.Header, raw: raw}
+	_ = json.Unmarshal(raw, &a.body)
+	return a
+}
+
+func (a answer) expect(t *testing.T, status int, code string) answer {
+	t.Helper()
+	if a.status != status {
+		t.Fatalf("status %d, want %d: %s", a.status, status, a.raw)
+	}
+	if code != "" {
+		e, _ := a.body["error"].(map[string]any)
+		if e == nil || e["code"] != code {
+			t.Fatalf("error code, want %s: %s", code, a.raw)
+		}
+	}
+	return a
+}
+
+func (a answer) data() map[string]any {
+	d, _ := a.body["data"].(map[string]any)
+	return d
+}
+
+func TestJourney(t *testing.T) {
+	issuer := testkit.NewIssuer(t)
+	port, opsPort := freePort(t), freePort(t)
+	base := "http://127.0.0.1:" + port
+	env := []string{
+		"DATABASE_URL=" + testkit.NewDatabase(t),
+		"JWT_PRIVATE_KEY=" + testkit.PrivateKeyPEM(t),
+		"GOOGLE_ISSUER_URL=" + issuer.URL,
+		"GOOGLE_CLIENT_ID=" + issuer.ClientID,
+		"PORT=" + port,
+		"OPS_PORT=" + opsPort,
+		"DATA_DIR=" + t.TempDir(),
+		"ENVIRONMENT=development",
+		"DEV_LOGIN_ENABLED=false",
+		"LOG_LEVEL=warn",
+		"PERPETUA_JOBS_POLL_INTERVAL=100ms",
+	}
+	var procs []*proc
+	metricsURL := base + "/metrics"
+	if testkit.Postgres() {
+		env = append(env, "PERPETUA_DATABASE_AUTO_MIGRATE=false")
+		migrate := run(t, env, "migrate")
+		if err := <-migrate.done; err != nil {
+			t.Fatalf("migrate: %v\n%s", err, migrate.out.String())
+		}
+		api := run(t, env, "--role=api")
+		worker := run(t, env, "--role=worker")
+		t.Logf("api ready in %s", waitReady(t, base, api))
+		t.Logf("worker ready in %s", waitReady(t, "http://127.0.0.1:"+opsPort, worker))
+		procs = []*proc{api, worker}
+		metricsURL = "http://127.0.0.1:" + opsPort + "/metrics"
+	} else {
+		all := run(t, env, "--role=all")
+		t.Logf("ready in %s", waitReady(t, base, all))
+		procs = []*proc{all}
+	}
+	c := &client{t: t, base: base}
+
+	// Sign in through the (local) Google issuer.
+	signIn := func(email string) (access, refresh string) {
+		a := c.do("", http.MethodPost, "/api/v1/auth/google/callback",
+			map[string]any{"id_token": issuer.IDToken(t, testkit.GoogleClaims{Email: email, Name: "E2E"})}, "").
+			expect(t, http.StatusOK, "")
+		return a.body["access_token"].(string), a.body["refresh_token"].(string)
+	}
+	alice, aliceRefresh := signIn("alice@example.com")
+	bob, _ := signIn("bob@example.com")
+
+	// The 401 codes.
+	c.do("", http.MethodGet, "/api/v1/tasks", nil, "").expect(t, http.StatusUnauthorized, "UNAUTHORIZED")
+	c.do("garbage", http.MethodGet, "/api/v1/tasks", nil, "").expect(t, http.StatusUnauthorized, "UNAUTHORIZED")
+	c.do(expiredTokenLike(t, alice), http.MethodGet, "/api/v1/tasks", nil, "").expect(t, http.StatusUnauthorized, "TOKEN_EXPIRED")
+
+	// Create, with an idempotent replay.
+	key := uuid.NewString()
+	created := c.do(alice, http.MethodPost, "/api/v1/tasks", map[string]any{"title": "Ship the release"}, key).
+		expect(t, http.StatusCreated, "")
+	replayed := c.do(alice, http.MethodPost, "/api/v1/tasks", map[string]any{"title": "Ship the release"}, key).
+		expect(t, http.StatusCreated, "")
+	if replayed.header.Get("X-Idempotent-Replayed") != "true" || string(replayed.raw) != string(created.raw) {
+		t.Fatalf("replay: %v %s", replayed.header, replayed.raw)
+	}
+	c.do(alice, http.MethodPost, "/api/v1/tasks", map[string]any{"title": "other"}, key).
+		expect(t, http.StatusConflict, "IDEMPOTENCY_KEY_REUSED")
+	id := created.data()["id"].(string)
+
+	list := c.do(alice, http.MethodGet, "/api/v1/tasks", nil, "").expect(t, http.StatusOK, "")
+	if items := list.body["data"].([]any); len(items) != 1 {
+		t.Fatalf("list: %s", list.raw)
+	}
+
+	// Update with the current version, then with a stale one.
+	c.do(alice, http.MethodPatch, "/api/v1/tasks/"+id, map[string]any{"title": "Ship v2", "version": 1}, "").
+		expect(t, http.StatusOK, "")
+	c.do(alice, http.MethodPatch, "/api/v1/tasks/"+id, map[string]any{"title": "stale", "version": 1}, "").
+		expect(t, http.StatusConflict, "CONFLICT")
+
+	// Another user cannot see it.
+	c.do(bob, http.MethodGet, "/api/v1/tasks/"+id, nil, "").expect(t, http.StatusNotFound, "TASK_NOT_FOUND")
+	c.do(bob, http.MethodDelete, "/api/v1/tasks/"+id, nil, "").expect(t, http.StatusNotFound, "TASK_NOT_FOUND")
+
+	// Complete, then delete into a tombstone.
+	done := c.do(alice, http.MethodPost, "/api/v1/tasks/"+id+"/complete", nil, "").expect(t, http.StatusOK, "")
+	if done.data()["task"].(map[string]any)["completed_by"] != "manual" {
+		t.Fatalf("complete: %s", done.raw)
+	}
+	del := c.do(alice, http.MethodDelete, "/api/v1/tasks/"+id, nil, "").expect(t, http.StatusOK, "")
+	if del.data()["tombstone_id"] == nil {
+		t.Fatalf("delete: %s", del.raw)
+	}
+	c.do(alice, http.MethodGet, "/api/v1/tasks/"+id, nil, "").expect(t, http.StatusNotFound, "TASK_NOT_FOUND")
+
+	// Refresh rotation, then reuse of the spent token revokes the family.
+	rot := c.do("", http.MethodPost, "/api/v1/auth/refresh", map[string]any{"refresh_token": aliceRefresh}, "").
+		expect(t, http.StatusOK, "")
+	newAccess, newRefresh := rot.body["access_token"].(string), rot.body["refresh_token"].(string)
+	c.do(newAccess, http.MethodGet, "/api/v1/users/me", nil, "").expect(t, http.StatusOK, "")
+	c.do("", http.MethodPost, "/api/v1/auth/refresh", map[string]any{"refresh_token": aliceRefresh}, "").
+		expect(t, http.StatusUnauthorized, "INVALID_REFRESH_TOKEN")
+	c.do("", http.MethodPost, "/api/v1/auth/refresh", map[string]any{"refresh_token": newRefresh}, "").
+		expect(t, http.StatusUnauthorized, "INVALID_REFRESH_TOKEN")
+	c.do(newAccess, http.MethodGet, "/api/v1/users/me", nil, "").expect(t, http.StatusUnauthorized, "UNAUTHORIZED")
+
+	// The worker ran its periodic housekeeping (scheduled on start).
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		res, err := http.Get(metricsURL)
+		if err == nil {
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if strings.Contains(string(b), `perpetua_jobs_processed_total{kind="idempotency_purge",outcome="completed"}`) {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the worker never ran idempotency_purge")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	for _, p := range procs {
+		p.stop(t)
+	}
+}
+
+// expiredTokenLike re-signs the claims of token with the shared test key,
+// expired an hour ago: the server must say TOKEN_EXPIRED, not UNAUTHORIZED.
+func expiredTokenLike(t *testing.T, token string) string {
+	t.Helper()
+	claims := jwt.MapClaims{}
+	parsed, _, err := jwt.NewParser().ParseUnverified(token, claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims["exp"] = time.Now().Add(-time.Hour).Unix()
+	claims["iat"] = time.Now().Add(-2 * time.Hour).Unix()
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
+	tok.Header["kid"] = parsed.Header["kid"]
+	s, err := tok.SignedString(testkit.RSAKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
