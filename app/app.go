@@ -3,6 +3,7 @@
 //
 //	perpetua [serve] [--role=api|worker|all] [--config=file.yaml]
 //	perpetua migrate [--config=file.yaml]
+//	perpetua healthcheck [--role=...] [--config=file.yaml]
 //	perpetua version
 package app
 
@@ -12,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"time"
 
@@ -33,6 +35,7 @@ var Version = "dev"
 const usage = `Usage:
   perpetua [serve] [--role=api|worker|all] [--config=FILE]   run the server (default role: all)
   perpetua migrate [--config=FILE]                          apply database migrations and exit
+  perpetua healthcheck [--role=ROLE] [--config=FILE]        exit 0 when the local process is ready (for containers)
   perpetua version                                          print the version
 
 Configuration: configs/default.yaml < --config file < environment (see README).
@@ -68,7 +71,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0
-	case "serve", "migrate":
+	case "serve", "migrate", "healthcheck":
 	default:
 		fmt.Fprintf(stderr, "perpetua: unknown command %q\n", cmd)
 		fs.Usage()
@@ -93,6 +96,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "perpetua: "+err.Error())
 		return 2
+	}
+	if cmd == "healthcheck" {
+		return healthcheck(cfg, r, stderr)
 	}
 	var log *zap.Logger
 	app := fx.New(Options(cfg, r), fx.Populate(&log))
@@ -157,4 +163,26 @@ func Migrate(ctx context.Context, cfg *config.Config) error {
 	}
 	defer db.Close()
 	return db.Migrate(ctx, migrations.All(), migrations.River)
+}
+
+// healthcheck asks the local process whether it is ready: the API port for
+// roles that serve it, the ops port for the worker. Container images have no
+// curl; this is their HEALTHCHECK.
+func healthcheck(cfg *config.Config, r platform.Role, stderr io.Writer) int {
+	port := cfg.Server.Port
+	if !r.ServesAPI() {
+		port = cfg.Server.OpsPort
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	res, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/health/ready", port))
+	if err != nil {
+		fmt.Fprintln(stderr, "perpetua: healthcheck: "+err.Error())
+		return 1
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		fmt.Fprintf(stderr, "perpetua: healthcheck: status %d\n", res.StatusCode)
+		return 1
+	}
+	return 0
 }

@@ -131,3 +131,18 @@ func TestMigrateCommand(t *testing.T) {
 		t.Fatalf("second migrate: %v", err)
 	}
 }
+
+func TestHealthcheckCommand(t *testing.T) {
+	a := testkit.Start(t)
+	_, port, _ := strings.Cut(strings.TrimPrefix(a.URL, "http://"), ":")
+	t.Setenv("PORT", port)
+	if code, _, stderr := runCLI(t, "healthcheck"); code != 0 {
+		t.Fatalf("healthcheck of a ready server: %d %q", code, stderr)
+	}
+	if err := a.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := runCLI(t, "healthcheck"); code != 1 {
+		t.Fatalf("healthcheck of a stopped server: %d", code)
+	}
+}

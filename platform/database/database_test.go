@@ -76,3 +76,14 @@ func TestEscapeLike(t *testing.T) {
 		t.Fatalf("%q", got)
 	}
 }
+
+func TestPingFailsOnAClosedPool(t *testing.T) {
+	db := open(t)
+	if err := db.Ping(context.Background()); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+	db.Close()
+	if err := db.Ping(context.Background()); err == nil {
+		t.Fatal("ping succeeded on a closed pool")
+	}
+}

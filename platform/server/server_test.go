@@ -43,11 +43,12 @@ func TestReadinessFailsWithAFailingDependency(t *testing.T) {
 }
 
 func TestReadinessFailsWithoutTheDatabase(t *testing.T) {
-	role := platform.RoleAll
-	if testkit.Postgres() {
-		role = platform.RoleAPI // no workers to wind down on a closed pool
+	if !testkit.Postgres() {
+		// On SQLite the job workers share the pool and would spend seconds
+		// winding down on it; database_test covers Ping on a closed pool.
+		t.Skip("needs the api role, which needs PostgreSQL")
 	}
-	app := testkit.Start(t, testkit.WithRole(role))
+	app := testkit.Start(t, testkit.WithRole(platform.RoleAPI))
 	if err := app.DB.SQL.Close(); err != nil {
 		t.Fatal(err)
 	}
