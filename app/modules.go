@@ -77,7 +77,7 @@ var platformModule = fx.Module("platform",
 		ratelimit.NewLimiter,
 		platform.AsCheck(databaseCheck),
 	),
-	fx.Invoke(autoMigrate),
+	fx.Invoke(autoMigrate, events.Register),
 )
 
 func openDatabase(lc fx.Lifecycle, cfg *config.Config, log *zap.Logger, clk clock.Clock, reg *prometheus.Registry) (*database.DB, error) {

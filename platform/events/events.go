@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"sync"
 
+	"go.uber.org/fx"
 	"gorm.io/gorm"
 )
 
@@ -25,18 +26,52 @@ type subscriber struct {
 	fn   func(ctx context.Context, tx *gorm.DB, event any) error
 }
 
-// NewBus returns an empty bus. Modules subscribe from an fx.Invoke, which
-// keeps the graph free of cycles between publishers and subscribers.
+// NewBus returns an empty bus. Subscriptions join it after construction (see
+// Register), so a service may both publish (it needs the bus) and subscribe
+// (its subscription needs the service) without a cycle in the graph.
 func NewBus() *Bus { return &Bus{subs: map[reflect.Type][]subscriber{}} }
 
-// Subscribe registers fn for events of type E, under a name used in errors.
+// Subscription is one handler for one event type, contributed by a module
+// to the "subscribers" group.
+type Subscription struct {
+	event reflect.Type
+	sub   subscriber
+}
+
+// On makes a Subscription of fn to events of type E.
+func On[E any](name string, fn func(ctx context.Context, tx *gorm.DB, event E) error) Subscription {
+	return Subscription{event: reflect.TypeFor[E](), sub: subscriber{name: name,
+		fn: func(ctx context.Context, tx *gorm.DB, e any) error { return fn(ctx, tx, e.(E)) }}}
+}
+
+// AsSubscriber annotates a constructor returning a Subscription so that it
+// joins the "subscribers" group.
+func AsSubscriber(f any) any { return fx.Annotate(f, fx.ResultTags(`group:"subscribers"`)) }
+
+// Registration is the input of Register.
+type Registration struct {
+	fx.In
+
+	Bus  *Bus
+	Subs []Subscription `group:"subscribers"`
+}
+
+// Register subscribes every contributed Subscription (an fx.Invoke).
+func Register(r Registration) {
+	r.Bus.mu.Lock()
+	defer r.Bus.mu.Unlock()
+	for _, s := range r.Subs {
+		r.Bus.subs[s.event] = append(r.Bus.subs[s.event], s.sub)
+	}
+}
+
+// Subscribe registers fn for events of type E directly, under a name used
+// in errors (tests; modules contribute Subscriptions).
 func Subscribe[E any](b *Bus, name string, fn func(ctx context.Context, tx *gorm.DB, event E) error) {
-	t := reflect.TypeFor[E]()
+	s := On(name, fn)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.subs[t] = append(b.subs[t], subscriber{name: name, fn: func(ctx context.Context, tx *gorm.DB, e any) error {
-		return fn(ctx, tx, e.(E))
-	}})
+	b.subs[s.event] = append(b.subs[s.event], s.sub)
 }
 
 // Publish delivers event to every subscriber of its type, in subscription

@@ -180,7 +180,9 @@ func (r *runner) report(elapsed time.Duration) {
 	for _, name := range names {
 		s := r.stats[name]
 		slices.Sort(s.latencies)
-		q := func(p float64) time.Duration { return s.latencies[int(p*float64(len(s.latencies)-1))].Round(10 * time.Microsecond) }
+		q := func(p float64) time.Duration {
+			return s.latencies[int(p*float64(len(s.latencies)-1))].Round(10 * time.Microsecond)
+		}
 		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\t%v\t\n", name, len(s.latencies), q(.5), q(.9), q(.99),
 			s.latencies[len(s.latencies)-1].Round(10*time.Microsecond), s.statuses)
 	}
