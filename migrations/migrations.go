@@ -15,5 +15,8 @@ func All() []*gormigrate.Migration {
 		platformTables,
 		authTables,
 		taskTables,
+		taskDomain,
+		notificationTables,
+		noteTables,
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"gorm.io/gorm"
 
 	"github.com/perpetuaflow/api/platform/apperr"
 )
@@ -55,4 +56,25 @@ type UserCreated struct {
 	UserID uuid.UUID
 	Email  string
 	At     time.Time
+}
+
+// Users looks users up for work done outside a request (jobs), in the
+// caller's transaction.
+type Users interface {
+	Principal(ctx context.Context, tx *gorm.DB, userID uuid.UUID) (Principal, error)
+}
+
+// directory implements Users without the token machinery, so that the
+// worker role needs no signing keys.
+type directory struct{}
+
+func newDirectory() Users { return directory{} }
+
+// Principal loads a user as a Principal (without a session).
+func (directory) Principal(ctx context.Context, tx *gorm.DB, userID uuid.UUID) (Principal, error) {
+	var u User
+	if err := tx.WithContext(ctx).Where("id = ?", userID).Take(&u).Error; err != nil {
+		return Principal{}, err
+	}
+	return Principal{UserID: u.ID, Email: u.Email, Tier: u.Tier, Timezone: u.Timezone}, nil
 }

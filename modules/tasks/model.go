@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -71,7 +72,103 @@ type Tombstone struct {
 // TableName implements gorm's Tabler.
 func (Tombstone) TableName() string { return "tombstones" }
 
-// taskSnapshot is what a task's tombstone holds.
+// taskSnapshot is what a task's tombstone holds: the task, its children,
+// and what other modules attached (their own children of the task, such as
+// notes) under their names.
 type taskSnapshot struct {
-	Task Task `json:"task"`
+	Task      Task                       `json:"task"`
+	Subtasks  []Subtask                  `json:"subtasks"`
+	Reminders []Reminder                 `json:"reminders"`
+	Attached  map[string]json.RawMessage `json:"attached,omitempty"`
 }
+
+// Subtask sources.
+const (
+	SourceUser = "user"
+	SourceAI   = "ai"
+)
+
+// Subtask is one step of a task. order_index runs 0..n-1 without gaps.
+type Subtask struct {
+	ID          uuid.UUID  `gorm:"type:uuid;primaryKey" json:"id"`
+	TaskID      uuid.UUID  `gorm:"type:uuid;not null" json:"task_id"`
+	UserID      uuid.UUID  `gorm:"type:uuid;not null" json:"user_id"`
+	Title       string     `gorm:"not null" json:"title"`
+	Completed   bool       `gorm:"not null" json:"completed"`
+	CompletedAt *time.Time `json:"completed_at"`
+	OrderIndex  int        `gorm:"not null" json:"order_index"`
+	Source      string     `gorm:"not null" json:"source"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+}
+
+// TableName implements gorm's Tabler.
+func (Subtask) TableName() string { return "subtasks" }
+
+// Template is a recurring task: its rule makes a new task at each occurrence.
+type Template struct {
+	ID                uuid.UUID  `gorm:"type:uuid;primaryKey" json:"id"`
+	UserID            uuid.UUID  `gorm:"type:uuid;not null" json:"user_id"`
+	Title             string     `gorm:"not null" json:"title"`
+	Description       string     `gorm:"not null" json:"description"`
+	Priority          string     `gorm:"not null" json:"priority"`
+	EstimatedDuration *int       `json:"estimated_duration"`
+	RRule             string     `gorm:"column:rrule;not null" json:"rrule"`
+	StartsAt          time.Time  `gorm:"not null" json:"starts_at"`
+	NextDue           *time.Time `json:"next_due"`
+	Active            bool       `gorm:"not null" json:"active"`
+	SubtaskTitles     []string   `gorm:"serializer:json;not null" json:"subtask_titles"`
+	Version           int        `gorm:"not null" json:"version"`
+	CreatedAt         time.Time  `json:"created_at"`
+	UpdatedAt         time.Time  `json:"updated_at"`
+}
+
+// TableName implements gorm's Tabler.
+func (Template) TableName() string { return "task_templates" }
+
+// Reminder types and methods.
+const (
+	ReminderBefore   = "before"
+	ReminderAfter    = "after"
+	ReminderAbsolute = "absolute"
+	MethodPush       = "push"
+	MethodInApp      = "in_app"
+)
+
+// Reminder is a moment to remind the user of a task. Relative reminders
+// (before/after) follow the task's due date.
+type Reminder struct {
+	ID            uuid.UUID  `gorm:"type:uuid;primaryKey" json:"id"`
+	TaskID        uuid.UUID  `gorm:"type:uuid;not null" json:"task_id"`
+	UserID        uuid.UUID  `gorm:"type:uuid;not null" json:"user_id"`
+	Type          string     `gorm:"not null" json:"type"`
+	OffsetMinutes *int       `json:"offset_minutes"`
+	Method        string     `gorm:"not null" json:"method"`
+	ScheduledAt   time.Time  `gorm:"not null" json:"scheduled_at"`
+	Fired         bool       `gorm:"not null" json:"fired"`
+	FiredAt       *time.Time `json:"fired_at"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+}
+
+// TableName implements gorm's Tabler.
+func (Reminder) TableName() string { return "reminders" }
+
+// Relative reports whether the reminder follows the due date.
+func (r *Reminder) Relative() bool { return r.Type == ReminderBefore || r.Type == ReminderAfter }
+
+// Activity is one row of the activity log.
+type Activity struct {
+	ID         uuid.UUID `gorm:"type:uuid;primaryKey"`
+	UserID     uuid.UUID `gorm:"type:uuid;not null"`
+	EntityType string    `gorm:"not null"`
+	EntityID   uuid.UUID `gorm:"type:uuid;not null"`
+	Action     string    `gorm:"not null"`
+	Source     string    `gorm:"not null"`
+	ExtraData  string    `gorm:"not null"`
+	RequestID  *string
+	CreatedAt  time.Time
+}
+
+// TableName implements gorm's Tabler.
+func (Activity) TableName() string { return "activity_log" }

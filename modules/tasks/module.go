@@ -1,6 +1,7 @@
-// Package tasks owns tasks: their life cycle (create, edit with optimistic
-// locking, complete, delete into a recoverable tombstone), the tier limits on
-// them, and the events other modules react to.
+// Package tasks owns tasks and everything that hangs on them: subtasks,
+// recurring templates, reminder definitions, optimistic locking, tier
+// limits, tombstones and recovery, and the activity log (written from the
+// events every module publishes).
 package tasks
 
 import (
@@ -8,8 +9,10 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/perpetuaflow/api/modules/jobs"
 	"github.com/perpetuaflow/api/platform"
 	"github.com/perpetuaflow/api/platform/config"
+	"github.com/perpetuaflow/api/platform/events"
 )
 
 // Module is the tasks module.
@@ -17,8 +20,20 @@ var Module = fx.Module("tasks",
 	fx.Provide(
 		newConfig,
 		newService,
+		newTombstones,
+		newRecovery,
+		func(s *Service) ReminderDelivery { return s },
+		func(s *Service) Lookup { return s },
+		func(t *tombstones) Tombstones { return t },
 		platform.AsRoutes(newHandlers),
 		platform.AsModels(models),
+		events.AsSubscriber(recordActivity),
+		jobs.AsWorker(newRecurringWorker),
+		jobs.AsPeriodic(recurringSchedule),
+		jobs.AsWorker(newPurgeWorker),
+		jobs.AsPeriodic(purgeSchedule),
+		jobs.AsWorker(newActivityPurgeWorker),
+		jobs.AsPeriodic(activityPurgeSchedule),
 	),
 )
 
@@ -33,9 +48,13 @@ type TierLimits struct {
 // Config is what the tasks module reads: the tasks section and the tier
 // limits.
 type Config struct {
-	MaxDueDaysAhead int           `mapstructure:"max_due_days_ahead"`
-	TombstoneTTL    time.Duration `mapstructure:"tombstone_ttl"`
-	MaxTombstones   int           `mapstructure:"max_tombstones"`
+	MaxDueDaysAhead   int           `mapstructure:"max_due_days_ahead"`
+	TombstoneTTL      time.Duration `mapstructure:"tombstone_ttl"`
+	MaxTombstones     int           `mapstructure:"max_tombstones"`
+	RecurringInterval time.Duration `mapstructure:"recurring_interval"`
+	GenerateAhead     time.Duration `mapstructure:"generate_ahead"`
+	ActivityRetention time.Duration `mapstructure:"activity_retention"`
+	PurgeInterval     time.Duration `mapstructure:"purge_interval"`
 
 	Tiers map[string]TierLimits `mapstructure:"-"`
 }
@@ -49,6 +68,14 @@ func (c Config) Validate() error {
 		return config.Invalid("tombstone_ttl", "must be positive")
 	case c.MaxTombstones < 1:
 		return config.Invalid("max_tombstones", "must be at least 1")
+	case c.RecurringInterval <= 0:
+		return config.Invalid("recurring_interval", "must be positive")
+	case c.GenerateAhead < 0:
+		return config.Invalid("generate_ahead", "must not be negative")
+	case c.ActivityRetention <= 0:
+		return config.Invalid("activity_retention", "must be positive")
+	case c.PurgeInterval <= 0:
+		return config.Invalid("purge_interval", "must be positive")
 	}
 	return nil
 }
@@ -93,5 +120,6 @@ func (c Config) limits(tier string) TierLimits {
 }
 
 func models() platform.Models {
-	return platform.Models{Module: "tasks", List: []any{&Task{}, &Tombstone{}}}
+	return platform.Models{Module: "tasks", List: []any{&Task{}, &Subtask{}, &Template{}, &Reminder{},
+		&Tombstone{}, &Activity{}}}
 }

@@ -45,25 +45,30 @@ const (
 
 // Service holds the task rules. It is the only writer of the tasks tables.
 type Service struct {
-	db    *database.DB
-	bus   *events.Bus
-	clock clock.Clock
-	cfg   Config
-	perks Perks
+	db         *database.DB
+	bus        *events.Bus
+	clock      clock.Clock
+	cfg        Config
+	perks      Perks
+	users      auth.Users
+	tombstones *tombstones
 }
 
 type serviceParams struct {
 	fx.In
 
-	DB    *database.DB
-	Bus   *events.Bus
-	Clock clock.Clock
-	Cfg   Config
-	Perks Perks `optional:"true"`
+	DB         *database.DB
+	Bus        *events.Bus
+	Clock      clock.Clock
+	Cfg        Config
+	Users      auth.Users
+	Tombstones *tombstones
+	Perks      Perks `optional:"true"`
 }
 
 func newService(p serviceParams) *Service {
-	return &Service{db: p.DB, bus: p.Bus, clock: p.Clock, cfg: p.Cfg, perks: p.Perks}
+	return &Service{db: p.DB, bus: p.Bus, clock: p.Clock, cfg: p.Cfg, perks: p.Perks, users: p.Users,
+		tombstones: p.Tombstones}
 }
 
 // ListFilter selects tasks; nil fields do not filter.
@@ -182,7 +187,10 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, in NewTask) (*Ta
 		if err := s.checkTaskLimit(ctx, tx, p); err != nil {
 			return err
 		}
-		return tx.Create(&t).Error
+		if err := tx.Create(&t).Error; err != nil {
+			return fmt.Errorf("create task: %w", err)
+		}
+		return s.bus.Publish(ctx, tx, TaskCreated{Task: t})
 	})
 	if err != nil {
 		return nil, err
@@ -260,15 +268,27 @@ func (s *Service) Update(ctx context.Context, p auth.Principal, taskID uuid.UUID
 				return err
 			}
 		}
-		if !changed(&before, t) {
+		fields := changedFields(&before, t)
+		if len(fields) == 0 {
 			out = t
 			return nil
 		}
 		if err := s.save(tx, t, before.Version, now); err != nil {
 			return err
 		}
+		if !eqTime(before.DueDate, t.DueDate) {
+			if err := s.moveRelativeReminders(ctx, tx, t, now); err != nil {
+				return err
+			}
+		}
 		if completedNow {
 			if _, err := s.publishCompleted(ctx, tx, p, t, now); err != nil {
+				return err
+			}
+			fields = without(fields, "completed")
+		}
+		if len(fields) > 0 {
+			if err := s.bus.Publish(ctx, tx, TaskUpdated{Task: *t, Changed: fields}); err != nil {
 				return err
 			}
 		}
@@ -314,11 +334,33 @@ func applyChanges(t *Task, c Changes) {
 	}
 }
 
-// changed reports whether any editable field differs.
-func changed(a, b *Task) bool {
-	return a.Title != b.Title || a.Description != b.Description || a.Priority != b.Priority ||
-		!eqTime(a.DueDate, b.DueDate) || !eqInt(a.EstimatedDuration, b.EstimatedDuration) ||
-		a.Hidden != b.Hidden || a.Archived != b.Archived || a.Completed != b.Completed
+// changedFields names the editable fields that differ between a and b.
+func changedFields(a, b *Task) []string {
+	var out []string
+	add := func(differs bool, name string) {
+		if differs {
+			out = append(out, name)
+		}
+	}
+	add(a.Title != b.Title, "title")
+	add(a.Description != b.Description, "description")
+	add(a.Priority != b.Priority, "priority")
+	add(!eqTime(a.DueDate, b.DueDate), "due_date")
+	add(!eqInt(a.EstimatedDuration, b.EstimatedDuration), "estimated_duration")
+	add(a.Hidden != b.Hidden, "hidden")
+	add(a.Archived != b.Archived, "archived")
+	add(a.Completed != b.Completed, "completed")
+	return out
+}
+
+func without(list []string, name string) []string {
+	out := list[:0:0]
+	for _, s := range list {
+		if s != name {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Completion is the answer of completing a task.
@@ -345,6 +387,14 @@ func (s *Service) Complete(ctx context.Context, p auth.Principal, taskID uuid.UU
 		t.Completed, t.CompletedAt, t.CompletedBy = true, &now, &by
 		if err := s.save(tx, t, before, now); err != nil {
 			return err
+		}
+		if by == CompletedForce {
+			if err := s.completeOpenSubtasks(tx, t.ID, now); err != nil {
+				return err
+			}
+			if err := tx.Where("id = ?", t.ID).Take(t).Error; err != nil {
+				return err
+			}
 		}
 		rewards, err := s.publishCompleted(ctx, tx, p, t, now)
 		if err != nil {
@@ -414,12 +464,6 @@ func (s *Service) save(tx *gorm.DB, t *Task, prev int, now time.Time) error {
 	return nil
 }
 
-// Deleted is the answer of a delete.
-type Deleted struct {
-	TombstoneID      uuid.UUID
-	RecoverableUntil time.Time
-}
-
 // Delete removes a task into a tombstone, recoverable for the configured
 // time. A user keeps at most the configured number of tombstones: making one
 // more purges the oldest.
@@ -430,45 +474,45 @@ func (s *Service) Delete(ctx context.Context, p auth.Principal, taskID uuid.UUID
 		if err != nil {
 			return err
 		}
-		snapshot, err := json.Marshal(taskSnapshot{Task: *t})
-		if err != nil {
+		snap := taskSnapshot{Task: *t, Attached: map[string]json.RawMessage{}}
+		if snap.Subtasks, err = s.subtasksOf(tx, p.UserID, t.ID); err != nil {
 			return err
 		}
-		now := s.clock.Now()
-		ts := Tombstone{ID: id.New(), UserID: p.UserID, EntityType: EntityTask, EntityID: t.ID, Title: t.Title,
-			Snapshot: string(snapshot), DeletedAt: now, RecoverableUntil: now.Add(s.cfg.TombstoneTTL)}
-		if err := s.addTombstone(tx, &ts); err != nil {
+		if err := tx.Where("task_id = ? AND user_id = ?", t.ID, p.UserID).Order("scheduled_at, id").
+			Find(&snap.Reminders).Error; err != nil {
+			return err
+		}
+		attach := func(name string, v any) error {
+			b, err := json.Marshal(v)
+			if err != nil {
+				return err
+			}
+			snap.Attached[name] = b
+			return nil
+		}
+		if err := s.bus.Publish(ctx, tx, TaskDeleting{UserID: p.UserID, TaskID: t.ID, Attach: attach}); err != nil {
+			return err
+		}
+		for _, child := range []any{&Subtask{}, &Reminder{}} {
+			if err := tx.Where("task_id = ? AND user_id = ?", t.ID, p.UserID).Delete(child).Error; err != nil {
+				return fmt.Errorf("delete task children: %w", err)
+			}
+		}
+		buried, err := s.tombstones.Bury(ctx, tx, p.UserID, EntityTask, t.ID, t.Title, snap)
+		if err != nil {
 			return err
 		}
 		if err := tx.Where("id = ? AND user_id = ?", t.ID, p.UserID).Delete(&Task{}).Error; err != nil {
 			return fmt.Errorf("delete task: %w", err)
 		}
-		if err := s.bus.Publish(ctx, tx, TaskDeleted{UserID: p.UserID, TaskID: t.ID, TombstoneID: ts.ID, At: now}); err != nil {
+		if err := s.bus.Publish(ctx, tx, TaskDeleted{UserID: p.UserID, TaskID: t.ID, TombstoneID: buried.TombstoneID,
+			At: s.clock.Now()}); err != nil {
 			return err
 		}
-		out = &Deleted{TombstoneID: ts.ID, RecoverableUntil: ts.RecoverableUntil}
+		out = buried
 		return nil
 	})
 	return out, err
-}
-
-func (s *Service) addTombstone(tx *gorm.DB, ts *Tombstone) error {
-	if err := database.LockKey(tx, "tombstones:"+ts.UserID.String()); err != nil {
-		return err
-	}
-	if err := tx.Create(ts).Error; err != nil {
-		return fmt.Errorf("create tombstone: %w", err)
-	}
-	var surplus []uuid.UUID
-	err := tx.Model(&Tombstone{}).Where("user_id = ?", ts.UserID).
-		Order("deleted_at DESC, id DESC").Offset(s.cfg.MaxTombstones).Pluck("id", &surplus).Error
-	if err != nil {
-		return err
-	}
-	if len(surplus) > 0 {
-		return tx.Where("id IN ?", surplus).Delete(&Tombstone{}).Error
-	}
-	return nil
 }
 
 // MaxTasks is the user's effective active-task limit.
@@ -562,4 +606,9 @@ func eqInt(a, b *int) bool {
 		return a == b
 	}
 	return *a == *b
+}
+
+// OwnedTask implements Lookup.
+func (s *Service) OwnedTask(ctx context.Context, tx *gorm.DB, userID, taskID uuid.UUID) (*Task, error) {
+	return s.load(tx.WithContext(ctx), userID, taskID)
 }

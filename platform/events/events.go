@@ -11,14 +11,17 @@ import (
 	"reflect"
 	"sync"
 
+	"github.com/google/uuid"
 	"go.uber.org/fx"
 	"gorm.io/gorm"
 )
 
-// Bus dispatches events to the subscribers of their type.
+// Bus dispatches events to the subscribers of their type, then to the
+// subscribers of every event.
 type Bus struct {
 	mu   sync.RWMutex
 	subs map[reflect.Type][]subscriber
+	all  []subscriber
 }
 
 type subscriber struct {
@@ -61,6 +64,10 @@ func Register(r Registration) {
 	r.Bus.mu.Lock()
 	defer r.Bus.mu.Unlock()
 	for _, s := range r.Subs {
+		if s.event == nil {
+			r.Bus.all = append(r.Bus.all, s.sub)
+			continue
+		}
 		r.Bus.subs[s.event] = append(r.Bus.subs[s.event], s.sub)
 	}
 }
@@ -74,12 +81,18 @@ func Subscribe[E any](b *Bus, name string, fn func(ctx context.Context, tx *gorm
 	b.subs[s.event] = append(b.subs[s.event], s.sub)
 }
 
+// OnEvery makes a Subscription to every event, whatever its type (the
+// activity log uses it).
+func OnEvery(name string, fn func(ctx context.Context, tx *gorm.DB, event any) error) Subscription {
+	return Subscription{sub: subscriber{name: name, fn: fn}}
+}
+
 // Publish delivers event to every subscriber of its type, in subscription
-// order, inside tx. The first error aborts the delivery and should abort the
-// transaction.
+// order, then to the subscribers of every event, inside tx. The first error
+// aborts the delivery and should abort the transaction.
 func (b *Bus) Publish(ctx context.Context, tx *gorm.DB, event any) error {
 	b.mu.RLock()
-	subs := b.subs[reflect.TypeOf(event)]
+	subs := append(append([]subscriber(nil), b.subs[reflect.TypeOf(event)]...), b.all...)
 	b.mu.RUnlock()
 	for _, s := range subs {
 		if err := s.fn(ctx, tx, event); err != nil {
@@ -87,4 +100,45 @@ func (b *Bus) Publish(ctx context.Context, tx *gorm.DB, event any) error {
 		}
 	}
 	return nil
+}
+
+// Sources of a change.
+const (
+	SourceUser   = "user"
+	SourceAI     = "ai"
+	SourceSystem = "system"
+)
+
+// Entry is how an event appears in the activity log.
+type Entry struct {
+	UserID     uuid.UUID
+	EntityType string
+	EntityID   uuid.UUID
+	Action     string
+	Source     string
+	Extra      map[string]any
+}
+
+// Recordable is an event that describes itself for the activity log: every
+// published Recordable event becomes one activity row in the publisher's
+// transaction, whichever module published it.
+type Recordable interface {
+	ActivityEntry() Entry
+}
+
+type sourceKey struct{}
+
+// WithSource marks the changes made under ctx as coming from source (the AI
+// module and jobs act on the user's behalf).
+func WithSource(ctx context.Context, source string) context.Context {
+	return context.WithValue(ctx, sourceKey{}, source)
+}
+
+// SourceOf returns the source of changes made under ctx: "user" unless
+// marked otherwise.
+func SourceOf(ctx context.Context) string {
+	if s, ok := ctx.Value(sourceKey{}).(string); ok {
+		return s
+	}
+	return SourceUser
 }
