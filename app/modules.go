@@ -15,6 +15,8 @@ import (
 	"github.com/perpetuaflow/api/migrations"
 	"github.com/perpetuaflow/api/modules/auth"
 	"github.com/perpetuaflow/api/modules/jobs"
+	"github.com/perpetuaflow/api/modules/notes"
+	"github.com/perpetuaflow/api/modules/notifications"
 	"github.com/perpetuaflow/api/modules/tasks"
 	"github.com/perpetuaflow/api/platform"
 	"github.com/perpetuaflow/api/platform/clock"
@@ -33,6 +35,8 @@ func Modules() []fx.Option {
 	return []fx.Option{
 		auth.Module,
 		tasks.Module,
+		notes.Module,
+		notifications.Module,
 		jobs.Module,
 	}
 }

@@ -5,9 +5,12 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/rivertype"
 	"go.uber.org/fx"
 	"gorm.io/gorm"
+
+	"github.com/perpetuaflow/api/platform/database"
 )
 
 // Enqueuer inserts jobs. InsertTx joins the caller's GORM transaction, so a
@@ -52,3 +55,17 @@ func Every(d time.Duration) river.PeriodicSchedule { return river.PeriodicInterv
 // AsPeriodic annotates a constructor returning a Periodic so that it joins
 // the "periodic" group.
 func AsPeriodic(f any) any { return fx.Annotate(f, fx.ResultTags(`group:"periodic"`)) }
+
+// CompleteTx marks the running job completed inside the GORM transaction
+// tx, so that the job's effects and its completion commit together: a crash
+// after the commit cannot run it again.
+func CompleteTx[T river.JobArgs](ctx context.Context, tx *gorm.DB, job *river.Job[T]) error {
+	sqlTx, err := database.SQLTx(tx)
+	if err != nil {
+		return err
+	}
+	// The driver type parameter only types the call; the client in ctx
+	// (PostgreSQL or SQLite) does the work.
+	_, err = river.JobCompleteTx[*riverdatabasesql.Driver](ctx, sqlTx, job)
+	return err
+}

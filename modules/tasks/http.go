@@ -95,9 +95,12 @@ func toTaskDTO(t *Task) TaskDTO {
 	}
 }
 
-type handlers struct{ svc *Service }
+type handlers struct {
+	svc      *Service
+	recovery *recovery
+}
 
-func newHandlers(svc *Service) *handlers { return &handlers{svc: svc} }
+func newHandlers(svc *Service, rec *recovery) *handlers { return &handlers{svc: svc, recovery: rec} }
 
 type taskPath struct {
 	ID string `path:"id" format:"uuid" doc:"Task id"`
@@ -168,6 +171,7 @@ func (h *handlers) Register(api huma.API) {
 		"Complete a task and all its open subtasks", "Tasks"), h.forceComplete)
 	huma.Register(api, httpx.Route(http.MethodDelete, "/api/v1/tasks/{id}", "tasks-delete",
 		"Delete a task (recoverable for a while)", "Tasks"), h.delete)
+	h.registerMore(api)
 }
 
 func parseID(raw string) (uuid.UUID, error) {
@@ -207,11 +211,12 @@ func (h *handlers) get(ctx context.Context, in *taskPath) (*httpx.DataOutput[Tas
 	if err != nil {
 		return nil, err
 	}
-	t, err := h.svc.Get(ctx, p, taskID)
+	d, err := h.svc.Detail(ctx, p, taskID)
 	if err != nil {
 		return nil, err
 	}
-	return httpx.Reply(TaskDetailDTO{TaskDTO: toTaskDTO(t), Subtasks: []SubtaskDTO{}, Reminders: []ReminderDTO{}}), nil
+	return httpx.Reply(TaskDetailDTO{TaskDTO: toTaskDTO(&d.Task), Subtasks: toSubtaskDTOs(d.Subtasks),
+		Reminders: toReminderDTOs(d.Reminders)}), nil
 }
 
 type createdOutput struct {

@@ -140,6 +140,30 @@ func (s *Service) Get(ctx context.Context, p auth.Principal, taskID uuid.UUID) (
 	return s.load(s.db.WithContext(ctx), p.UserID, taskID)
 }
 
+// TaskDetail is a task with its subtasks (by order) and reminders (by time).
+type TaskDetail struct {
+	Task      Task
+	Subtasks  []Subtask
+	Reminders []Reminder
+}
+
+// Detail returns a task with its children.
+func (s *Service) Detail(ctx context.Context, p auth.Principal, taskID uuid.UUID) (*TaskDetail, error) {
+	db := s.db.WithContext(ctx)
+	t, err := s.load(db, p.UserID, taskID)
+	if err != nil {
+		return nil, err
+	}
+	d := &TaskDetail{Task: *t}
+	if d.Subtasks, err = s.subtasksOf(db, p.UserID, taskID); err != nil {
+		return nil, err
+	}
+	if err := db.Where("task_id = ? AND user_id = ?", taskID, p.UserID).Order("scheduled_at, id").Find(&d.Reminders).Error; err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
 func (s *Service) load(tx *gorm.DB, userID, taskID uuid.UUID) (*Task, error) {
 	var t Task
 	err := tx.Where("id = ? AND user_id = ?", taskID, userID).Take(&t).Error

@@ -47,6 +47,9 @@ var aliases = map[string][]string{
 	"auth.google_client_id":         {"GOOGLE_CLIENT_ID"},
 	"auth.google_issuer_url":        {"GOOGLE_ISSUER_URL"},
 	"auth.dev_login_enabled":        {"DEV_LOGIN_ENABLED"},
+	"push.vapid_public_key":         {"VAPID_PUBLIC_KEY"},
+	"push.vapid_private_key":        {"VAPID_PRIVATE_KEY"},
+	"push.vapid_contact_email":      {"VAPID_CONTACT_EMAIL"},
 }
 
 // Environments.

@@ -1,0 +1,93 @@
+package notes
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"gorm.io/gorm"
+
+	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/modules/tasks"
+	"github.com/perpetuaflow/api/platform/events"
+)
+
+// NoteChanged is published when a note is created, updated, archived,
+// deleted or recovered.
+type NoteChanged struct {
+	Note   Note
+	Action string
+}
+
+// ActivityEntry implements events.Recordable.
+func (e NoteChanged) ActivityEntry() events.Entry {
+	extra := map[string]any{}
+	if e.Note.TaskID != nil {
+		extra["task_id"] = e.Note.TaskID.String()
+	}
+	return events.Entry{UserID: e.Note.UserID, EntityType: "note", EntityID: e.Note.ID, Action: e.Action, Extra: extra}
+}
+
+// attachName is the name of the notes in a task's tombstone.
+const attachName = "notes"
+
+// buryWithTask removes the notes of a task being deleted and attaches them
+// to its tombstone.
+func buryWithTask() events.Subscription {
+	return events.On("notes of deleted task", func(ctx context.Context, tx *gorm.DB, e tasks.TaskDeleting) error {
+		var list []Note
+		if err := tx.Where("task_id = ? AND user_id = ?", e.TaskID, e.UserID).Order("created_at, id").Find(&list).Error; err != nil {
+			return err
+		}
+		if len(list) == 0 {
+			return nil
+		}
+		if err := e.Attach(attachName, list); err != nil {
+			return err
+		}
+		return tx.Where("task_id = ? AND user_id = ?", e.TaskID, e.UserID).Delete(&Note{}).Error
+	})
+}
+
+// recoverWithTask gives a recovered task its notes back, within the note
+// limit.
+func recoverWithTask(s *Service) events.Subscription {
+	return events.On("notes of recovered task", func(ctx context.Context, tx *gorm.DB, e tasks.TaskRecovering) error {
+		raw, ok := e.Attached[attachName]
+		if !ok {
+			return nil
+		}
+		var list []Note
+		if err := json.Unmarshal(raw, &list); err != nil {
+			return fmt.Errorf("read attached notes: %w", err)
+		}
+		p := auth.Principal{UserID: e.UserID, Tier: e.Tier}
+		for i := range list {
+			if _, err := s.restore(ctx, tx, p, list[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func newRecoverer(s *Service) tasks.Recoverer {
+	return tasks.Recoverer{EntityType: tasks.EntityNote,
+		Recover: func(ctx context.Context, tx *gorm.DB, p auth.Principal, snapshot []byte) (any, error) {
+			var n Note
+			if err := json.Unmarshal(snapshot, &n); err != nil {
+				return nil, fmt.Errorf("read note snapshot: %w", err)
+			}
+			if n.TaskID != nil {
+				// The note's task may be gone; the note comes back on its own then.
+				if _, err := s.tasks.OwnedTask(ctx, tx, p.UserID, *n.TaskID); err != nil {
+					n.TaskID = nil
+				}
+			}
+			restored, err := s.restore(ctx, tx, p, n)
+			if err != nil {
+				return nil, err
+			}
+			return toDTO(restored), nil
+		}}
+}

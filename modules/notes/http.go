@@ -1,0 +1,225 @@
+package notes
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/google/uuid"
+
+	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/modules/tasks"
+	"github.com/perpetuaflow/api/platform/apperr"
+	"github.com/perpetuaflow/api/platform/httpx"
+)
+
+// NoteDTO is the Note of the API.
+type NoteDTO struct {
+	ID                   uuid.UUID  `json:"id" format:"uuid"`
+	UserID               uuid.UUID  `json:"user_id" format:"uuid"`
+	TaskID               *uuid.UUID `json:"task_id" format:"uuid" nullable:"true"`
+	Content              string     `json:"content"`
+	Archived             bool       `json:"archived"`
+	VoiceURL             *string    `json:"voice_url" nullable:"true"`
+	VoiceDurationSeconds *int       `json:"voice_duration_seconds" nullable:"true"`
+	TranscriptionStatus  *string    `json:"transcription_status" enum:"pending,completed,failed" nullable:"true"`
+	Version              int        `json:"version"`
+	CreatedAt            time.Time  `json:"created_at"`
+	UpdatedAt            time.Time  `json:"updated_at"`
+}
+
+func toDTO(n *Note) NoteDTO {
+	return NoteDTO{ID: n.ID, UserID: n.UserID, TaskID: n.TaskID, Content: n.Content, Archived: n.Archived,
+		VoiceURL: n.VoiceURL, VoiceDurationSeconds: n.VoiceDurationSeconds, TranscriptionStatus: n.TranscriptionStatus,
+		Version: n.Version, CreatedAt: n.CreatedAt.UTC(), UpdatedAt: n.UpdatedAt.UTC()}
+}
+
+type handlers struct{ svc *Service }
+
+func newHandlers(svc *Service) *handlers { return &handlers{svc: svc} }
+
+type listInput struct {
+	httpx.Page
+	Archived httpx.Param[bool]      `query:"archived"`
+	TaskID   httpx.Param[uuid.UUID] `query:"task_id"`
+}
+
+type taskListInput struct {
+	ID string `path:"id" format:"uuid" doc:"Task id"`
+	httpx.Page
+	Archived httpx.Param[bool] `query:"archived"`
+}
+
+type idInput struct {
+	ID string `path:"id" format:"uuid"`
+}
+
+// NoteBody is the body of note creation (exported for embedding).
+type NoteBody struct {
+	Content              *string `json:"content,omitempty" maxLength:"2000"`
+	VoiceURL             *string `json:"voice_url,omitempty" format:"uri" maxLength:"2000"`
+	VoiceDurationSeconds *int    `json:"voice_duration_seconds,omitempty" minimum:"1" maximum:"300"`
+}
+
+type createInput struct {
+	Body struct {
+		NoteBody
+		TaskID *uuid.UUID `json:"task_id,omitempty" format:"uuid"`
+	}
+}
+
+type createTaskNoteInput struct {
+	ID   string `path:"id" format:"uuid" doc:"Task id"`
+	Body NoteBody
+}
+
+type updateInput struct {
+	ID   string `path:"id" format:"uuid"`
+	Body struct {
+		Content  *string `json:"content,omitempty" minLength:"1" maxLength:"2000"`
+		Archived *bool   `json:"archived,omitempty"`
+	}
+}
+
+type convertInput struct {
+	ID   string `path:"id" format:"uuid"`
+	Body *struct {
+		Confirm bool `json:"confirm,omitempty"`
+	}
+}
+
+// Register implements platform.Routes.
+func (h *handlers) Register(api huma.API) {
+	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/notes", "notes-list",
+		"The user's notes, newest first (archived ones too unless ?archived= is given)", "Notes"), h.list)
+	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/notes/{id}", "notes-get", "A note", "Notes"), h.get)
+	huma.Register(api, httpx.Created(httpx.Route(http.MethodPost, "/api/v1/notes", "notes-create", "Add a note", "Notes")), h.create)
+	for _, m := range []string{http.MethodPatch, http.MethodPut} {
+		huma.Register(api, httpx.Route(m, "/api/v1/notes/{id}", "notes-update-"+m, "Edit or (un)archive a note", "Notes"), h.update)
+	}
+	huma.Register(api, httpx.Route(http.MethodDelete, "/api/v1/notes/{id}", "notes-delete",
+		"Delete a note (recoverable for a while)", "Notes"), h.delete)
+	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/tasks/{id}/notes", "notes-list-task",
+		"The notes attached to a task", "Notes"), h.listTask)
+	huma.Register(api, httpx.Created(httpx.Route(http.MethodPost, "/api/v1/tasks/{id}/notes", "notes-create-task",
+		"Attach a note to a task", "Notes")), h.createTask)
+	huma.Register(api, httpx.Route(http.MethodPost, "/api/v1/notes/{id}/convert", "notes-convert",
+		"Draft a task from a note with the AI assistant", "Notes"), h.convert)
+}
+
+func callerAnd(ctx context.Context, raw string) (auth.Principal, uuid.UUID, error) {
+	p, err := auth.Caller(ctx)
+	if err != nil {
+		return p, uuid.Nil, err
+	}
+	u, err := uuid.Parse(raw)
+	if err != nil {
+		return p, uuid.Nil, apperr.Validation("id", "must be a UUID")
+	}
+	return p, u, nil
+}
+
+func reply(list []Note, page httpx.Page, total int64) *httpx.ListOutput[NoteDTO] {
+	out := make([]NoteDTO, len(list))
+	for i := range list {
+		out[i] = toDTO(&list[i])
+	}
+	return httpx.ReplyList(out, page, total)
+}
+
+func (h *handlers) list(ctx context.Context, in *listInput) (*httpx.ListOutput[NoteDTO], error) {
+	p, err := auth.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	list, total, err := h.svc.List(ctx, p, Filter{Archived: in.Archived.Ptr(), TaskID: in.TaskID.Ptr(), Offset: in.Offset, Limit: in.Limit})
+	if err != nil {
+		return nil, err
+	}
+	return reply(list, in.Page, total), nil
+}
+
+func (h *handlers) listTask(ctx context.Context, in *taskListInput) (*httpx.ListOutput[NoteDTO], error) {
+	p, taskID, err := callerAnd(ctx, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	list, total, err := h.svc.List(ctx, p, Filter{Archived: in.Archived.Ptr(), TaskID: &taskID, Offset: in.Offset, Limit: in.Limit})
+	if err != nil {
+		return nil, err
+	}
+	return reply(list, in.Page, total), nil
+}
+
+func (h *handlers) get(ctx context.Context, in *idInput) (*httpx.DataOutput[NoteDTO], error) {
+	p, id, err := callerAnd(ctx, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	n, err := h.svc.Get(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	return httpx.Reply(toDTO(n)), nil
+}
+
+func (h *handlers) create(ctx context.Context, in *createInput) (*httpx.DataOutput[NoteDTO], error) {
+	p, err := auth.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b := in.Body
+	n, err := h.svc.Create(ctx, p, NewNote{Content: b.Content, TaskID: b.TaskID, VoiceURL: b.VoiceURL,
+		VoiceDurationSeconds: b.VoiceDurationSeconds})
+	if err != nil {
+		return nil, err
+	}
+	return httpx.Reply(toDTO(n)), nil
+}
+
+func (h *handlers) createTask(ctx context.Context, in *createTaskNoteInput) (*httpx.DataOutput[NoteDTO], error) {
+	p, taskID, err := callerAnd(ctx, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	b := in.Body
+	n, err := h.svc.Create(ctx, p, NewNote{Content: b.Content, TaskID: &taskID, VoiceURL: b.VoiceURL,
+		VoiceDurationSeconds: b.VoiceDurationSeconds})
+	if err != nil {
+		return nil, err
+	}
+	return httpx.Reply(toDTO(n)), nil
+}
+
+func (h *handlers) update(ctx context.Context, in *updateInput) (*httpx.DataOutput[NoteDTO], error) {
+	p, id, err := callerAnd(ctx, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	n, err := h.svc.Update(ctx, p, id, Changes{Content: in.Body.Content, Archived: in.Body.Archived})
+	if err != nil {
+		return nil, err
+	}
+	return httpx.Reply(toDTO(n)), nil
+}
+
+func (h *handlers) delete(ctx context.Context, in *idInput) (*httpx.DataOutput[tasks.DeletedDTO], error) {
+	p, id, err := callerAnd(ctx, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	d, err := h.svc.Delete(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	return httpx.Reply(tasks.DeletedDTO{TombstoneID: d.TombstoneID, RecoverableUntil: d.RecoverableUntil.UTC()}), nil
+}
+
+func (h *handlers) convert(ctx context.Context, in *convertInput) (*httpx.DataOutput[struct{}], error) {
+	p, id, err := callerAnd(ctx, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	return nil, h.svc.Convert(ctx, p, id)
+}

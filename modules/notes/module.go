@@ -1,0 +1,72 @@
+// Package notes owns text and voice notes: their limits, archiving, notes
+// attached to tasks (which go to and come back from the task's tombstone),
+// and the entry points of note-to-task conversion.
+package notes
+
+import (
+	"go.uber.org/fx"
+
+	"github.com/perpetuaflow/api/modules/tasks"
+	"github.com/perpetuaflow/api/platform"
+	"github.com/perpetuaflow/api/platform/config"
+	"github.com/perpetuaflow/api/platform/events"
+)
+
+// Module is the notes module.
+var Module = fx.Module("notes",
+	fx.Provide(
+		newConfig,
+		newService,
+		platform.AsRoutes(newHandlers),
+		platform.AsModels(models),
+		events.AsSubscriber(buryWithTask),
+		events.AsSubscriber(recoverWithTask),
+		tasks.AsRecoverer(newRecoverer),
+	),
+)
+
+// TierLimits are the limits of one tier that notes enforce.
+type TierLimits struct {
+	MaxNotes      int  `mapstructure:"max_notes"`
+	MaxNoteLength int  `mapstructure:"max_note_length"`
+	VoiceNotes    bool `mapstructure:"voice_notes"`
+}
+
+// Validate checks one tier's limits.
+func (l TierLimits) Validate() error {
+	switch {
+	case l.MaxNotes < 1:
+		return config.Invalid("max_notes", "must be at least 1")
+	case l.MaxNoteLength < 1:
+		return config.Invalid("max_note_length", "must be at least 1")
+	}
+	return nil
+}
+
+// Config holds the tier limits by tier name.
+type Config struct {
+	Tiers map[string]TierLimits
+}
+
+func newConfig(cfg *config.Config) (Config, error) {
+	c := Config{Tiers: map[string]TierLimits{}}
+	for _, tier := range []string{"free", "pro"} {
+		var l TierLimits
+		if err := cfg.Section("limits."+tier, &l); err != nil {
+			return c, err
+		}
+		c.Tiers[tier] = l
+	}
+	return c, nil
+}
+
+func (c Config) limits(tier string) TierLimits {
+	if l, ok := c.Tiers[tier]; ok {
+		return l
+	}
+	return c.Tiers["free"]
+}
+
+func models() platform.Models {
+	return platform.Models{Module: "notes", List: []any{&Note{}}}
+}

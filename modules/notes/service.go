@@ -1,0 +1,308 @@
+package notes
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"go.uber.org/fx"
+	"gorm.io/gorm"
+
+	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/modules/tasks"
+	"github.com/perpetuaflow/api/platform/apperr"
+	"github.com/perpetuaflow/api/platform/clock"
+	"github.com/perpetuaflow/api/platform/database"
+	"github.com/perpetuaflow/api/platform/events"
+	"github.com/perpetuaflow/api/platform/id"
+)
+
+// Error codes of this module.
+const (
+	CodeTierRequired     = "TIER_REQUIRED"
+	CodeAIUnavailable    = "AI_SERVICE_UNAVAILABLE"
+	maxVoiceDurationSecs = 300
+)
+
+var errNoteNotFound = apperr.NotFound(apperr.CodeNotFound, "note")
+
+// Service holds the note rules; the only writer of the notes table.
+type Service struct {
+	db         *database.DB
+	bus        *events.Bus
+	clock      clock.Clock
+	cfg        Config
+	tasks      tasks.Lookup
+	tombstones tasks.Tombstones
+	perks      tasks.Perks
+}
+
+type serviceParams struct {
+	fx.In
+
+	DB         *database.DB
+	Bus        *events.Bus
+	Clock      clock.Clock
+	Cfg        Config
+	Tasks      tasks.Lookup
+	Tombstones tasks.Tombstones
+	Perks      tasks.Perks `optional:"true"`
+}
+
+func newService(p serviceParams) *Service {
+	return &Service{db: p.DB, bus: p.Bus, clock: p.Clock, cfg: p.Cfg, tasks: p.Tasks, tombstones: p.Tombstones, perks: p.Perks}
+}
+
+// Filter selects notes; nil fields do not filter.
+type Filter struct {
+	Archived *bool
+	TaskID   *uuid.UUID
+	Offset   int
+	Limit    int
+}
+
+// List returns the user's notes, newest first. Without archived both kinds
+// are listed (the client filters them itself).
+func (s *Service) List(ctx context.Context, p auth.Principal, f Filter) ([]Note, int64, error) {
+	db := s.db.WithContext(ctx)
+	q := db.Model(&Note{}).Where("user_id = ?", p.UserID)
+	if f.TaskID != nil {
+		if _, err := s.tasks.OwnedTask(ctx, db, p.UserID, *f.TaskID); err != nil {
+			return nil, 0, err
+		}
+		q = q.Where("task_id = ?", *f.TaskID)
+	}
+	if f.Archived != nil {
+		q = q.Where("archived = ?", *f.Archived)
+	}
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return nil, 0, err
+	}
+	var out []Note
+	err := q.Order("created_at DESC, id DESC").Offset(f.Offset).Limit(f.Limit).Find(&out).Error
+	return out, total, err
+}
+
+// Get returns one note of the user.
+func (s *Service) Get(ctx context.Context, p auth.Principal, noteID uuid.UUID) (*Note, error) {
+	return s.load(s.db.WithContext(ctx), p.UserID, noteID)
+}
+
+func (s *Service) load(tx *gorm.DB, userID, noteID uuid.UUID) (*Note, error) {
+	var n Note
+	err := tx.Where("id = ? AND user_id = ?", noteID, userID).Take(&n).Error
+	if database.IsNotFound(err) {
+		return nil, errNoteNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load note: %w", err)
+	}
+	return &n, nil
+}
+
+// NewNote is the input of Create.
+type NewNote struct {
+	Content              *string
+	TaskID               *uuid.UUID
+	VoiceURL             *string
+	VoiceDurationSeconds *int
+}
+
+// Create adds a note within the user's note limit. Voice notes are for Pro
+// and need transcription, which this server does not offer yet: they are
+// refused with 503 rather than stored without their text.
+func (s *Service) Create(ctx context.Context, p auth.Principal, in NewNote) (*Note, error) {
+	lim := s.cfg.limits(p.Tier)
+	if in.VoiceURL != nil {
+		if !lim.VoiceNotes {
+			return nil, apperr.New(apperr.KindForbidden, CodeTierRequired, "voice notes are a Pro feature")
+		}
+		if in.VoiceDurationSeconds == nil || *in.VoiceDurationSeconds < 1 || *in.VoiceDurationSeconds > maxVoiceDurationSecs {
+			return nil, apperr.Validation("voice_duration_seconds", "must be 1-%d", maxVoiceDurationSecs)
+		}
+		return nil, apperr.New(apperr.KindUnavailable, CodeAIUnavailable,
+			"voice notes need transcription, which is not available on this server yet")
+	}
+	if in.Content == nil {
+		return nil, apperr.Validation("content", "is required")
+	}
+	content, err := s.checkContent(p, *in.Content)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	n := Note{ID: id.New(), UserID: p.UserID, TaskID: in.TaskID, Content: content, Version: 1, CreatedAt: now, UpdatedAt: now}
+	err = s.db.Tx(ctx, func(tx *gorm.DB) error {
+		if in.TaskID != nil {
+			t, err := s.tasks.OwnedTask(ctx, tx, p.UserID, *in.TaskID)
+			if err != nil {
+				return err
+			}
+			if t.Archived {
+				return apperr.New(apperr.KindConflict, tasks.CodeArchived, "the task is archived")
+			}
+		}
+		if err := s.checkLimit(ctx, tx, p); err != nil {
+			return err
+		}
+		if err := tx.Create(&n).Error; err != nil {
+			return fmt.Errorf("create note: %w", err)
+		}
+		return s.bus.Publish(ctx, tx, NoteChanged{Note: n, Action: "created"})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+// Changes is the input of Update; nil leaves a field alone.
+type Changes struct {
+	Content  *string
+	Archived *bool
+}
+
+// Update edits or (un)archives a note. Un-archiving counts against the limit
+// again.
+func (s *Service) Update(ctx context.Context, p auth.Principal, noteID uuid.UUID, c Changes) (*Note, error) {
+	if c.Content != nil {
+		content, err := s.checkContent(p, *c.Content)
+		if err != nil {
+			return nil, err
+		}
+		c.Content = &content
+	}
+	var out *Note
+	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
+		n, err := s.load(tx, p.UserID, noteID)
+		if err != nil {
+			return err
+		}
+		action := "updated"
+		changed := false
+		if c.Content != nil && *c.Content != n.Content {
+			n.Content, changed = *c.Content, true
+		}
+		if c.Archived != nil && *c.Archived != n.Archived {
+			if !*c.Archived {
+				if err := s.checkLimit(ctx, tx, p); err != nil {
+					return err
+				}
+			} else if !changed {
+				action = "archived"
+			}
+			n.Archived, changed = *c.Archived, true
+		}
+		out = n
+		if !changed {
+			return nil
+		}
+		prev := n.Version
+		n.Version, n.UpdatedAt = prev+1, s.clock.Now()
+		res := tx.Model(&Note{}).Where("id = ? AND version = ?", n.ID, prev).
+			Select("content", "archived", "version", "updated_at").Updates(n)
+		if res.Error != nil {
+			return fmt.Errorf("update note: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return apperr.VersionConflict("note", prev+1)
+		}
+		return s.bus.Publish(ctx, tx, NoteChanged{Note: *n, Action: action})
+	})
+	return out, err
+}
+
+// Delete removes a note into a tombstone (recoverable).
+func (s *Service) Delete(ctx context.Context, p auth.Principal, noteID uuid.UUID) (*tasks.Deleted, error) {
+	var out *tasks.Deleted
+	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
+		n, err := s.load(tx, p.UserID, noteID)
+		if err != nil {
+			return err
+		}
+		if out, err = s.tombstones.Bury(ctx, tx, p.UserID, tasks.EntityNote, n.ID, excerpt(n.Content), n); err != nil {
+			return err
+		}
+		if err := tx.Where("id = ?", n.ID).Delete(&Note{}).Error; err != nil {
+			return fmt.Errorf("delete note: %w", err)
+		}
+		return s.bus.Publish(ctx, tx, NoteChanged{Note: *n, Action: "deleted"})
+	})
+	return out, err
+}
+
+// Convert drafts a task from a note with the AI assistant, which this
+// server does not offer yet.
+func (s *Service) Convert(ctx context.Context, p auth.Principal, noteID uuid.UUID) error {
+	if _, err := s.Get(ctx, p, noteID); err != nil {
+		return err
+	}
+	return apperr.New(apperr.KindUnavailable, CodeAIUnavailable,
+		"converting notes into tasks needs the AI assistant, which is not available on this server yet")
+}
+
+// restore puts a note back (recovery), with its id and created_at, version
+// 1, within the limit when it is not archived.
+func (s *Service) restore(ctx context.Context, tx *gorm.DB, p auth.Principal, n Note) (*Note, error) {
+	if !n.Archived {
+		if err := s.checkLimit(ctx, tx, p); err != nil {
+			return nil, err
+		}
+	}
+	n.UserID, n.Version, n.UpdatedAt = p.UserID, 1, s.clock.Now()
+	if err := tx.Create(&n).Error; err != nil {
+		if database.IsUniqueViolation(err) {
+			return nil, apperr.New(apperr.KindConflict, apperr.CodeConflict, "the note exists already")
+		}
+		return nil, fmt.Errorf("restore note: %w", err)
+	}
+	if err := s.bus.Publish(ctx, tx, NoteChanged{Note: n, Action: "recovered"}); err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+// checkLimit fails when the user has no room for one more note that is not
+// archived.
+func (s *Service) checkLimit(ctx context.Context, tx *gorm.DB, p auth.Principal) error {
+	if err := database.LockKey(tx, "notes:"+p.UserID.String()); err != nil {
+		return err
+	}
+	limit := s.cfg.limits(p.Tier).MaxNotes
+	if s.perks != nil {
+		bonus, err := s.perks.PerkBonus(ctx, tx, p.UserID, "max_notes")
+		if err != nil {
+			return err
+		}
+		limit += bonus
+	}
+	var n int64
+	if err := tx.Model(&Note{}).Where("user_id = ? AND archived = ?", p.UserID, false).Count(&n).Error; err != nil {
+		return err
+	}
+	if n >= int64(limit) {
+		return apperr.LimitExceeded("max_notes", limit)
+	}
+	return nil
+}
+
+func (s *Service) checkContent(p auth.Principal, content string) (string, error) {
+	if strings.TrimSpace(content) == "" {
+		return "", apperr.Validation("content", "must not be empty")
+	}
+	if max := s.cfg.limits(p.Tier).MaxNoteLength; utf8.RuneCountInString(content) > max {
+		return "", apperr.Validation("content", "must be at most %d characters", max)
+	}
+	return content, nil
+}
+
+func excerpt(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > 80 {
+		return string(r[:79]) + "…"
+	}
+	return s
+}

@@ -1,0 +1,207 @@
+package notifications
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/google/uuid"
+
+	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/platform/apperr"
+	"github.com/perpetuaflow/api/platform/httpx"
+)
+
+// NotificationDTO is the Notification of the API.
+type NotificationDTO struct {
+	ID        uuid.UUID  `json:"id" format:"uuid"`
+	UserID    uuid.UUID  `json:"user_id" format:"uuid"`
+	Type      string     `json:"type" enum:"reminder,achievement,subscription,system"`
+	Title     string     `json:"title"`
+	Message   string     `json:"message"`
+	Read      bool       `json:"read"`
+	TaskID    *uuid.UUID `json:"task_id" format:"uuid" nullable:"true"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
+}
+
+func toDTO(n *Notification) NotificationDTO {
+	return NotificationDTO{ID: n.ID, UserID: n.UserID, Type: n.Type, Title: n.Title, Message: n.Message, Read: n.Read,
+		TaskID: n.TaskID, CreatedAt: n.CreatedAt.UTC(), UpdatedAt: n.UpdatedAt.UTC()}
+}
+
+// PushSubscriptionDTO is a stored WebPush subscription.
+type PushSubscriptionDTO struct {
+	ID        uuid.UUID `json:"id" format:"uuid"`
+	UserID    uuid.UUID `json:"user_id" format:"uuid"`
+	Endpoint  string    `json:"endpoint"`
+	P256dhKey string    `json:"p256dh_key"`
+	AuthKey   string    `json:"auth_key"`
+	Active    bool      `json:"active"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+type handlers struct{ svc *Service }
+
+func newHandlers(svc *Service) *handlers { return &handlers{svc: svc} }
+
+type listInput struct {
+	httpx.Page
+	UnreadOnly bool `query:"unread_only" doc:"Only unread notifications"`
+}
+
+type idInput struct {
+	ID   string `path:"id" format:"uuid"`
+	Body *struct{}
+}
+
+type readAll struct {
+	Updated int64 `json:"updated"`
+}
+
+type deleted struct {
+	ID      uuid.UUID `json:"id" format:"uuid"`
+	Deleted bool      `json:"deleted"`
+}
+
+type publicKey struct {
+	PublicKey string `json:"public_key" doc:"VAPID application server key, base64url"`
+}
+
+type subscribeInput struct {
+	Body struct {
+		Endpoint  string `json:"endpoint" minLength:"1" maxLength:"1000"`
+		P256dhKey string `json:"p256dh_key" minLength:"1" maxLength:"200"`
+		AuthKey   string `json:"auth_key" minLength:"1" maxLength:"100"`
+	}
+}
+
+type unsubscribeInput struct {
+	Body struct {
+		Endpoint string `json:"endpoint" minLength:"1" maxLength:"1000"`
+	}
+}
+
+type unsubscribed struct {
+	Endpoint string `json:"endpoint"`
+	Deleted  bool   `json:"deleted"`
+}
+
+// Register implements platform.Routes.
+func (h *handlers) Register(api huma.API) {
+	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/notifications", "notifications-list",
+		"The user's notifications, newest first", "Notifications"), h.list)
+	huma.Register(api, httpx.Route(http.MethodPatch, "/api/v1/notifications/{id}/read", "notifications-read",
+		"Mark a notification read", "Notifications"), h.read)
+	huma.Register(api, httpx.Route(http.MethodPost, "/api/v1/notifications/read-all", "notifications-read-all",
+		"Mark every notification read", "Notifications"), h.readAll)
+	huma.Register(api, httpx.Route(http.MethodDelete, "/api/v1/notifications/{id}", "notifications-delete",
+		"Delete a notification", "Notifications"), h.delete)
+	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/notifications/vapid-public-key", "notifications-vapid-key",
+		"The key browsers subscribe to push with", "Notifications"), h.vapidKey)
+	huma.Register(api, httpx.Created(httpx.Route(http.MethodPost, "/api/v1/notifications/push-subscription",
+		"notifications-push-subscribe", "Store this browser's push subscription", "Notifications")), h.subscribe)
+	huma.Register(api, httpx.Route(http.MethodDelete, "/api/v1/notifications/push-subscription",
+		"notifications-push-unsubscribe", "Forget this browser's push subscription", "Notifications"), h.unsubscribe)
+}
+
+func (h *handlers) list(ctx context.Context, in *listInput) (*httpx.ListOutput[NotificationDTO], error) {
+	p, err := auth.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	list, total, err := h.svc.List(ctx, p, in.UnreadOnly, in.Offset, in.Limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]NotificationDTO, len(list))
+	for i := range list {
+		out[i] = toDTO(&list[i])
+	}
+	return httpx.ReplyList(out, in.Page, total), nil
+}
+
+func parseID(raw string) (uuid.UUID, error) {
+	u, err := uuid.Parse(raw)
+	if err != nil {
+		return uuid.Nil, apperr.Validation("id", "must be a UUID")
+	}
+	return u, nil
+}
+
+func (h *handlers) read(ctx context.Context, in *idInput) (*httpx.DataOutput[NotificationDTO], error) {
+	p, err := auth.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	nid, err := parseID(in.ID)
+	if err != nil {
+		return nil, err
+	}
+	n, err := h.svc.MarkRead(ctx, p, nid)
+	if err != nil {
+		return nil, err
+	}
+	return httpx.Reply(toDTO(n)), nil
+}
+
+func (h *handlers) readAll(ctx context.Context, _ *struct{ Body *struct{} }) (*httpx.DataOutput[readAll], error) {
+	p, err := auth.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, err := h.svc.MarkAllRead(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return httpx.Reply(readAll{Updated: n}), nil
+}
+
+func (h *handlers) delete(ctx context.Context, in *idInput) (*httpx.DataOutput[deleted], error) {
+	p, err := auth.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	nid, err := parseID(in.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.svc.Delete(ctx, p, nid); err != nil {
+		return nil, err
+	}
+	return httpx.Reply(deleted{ID: nid, Deleted: true}), nil
+}
+
+func (h *handlers) vapidKey(ctx context.Context, _ *struct{}) (*httpx.DataOutput[publicKey], error) {
+	key, err := h.svc.PublicKey()
+	if err != nil {
+		return nil, err
+	}
+	return httpx.Reply(publicKey{PublicKey: key}), nil
+}
+
+func (h *handlers) subscribe(ctx context.Context, in *subscribeInput) (*httpx.DataOutput[PushSubscriptionDTO], error) {
+	p, err := auth.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s, err := h.svc.Subscribe(ctx, p, Subscription{Endpoint: in.Body.Endpoint, P256dhKey: in.Body.P256dhKey, AuthKey: in.Body.AuthKey})
+	if err != nil {
+		return nil, err
+	}
+	return httpx.Reply(PushSubscriptionDTO{ID: s.ID, UserID: s.UserID, Endpoint: s.Endpoint, P256dhKey: s.P256dhKey,
+		AuthKey: s.AuthKey, Active: s.Active, CreatedAt: s.CreatedAt.UTC(), UpdatedAt: s.UpdatedAt.UTC()}), nil
+}
+
+func (h *handlers) unsubscribe(ctx context.Context, in *unsubscribeInput) (*httpx.DataOutput[unsubscribed], error) {
+	p, err := auth.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.svc.Unsubscribe(ctx, p, in.Body.Endpoint); err != nil {
+		return nil, err
+	}
+	return httpx.Reply(unsubscribed{Endpoint: in.Body.Endpoint, Deleted: true}), nil
+}

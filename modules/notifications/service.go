@@ -1,0 +1,200 @@
+package notifications
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/platform/apperr"
+	"github.com/perpetuaflow/api/platform/clock"
+	"github.com/perpetuaflow/api/platform/database"
+	"github.com/perpetuaflow/api/platform/id"
+)
+
+var errNotFound = apperr.NotFound(apperr.CodeNotFound, "notification")
+
+const maxTitle = 200
+
+// Service holds the notification rules; the only writer of its tables.
+type Service struct {
+	db    *database.DB
+	clock clock.Clock
+	vapid *vapid
+}
+
+func newService(db *database.DB, clk clock.Clock, v *vapid) *Service {
+	return &Service{db: db, clock: clk, vapid: v}
+}
+
+// New is a notification to create.
+type New struct {
+	UserID     uuid.UUID
+	Type       string
+	Title      string
+	Message    string
+	TaskID     *uuid.UUID
+	ReminderID *uuid.UUID
+}
+
+// Create adds a notification inside tx. A second notification for the same
+// reminder is ignored (the unique reminder_id decides), so a retried
+// delivery never shows twice.
+func (s *Service) Create(ctx context.Context, tx *gorm.DB, in New) (*Notification, error) {
+	now := s.clock.Now()
+	title := in.Title
+	if utf8.RuneCountInString(title) > maxTitle {
+		title = string([]rune(title)[:maxTitle-1]) + "…"
+	}
+	n := Notification{ID: id.New(), UserID: in.UserID, Type: in.Type, Title: title, Message: in.Message,
+		TaskID: in.TaskID, ReminderID: in.ReminderID, CreatedAt: now, UpdatedAt: now}
+	res := tx.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&n)
+	if res.Error != nil {
+		return nil, fmt.Errorf("create notification: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return nil, nil
+	}
+	return &n, nil
+}
+
+// List returns the user's notifications, newest first.
+func (s *Service) List(ctx context.Context, p auth.Principal, unreadOnly bool, offset, limit int) ([]Notification, int64, error) {
+	q := s.db.WithContext(ctx).Model(&Notification{}).Where("user_id = ?", p.UserID)
+	if unreadOnly {
+		q = q.Where("read = ?", false)
+	}
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return nil, 0, err
+	}
+	var out []Notification
+	err := q.Order("created_at DESC, id DESC").Offset(offset).Limit(limit).Find(&out).Error
+	return out, total, err
+}
+
+// MarkRead marks one notification read (idempotent).
+func (s *Service) MarkRead(ctx context.Context, p auth.Principal, notificationID uuid.UUID) (*Notification, error) {
+	var n Notification
+	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Where("id = ? AND user_id = ?", notificationID, p.UserID).Take(&n).Error; err != nil {
+			if database.IsNotFound(err) {
+				return errNotFound
+			}
+			return err
+		}
+		if n.Read {
+			return nil
+		}
+		n.Read, n.UpdatedAt = true, s.clock.Now()
+		return tx.Model(&Notification{}).Where("id = ?", n.ID).Updates(map[string]any{"read": true, "updated_at": n.UpdatedAt}).Error
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+// MarkAllRead marks every unread notification of the user read and says how
+// many there were.
+func (s *Service) MarkAllRead(ctx context.Context, p auth.Principal) (int64, error) {
+	var n int64
+	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
+		res := tx.Model(&Notification{}).Where("user_id = ? AND read = ?", p.UserID, false).
+			Updates(map[string]any{"read": true, "updated_at": s.clock.Now()})
+		n = res.RowsAffected
+		return res.Error
+	})
+	return n, err
+}
+
+// Delete removes a notification.
+func (s *Service) Delete(ctx context.Context, p auth.Principal, notificationID uuid.UUID) error {
+	return s.db.Tx(ctx, func(tx *gorm.DB) error {
+		res := tx.Where("id = ? AND user_id = ?", notificationID, p.UserID).Delete(&Notification{})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return errNotFound
+		}
+		return nil
+	})
+}
+
+// PublicKey returns the VAPID public key browsers subscribe with.
+func (s *Service) PublicKey() (string, error) {
+	if s.vapid.PublicKey == "" {
+		return "", apperr.New(apperr.KindUnavailable, "SERVICE_UNAVAILABLE", "push notifications are not configured on this server")
+	}
+	return s.vapid.PublicKey, nil
+}
+
+// Subscription is the input of Subscribe.
+type Subscription struct {
+	Endpoint  string
+	P256dhKey string
+	AuthKey   string
+}
+
+// Subscribe stores a browser's push subscription for the user. An endpoint
+// is one browser profile: subscribing it again (even by another user, who
+// signed in on that browser) takes it over.
+func (s *Service) Subscribe(ctx context.Context, p auth.Principal, in Subscription) (*PushSubscription, error) {
+	if err := checkSubscription(in); err != nil {
+		return nil, err
+	}
+	var out PushSubscription
+	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
+		now := s.clock.Now()
+		sub := PushSubscription{ID: id.New(), UserID: p.UserID, Endpoint: in.Endpoint, P256dhKey: in.P256dhKey,
+			AuthKey: in.AuthKey, Active: true, CreatedAt: now, UpdatedAt: now}
+		err := tx.Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "endpoint"}},
+			DoUpdates: clause.AssignmentColumns([]string{"user_id", "p256dh_key", "auth_key", "active", "updated_at"}),
+		}).Create(&sub).Error
+		if err != nil {
+			return fmt.Errorf("store push subscription: %w", err)
+		}
+		return tx.Where("endpoint = ?", in.Endpoint).Take(&out).Error
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Unsubscribe forgets the user's subscription of endpoint (idempotent).
+func (s *Service) Unsubscribe(ctx context.Context, p auth.Principal, endpoint string) error {
+	return s.db.Tx(ctx, func(tx *gorm.DB) error {
+		return tx.Where("user_id = ? AND endpoint = ?", p.UserID, endpoint).Delete(&PushSubscription{}).Error
+	})
+}
+
+func checkSubscription(in Subscription) error {
+	u, err := url.Parse(in.Endpoint)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return apperr.Validation("endpoint", "must be an https URL")
+	}
+	key, err := decodeKey(in.P256dhKey)
+	if err != nil || len(key) != 65 || key[0] != 4 {
+		return apperr.Validation("p256dh_key", "must be an uncompressed P-256 public key, base64url")
+	}
+	secret, err := decodeKey(in.AuthKey)
+	if err != nil || len(secret) != 16 {
+		return apperr.Validation("auth_key", "must be a 16-byte secret, base64url")
+	}
+	return nil
+}
+
+// decodeKey accepts base64url with or without padding (browsers' PushSubscription.toJSON gives it unpadded).
+func decodeKey(s string) ([]byte, error) {
+	return base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+}
