@@ -85,4 +85,3 @@ func (s *Service) PurgeActivity(ctx context.Context) (int64, error) {
 	res := s.db.WithContext(ctx).Where("created_at < ?", s.clock.Now().Add(-s.cfg.ActivityRetention)).Delete(&Activity{})
 	return res.RowsAffected, res.Error
 }
-
