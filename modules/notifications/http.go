@@ -97,14 +97,15 @@ func (h *handlers) Register(api huma.API) {
 		"Mark a notification read", "Notifications"), h.read)
 	huma.Register(api, httpx.Route(http.MethodPost, "/api/v1/notifications/read-all", "notifications-read-all",
 		"Mark every notification read", "Notifications"), h.readAll)
-	huma.Register(api, httpx.Route(http.MethodDelete, "/api/v1/notifications/{id}", "notifications-delete",
-		"Delete a notification", "Notifications"), h.delete)
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/notifications/vapid-public-key", "notifications-vapid-key",
 		"The key browsers subscribe to push with", "Notifications"), h.vapidKey)
 	huma.Register(api, httpx.Created(httpx.Route(http.MethodPost, "/api/v1/notifications/push-subscription",
 		"notifications-push-subscribe", "Store this browser's push subscription", "Notifications")), h.subscribe)
 	huma.Register(api, httpx.Route(http.MethodDelete, "/api/v1/notifications/push-subscription",
 		"notifications-push-unsubscribe", "Forget this browser's push subscription", "Notifications"), h.unsubscribe)
+	// After the static paths: Fiber matches routes in the order they are added.
+	huma.Register(api, httpx.Route(http.MethodDelete, "/api/v1/notifications/{id}", "notifications-delete",
+		"Delete a notification", "Notifications"), h.delete)
 }
 
 func (h *handlers) list(ctx context.Context, in *listInput) (*httpx.ListOutput[NotificationDTO], error) {

@@ -308,8 +308,50 @@ func TestJourney(t *testing.T) {
 		expect(t, http.StatusUnauthorized, "INVALID_REFRESH_TOKEN")
 	c.do(newAccess, http.MethodGet, "/api/v1/users/me", nil, "").expect(t, http.StatusUnauthorized, "UNAUTHORIZED")
 
-	// The worker ran its periodic housekeeping (scheduled on start).
+	// A task with subtasks and a relative reminder. The reminder's time (an
+	// hour before a task due in half an hour) has passed: the worker fires it.
+	due := time.Now().Add(30 * time.Minute).UTC().Format(time.RFC3339)
+	alice, _ = signIn("alice@example.com")
+	trip := c.do(alice, http.MethodPost, "/api/v1/tasks", map[string]any{"title": "Pack for the trip", "due_date": due}, "").
+		expect(t, http.StatusCreated, "").data()["id"].(string)
+	var subs []string
+	for _, title := range []string{"clothes", "charger"} {
+		subs = append(subs, c.do(alice, http.MethodPost, "/api/v1/tasks/"+trip+"/subtasks", map[string]any{"title": title}, "").
+			expect(t, http.StatusCreated, "").data()["id"].(string))
+	}
+	c.do(alice, http.MethodPost, "/api/v1/reminders", map[string]any{"task_id": trip, "type": "before", "offset_minutes": -60,
+		"method": "in_app"}, "").expect(t, http.StatusCreated, "")
 	deadline := time.Now().Add(20 * time.Second)
+	for {
+		list := c.do(alice, http.MethodGet, "/api/v1/notifications", nil, "").expect(t, http.StatusOK, "")
+		if items, _ := list.body["data"].([]any); len(items) == 1 {
+			n := items[0].(map[string]any)
+			if n["type"] != "reminder" || n["task_id"] != trip {
+				t.Fatalf("notification: %v", n)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the reminder never fired through the worker")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The client completes subtasks with PUT; the last one completes the task.
+	for _, id := range subs {
+		c.do(alice, http.MethodPut, "/api/v1/subtasks/"+id, map[string]any{"completed": true}, "").expect(t, http.StatusOK, "")
+	}
+	packed := c.do(alice, http.MethodGet, "/api/v1/tasks/"+trip, nil, "").expect(t, http.StatusOK, "").data()
+	if packed["completed"] != true || packed["completed_by"] != "auto" {
+		t.Fatalf("auto-completion: %v", packed)
+	}
+	stone := c.do(alice, http.MethodDelete, "/api/v1/tasks/"+trip, nil, "").expect(t, http.StatusOK, "").data()["tombstone_id"].(string)
+	back := c.do(alice, http.MethodPost, "/api/v1/recovery/"+stone+"/recover", nil, "").expect(t, http.StatusCreated, "").data()
+	if back["id"] != trip || back["subtask_count"] != float64(2) || back["version"] != float64(1) {
+		t.Fatalf("recovered: %v", back)
+	}
+
+	// The worker ran its periodic housekeeping (scheduled on start).
+	deadline = time.Now().Add(20 * time.Second)
 	for {
 		res, err := http.Get(metricsURL)
 		if err == nil {

@@ -1,0 +1,148 @@
+package notifications_test
+
+import (
+	"crypto/ecdh"
+	"crypto/rand"
+	"encoding/base64"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/perpetuaflow/api/test/testkit"
+)
+
+func seed(t *testing.T, app *testkit.App, u *testkit.User, n int) {
+	t.Helper()
+	for i := range n {
+		at := app.Clock.Now().Add(time.Duration(i) * time.Second)
+		err := app.DB.Gorm.Exec(`INSERT INTO notifications (id, user_id, type, title, message, read, created_at, updated_at)
+			VALUES (?, ?, 'system', ?, 'm', ?, ?, ?)`, uuid.New(), u.ID, "n"+string(rune('a'+i)), false, at, at).Error
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestNotificationList(t *testing.T) {
+	app := testkit.Start(t)
+	alice := app.SignIn(t, "alice@example.com")
+	bob := app.SignIn(t, "bob@example.com")
+	seed(t, app, alice, 3)
+	seed(t, app, bob, 1)
+
+	list := app.Do(t, alice, http.MethodGet, "/api/v1/notifications", nil).Expect(t, http.StatusOK).List(t)
+	if len(list) != 3 || list[0]["title"] != "nc" || list[0]["read"] != false {
+		t.Fatalf("list (newest first): %v", list)
+	}
+	if _, ok := list[0]["task_id"]; !ok {
+		t.Fatal("task_id must be present (null)")
+	}
+	id := list[0]["id"].(string)
+	// The client marks read with PATCH and no body.
+	read := app.Do(t, alice, http.MethodPatch, "/api/v1/notifications/"+id+"/read", nil).Expect(t, http.StatusOK).Data(t)
+	if read["read"] != true {
+		t.Fatalf("read: %v", read)
+	}
+	app.Do(t, alice, http.MethodPatch, "/api/v1/notifications/"+id+"/read", nil).Expect(t, http.StatusOK)
+	if unread := app.Do(t, alice, http.MethodGet, "/api/v1/notifications?unread_only=true", nil).List(t); len(unread) != 2 {
+		t.Fatalf("unread_only: %v", unread)
+	}
+	var page struct {
+		Data       []any `json:"data"`
+		Pagination struct {
+			Total   int64 `json:"total"`
+			HasMore bool  `json:"has_more"`
+		} `json:"pagination"`
+	}
+	app.Do(t, alice, http.MethodGet, "/api/v1/notifications?limit=2", nil).Decode(t, &page)
+	if len(page.Data) != 2 || page.Pagination.Total != 3 || !page.Pagination.HasMore {
+		t.Fatalf("page: %+v", page)
+	}
+
+	app.Do(t, bob, http.MethodPatch, "/api/v1/notifications/"+id+"/read", nil).ExpectError(t, http.StatusNotFound, "NOT_FOUND")
+	app.Do(t, bob, http.MethodDelete, "/api/v1/notifications/"+id, nil).ExpectError(t, http.StatusNotFound, "NOT_FOUND")
+
+	all := app.Do(t, alice, http.MethodPost, "/api/v1/notifications/read-all", nil).Expect(t, http.StatusOK).Data(t)
+	if all["updated"] != float64(2) {
+		t.Fatalf("read-all: %v", all)
+	}
+	if n := app.Count(t, "notifications", "user_id = ? AND read = ?", bob.ID, false); n != 1 {
+		t.Fatal("read-all touched another user")
+	}
+	del := app.Do(t, alice, http.MethodDelete, "/api/v1/notifications/"+id, nil).Expect(t, http.StatusOK).Data(t)
+	if del["deleted"] != true || del["id"] != id {
+		t.Fatalf("delete: %v", del)
+	}
+	app.Do(t, alice, http.MethodDelete, "/api/v1/notifications/"+id, nil).ExpectError(t, http.StatusNotFound, "NOT_FOUND")
+}
+
+func browserKeys(t *testing.T) (string, string) {
+	t.Helper()
+	k, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := make([]byte, 16)
+	_, _ = rand.Read(secret)
+	return base64.RawURLEncoding.EncodeToString(k.PublicKey().Bytes()), base64.RawURLEncoding.EncodeToString(secret)
+}
+
+func TestPushSubscriptions(t *testing.T) {
+	app := testkit.Start(t)
+	alice := app.SignIn(t, "alice@example.com")
+	key := app.Do(t, alice, http.MethodGet, "/api/v1/notifications/vapid-public-key", nil).Expect(t, http.StatusOK).Data(t)
+	raw, err := base64.RawURLEncoding.DecodeString(key["public_key"].(string))
+	if err != nil || len(raw) != 65 || raw[0] != 4 {
+		t.Fatalf("VAPID public key: %v", key)
+	}
+	again := app.Do(t, alice, http.MethodGet, "/api/v1/notifications/vapid-public-key", nil).Data(t)
+	if again["public_key"] != key["public_key"] {
+		t.Fatal("the VAPID key changed between calls")
+	}
+
+	p256, secret := browserKeys(t)
+	endpoint := "https://fcm.googleapis.com/fcm/send/abc123"
+	sub := app.Do(t, alice, http.MethodPost, "/api/v1/notifications/push-subscription",
+		map[string]any{"endpoint": endpoint, "p256dh_key": p256, "auth_key": secret}).Expect(t, http.StatusCreated).Data(t)
+	if sub["endpoint"] != endpoint || sub["active"] != true {
+		t.Fatalf("subscription: %v", sub)
+	}
+	// The same browser subscribing again (new keys, or another account) updates it.
+	p2, s2 := browserKeys(t)
+	bob := app.SignIn(t, "bob@example.com")
+	app.Do(t, bob, http.MethodPost, "/api/v1/notifications/push-subscription",
+		map[string]any{"endpoint": endpoint, "p256dh_key": p2, "auth_key": s2}).Expect(t, http.StatusCreated)
+	if n := app.Count(t, "push_subscriptions", "endpoint = ? AND user_id = ?", endpoint, bob.ID); n != 1 {
+		t.Fatal("re-subscription did not move the endpoint")
+	}
+	if n := app.Count(t, "push_subscriptions", ""); n != 1 {
+		t.Fatalf("subscriptions = %d", n)
+	}
+	for name, body := range map[string]map[string]any{
+		"http endpoint": {"endpoint": "http://push.example.com/x", "p256dh_key": p256, "auth_key": secret},
+		"short key":     {"endpoint": endpoint, "p256dh_key": "AAAA", "auth_key": secret},
+		"bad auth":      {"endpoint": endpoint, "p256dh_key": p256, "auth_key": "!!"},
+		"missing":       {"endpoint": endpoint},
+	} {
+		t.Run(name, func(t *testing.T) {
+			app.Do(t, alice, http.MethodPost, "/api/v1/notifications/push-subscription", body).ExpectError(t, http.StatusBadRequest, "VALIDATION_ERROR")
+		})
+	}
+	res := app.Do(t, bob, http.MethodDelete, "/api/v1/notifications/push-subscription", map[string]any{"endpoint": endpoint}).
+		Expect(t, http.StatusOK).Data(t)
+	if res["deleted"] != true {
+		t.Fatalf("unsubscribe: %v", res)
+	}
+	if n := app.Count(t, "push_subscriptions", ""); n != 0 {
+		t.Fatalf("subscriptions = %d", n)
+	}
+	app.Do(t, bob, http.MethodDelete, "/api/v1/notifications/push-subscription", map[string]any{"endpoint": endpoint}).Expect(t, http.StatusOK)
+}
+
+func TestWithoutVAPIDKeysInProductionPushIsOff(t *testing.T) {
+	app := testkit.Start(t, testkit.WithConfig("environment", "production"), testkit.WithConfig("auth.dev_login_enabled", "false"))
+	alice := app.SignIn(t, "alice@example.com")
+	app.Do(t, alice, http.MethodGet, "/api/v1/notifications/vapid-public-key", nil).ExpectError(t, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
+}
