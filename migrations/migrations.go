@@ -18,5 +18,6 @@ func All() []*gormigrate.Migration {
 		taskDomain,
 		notificationTables,
 		noteTables,
+		reminderDeliveries,
 	}
 }

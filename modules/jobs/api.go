@@ -18,6 +18,9 @@ import (
 type Enqueuer interface {
 	InsertTx(ctx context.Context, tx *gorm.DB, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
 	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+	// CancelTx cancels a job that has not run yet, inside tx (a job that
+	// finished already is left as it is).
+	CancelTx(ctx context.Context, tx *gorm.DB, jobID int64) error
 }
 
 // Worker is one job kind's worker, contributed by a module.

@@ -196,6 +196,18 @@ func (q *Queue) InsertTx(ctx context.Context, tx *gorm.DB, args river.JobArgs, o
 	return res, nil
 }
 
+// CancelTx cancels a pending job inside tx.
+func (q *Queue) CancelTx(ctx context.Context, tx *gorm.DB, jobID int64) error {
+	sqlTx, err := database.SQLTx(tx)
+	if err != nil {
+		return err
+	}
+	if _, err := q.client.JobCancelTx(ctx, sqlTx, jobID); err != nil && !errors.Is(err, rivertype.ErrNotFound) {
+		return fmt.Errorf("cancel job %d: %w", jobID, err)
+	}
+	return nil
+}
+
 // Insert enqueues a job on its own.
 func (q *Queue) Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
 	res, err := q.client.Insert(ctx, args, opts)

@@ -5,26 +5,87 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/riverqueue/river"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/perpetuaflow/api/modules/jobs"
 	"github.com/perpetuaflow/api/modules/tasks"
+	"github.com/perpetuaflow/api/platform/clock"
 	"github.com/perpetuaflow/api/platform/events"
 )
 
+// deliveries keeps one pending reminder_fire job per reminder: scheduling a
+// reminder again cancels its previous job, removing it cancels its job. All
+// of it happens in the transaction that changed the reminder.
+type deliveries struct {
+	q     jobs.Enqueuer
+	clock clock.Clock
+}
+
+func newDeliveries(q jobs.Enqueuer, clk clock.Clock) *deliveries { return &deliveries{q: q, clock: clk} }
+
+func (d *deliveries) schedule(ctx context.Context, tx *gorm.DB, r tasks.Reminder) error {
+	if err := d.cancel(ctx, tx, r.ID); err != nil {
+		return err
+	}
+	args := ReminderFireArgs{ReminderID: r.ID, ScheduledAt: r.ScheduledAt.UTC()}
+	res, err := d.q.InsertTx(ctx, tx, args, &river.InsertOpts{ScheduledAt: r.ScheduledAt})
+	if err != nil {
+		return err
+	}
+	row := ReminderDelivery{ReminderID: r.ID, TaskID: r.TaskID, JobID: res.Job.ID, ScheduledAt: r.ScheduledAt, CreatedAt: d.clock.Now()}
+	return tx.Clauses(clause.OnConflict{UpdateAll: true}).Create(&row).Error
+}
+
+// cancel cancels the pending delivery of a reminder, if any.
+func (d *deliveries) cancel(ctx context.Context, tx *gorm.DB, reminderID uuid.UUID) error {
+	var row ReminderDelivery
+	err := tx.Where("reminder_id = ?", reminderID).Limit(1).Find(&row).Error
+	if err != nil || row.JobID == 0 {
+		return err
+	}
+	if err := d.q.CancelTx(ctx, tx, row.JobID); err != nil {
+		return err
+	}
+	return tx.Where("reminder_id = ?", reminderID).Delete(&ReminderDelivery{}).Error
+}
+
 // scheduleReminders enqueues the delivery of a reminder at its time, in the
 // transaction that scheduled it: the job exists exactly when the reminder
-// does. A moved reminder gets a new delivery; the old one finds it moved and
-// does nothing.
-func scheduleReminders(q jobs.Enqueuer) events.Subscription {
+// does.
+func scheduleReminders(d *deliveries) events.Subscription {
 	return events.On("schedule reminder", func(ctx context.Context, tx *gorm.DB, e tasks.ReminderScheduled) error {
-		args := ReminderFireArgs{ReminderID: e.Reminder.ID, ScheduledAt: e.Reminder.ScheduledAt.UTC()}
-		_, err := q.InsertTx(ctx, tx, args, &river.InsertOpts{
-			ScheduledAt: e.Reminder.ScheduledAt,
-			UniqueOpts:  river.UniqueOpts{ByArgs: true},
-		})
-		return err
+		return d.schedule(ctx, tx, e.Reminder)
+	})
+}
+
+// cancelRemovedReminders cancels the delivery of a reminder that was deleted
+// or that the client marked delivered.
+func cancelRemovedReminders(d *deliveries) events.Subscription {
+	return events.On("cancel reminder", func(ctx context.Context, tx *gorm.DB, e tasks.ReminderChanged) error {
+		if e.Action != "deleted" && e.Action != "fired" {
+			return nil
+		}
+		return d.cancel(ctx, tx, e.Reminder.ID)
+	})
+}
+
+// cancelDeletedTaskReminders cancels the deliveries of a deleted task's
+// reminders: they never fire (recovery schedules them again).
+func cancelDeletedTaskReminders(d *deliveries) events.Subscription {
+	return events.On("cancel task reminders", func(ctx context.Context, tx *gorm.DB, e tasks.TaskDeleting) error {
+		var rows []ReminderDelivery
+		if err := tx.Where("task_id = ?", e.TaskID).Find(&rows).Error; err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if err := d.cancel(ctx, tx, r.ReminderID); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

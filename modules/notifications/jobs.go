@@ -55,6 +55,10 @@ func (w *reminderFireWorker) Work(ctx context.Context, job *river.Job[ReminderFi
 				Message: msg, TaskID: &r.TaskID, ReminderID: &r.ID}); err != nil {
 				return fmt.Errorf("create reminder notification: %w", err)
 			}
+			// This delivery is done; nothing is pending for the reminder.
+			if err := tx.Where("reminder_id = ?", r.ID).Delete(&ReminderDelivery{}).Error; err != nil {
+				return err
+			}
 		}
 		return jobs.CompleteTx(ctx, tx, job)
 	})

@@ -45,3 +45,15 @@ type PushSubscription struct {
 
 // TableName implements gorm's Tabler.
 func (PushSubscription) TableName() string { return "push_subscriptions" }
+
+// ReminderDelivery is the pending delivery job of a reminder.
+type ReminderDelivery struct {
+	ReminderID  uuid.UUID `gorm:"type:uuid;primaryKey"`
+	TaskID      uuid.UUID `gorm:"type:uuid;not null"`
+	JobID       int64     `gorm:"not null"`
+	ScheduledAt time.Time `gorm:"not null"`
+	CreatedAt   time.Time
+}
+
+// TableName implements gorm's Tabler.
+func (ReminderDelivery) TableName() string { return "reminder_deliveries" }

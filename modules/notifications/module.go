@@ -19,7 +19,10 @@ var Module = fx.Module("notifications",
 		newService,
 		platform.AsRoutes(newHandlers),
 		platform.AsModels(models),
+		newDeliveries,
 		events.AsSubscriber(scheduleReminders),
+		events.AsSubscriber(cancelRemovedReminders),
+		events.AsSubscriber(cancelDeletedTaskReminders),
 		events.AsSubscriber(notifySkippedOccurrences),
 		jobs.AsWorker(newReminderFireWorker),
 	),
@@ -38,5 +41,5 @@ func newConfig(cfg *config.Config) (Config, error) {
 }
 
 func models() platform.Models {
-	return platform.Models{Module: "notifications", List: []any{&Notification{}, &PushSubscription{}}}
+	return platform.Models{Module: "notifications", List: []any{&Notification{}, &PushSubscription{}, &ReminderDelivery{}}}
 }

@@ -139,6 +139,13 @@ func TestRelativeRemindersMoveWithTheDueDate(t *testing.T) {
 	if !ts(kept["scheduled_at"]).Equal(fixed) {
 		t.Fatalf("absolute reminder moved: %v", kept)
 	}
+	// Its first delivery was cancelled and a new one scheduled.
+	if n := app.Count(t, "river_job", "kind = ? AND state = ?", "reminder_fire", "cancelled"); n != 1 {
+		t.Fatalf("cancelled deliveries: %d", n)
+	}
+	if n := app.Count(t, "river_job", "kind = ? AND state = ?", "reminder_fire", "scheduled"); n != 2 {
+		t.Fatalf("scheduled deliveries: %d", n)
+	}
 	// The delivery scheduled for the old time does nothing; the new one fires.
 	fire(t, app, rel["id"].(string), ts(rel["scheduled_at"]))
 	if n := app.Count(t, "notifications", "user_id = ?", alice.ID); n != 0 {
@@ -201,6 +208,10 @@ func TestClientFireAndDeletedTasksSilenceDeliveries(t *testing.T) {
 	fire(t, app, a["id"].(string), ts(a["scheduled_at"]))
 
 	app.Do(t, alice, http.MethodDelete, "/api/v1/tasks/"+id, nil).Expect(t, http.StatusOK)
+	// Both pending deliveries are cancelled: one by the client's fire, one by the delete.
+	if n := app.Count(t, "river_job", "kind = ? AND state IN ?", "reminder_fire", []string{"scheduled", "available"}); n != 0 {
+		t.Fatalf("deliveries left pending: %d", n)
+	}
 	fire(t, app, b["id"].(string), ts(b["scheduled_at"]))
 	if n := app.Count(t, "notifications", "user_id = ?", alice.ID); n != 0 {
 		t.Fatalf("notifications = %d, want none", n)

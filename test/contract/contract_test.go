@@ -87,8 +87,14 @@ func checkAnswer(t *testing.T, name string, res *testkit.Response) {
 }
 
 var nullableKeys = map[string][]string{
-	"task": {"template_id", "due_date", "estimated_duration", "completed_at", "completed_by"},
-	"user": {"avatar_url"},
+	"task":         {"template_id", "due_date", "estimated_duration", "completed_at", "completed_by"},
+	"user":         {"avatar_url"},
+	"subtask":      {"completed_at"},
+	"reminder":     {"offset_minutes", "fired_at"},
+	"template":     {"estimated_duration", "next_due"},
+	"note":         {"task_id", "voice_url", "voice_duration_seconds", "transcription_status"},
+	"notification": {"task_id"},
+	"activity":     {"request_id"},
 }
 
 func checkKeys(t *testing.T, name, kind string, obj map[string]any) {
@@ -133,6 +139,37 @@ func TestEveryAnswerFollowsTheConventions(t *testing.T) {
 	do("put task", alice, http.MethodPut, "/api/v1/tasks/"+id, map[string]any{"hidden": true})
 	checkKeys(t, "complete", "task", do("complete", alice, http.MethodPost, "/api/v1/tasks/"+id+"/complete", nil).Data(t)["task"].(map[string]any))
 	do("force-complete", alice, http.MethodPost, "/api/v1/tasks/"+withDue["id"].(string)+"/force-complete", map[string]any{})
+	due := app.Clock.Now().Add(48 * time.Hour).Format(time.RFC3339)
+	other := do("create task for children", alice, http.MethodPost, "/api/v1/tasks", map[string]any{"title": "c", "due_date": due}).Data(t)["id"].(string)
+	st := do("create subtask", alice, http.MethodPost, "/api/v1/tasks/"+other+"/subtasks", map[string]any{"title": "s"}).Data(t)
+	checkKeys(t, "subtask", "subtask", st)
+	do("list subtasks", alice, http.MethodGet, "/api/v1/tasks/"+other+"/subtasks", nil)
+	do("put subtask", alice, http.MethodPut, "/api/v1/subtasks/"+st["id"].(string), map[string]any{"completed": false})
+	do("reorder", alice, http.MethodPut, "/api/v1/tasks/"+other+"/subtasks/reorder", map[string]any{"subtask_ids": []string{st["id"].(string)}})
+	rem := do("create reminder", alice, http.MethodPost, "/api/v1/reminders", map[string]any{"task_id": other, "type": "before", "offset_minutes": -15}).Data(t)
+	checkKeys(t, "reminder", "reminder", rem)
+	do("list reminders", alice, http.MethodGet, "/api/v1/reminders", nil)
+	do("fire reminder", alice, http.MethodPost, "/api/v1/reminders/"+rem["id"].(string)+"/fire", nil)
+	do("delete reminder", alice, http.MethodDelete, "/api/v1/reminders/"+rem["id"].(string), nil)
+	tmpl := do("create template", alice, http.MethodPost, "/api/v1/templates", map[string]any{"title": "r", "rrule": "FREQ=DAILY"}).Data(t)
+	checkKeys(t, "template", "template", tmpl)
+	do("instantiate", alice, http.MethodPost, "/api/v1/templates/"+tmpl["id"].(string)+"/instantiate", nil)
+	do("list templates", alice, http.MethodGet, "/api/v1/templates", nil)
+	note := do("create note", alice, http.MethodPost, "/api/v1/notes", map[string]any{"content": "n"}).Data(t)
+	checkKeys(t, "note", "note", note)
+	do("list notes", alice, http.MethodGet, "/api/v1/notes", nil)
+	do("delete note", alice, http.MethodDelete, "/api/v1/notes/"+note["id"].(string), nil)
+	for _, n := range do("list notifications", alice, http.MethodGet, "/api/v1/notifications", nil).List(t) {
+		checkKeys(t, "notification", "notification", n)
+	}
+	do("read all", alice, http.MethodPost, "/api/v1/notifications/read-all", nil)
+	do("vapid key", alice, http.MethodGet, "/api/v1/notifications/vapid-public-key", nil)
+	do("recovery list", alice, http.MethodGet, "/api/v1/recovery", nil)
+	for _, a := range do("activity", alice, http.MethodGet, "/api/v1/activity", nil).List(t) {
+		checkKeys(t, "activity", "activity", a)
+	}
+	do("delete subtask", alice, http.MethodDelete, "/api/v1/subtasks/"+st["id"].(string), nil)
+	do("delete template", alice, http.MethodDelete, "/api/v1/templates/"+tmpl["id"].(string), nil)
 	do("delete task", alice, http.MethodDelete, "/api/v1/tasks/"+id, nil)
 	do("refresh", nil, http.MethodPost, "/api/v1/auth/refresh", map[string]any{"refresh_token": bob.RefreshToken})
 	do("logout", nil, http.MethodPost, "/api/v1/auth/logout", map[string]any{"refresh_token": bob.RefreshToken})
