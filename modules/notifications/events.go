@@ -24,7 +24,9 @@ type deliveries struct {
 	clock clock.Clock
 }
 
-func newDeliveries(q jobs.Enqueuer, clk clock.Clock) *deliveries { return &deliveries{q: q, clock: clk} }
+func newDeliveries(q jobs.Enqueuer, clk clock.Clock) *deliveries {
+	return &deliveries{q: q, clock: clk}
+}
 
 func (d *deliveries) schedule(ctx context.Context, tx *gorm.DB, r tasks.Reminder) error {
 	if err := d.cancel(ctx, tx, r.ID); err != nil {
