@@ -50,6 +50,21 @@ func Caller(ctx context.Context) (Principal, error) {
 	return p, nil
 }
 
+// CallerAndID returns the caller of an authenticated request and the UUID
+// of a path parameter (routes declare it with format uuid, so it was
+// validated before the handler runs).
+func CallerAndID(ctx context.Context, raw string) (Principal, uuid.UUID, error) {
+	p, err := Caller(ctx)
+	if err != nil {
+		return p, uuid.Nil, err
+	}
+	id, err := uuid.Parse(raw)
+	if err != nil {
+		return p, uuid.Nil, apperr.Validation("id", "must be a UUID")
+	}
+	return p, id, nil
+}
+
 // UserCreated is published, inside the sign-up transaction, when a user signs
 // in for the first time (billing grants the kickstart credits on it).
 type UserCreated struct {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/perpetuaflow/api/modules/auth"
 	"github.com/perpetuaflow/api/modules/tasks"
-	"github.com/perpetuaflow/api/platform/apperr"
 	"github.com/perpetuaflow/api/platform/httpx"
 )
 
@@ -108,18 +107,6 @@ func (h *handlers) Register(api huma.API) {
 		"Draft a task from a note with the AI assistant", "Notes"), h.convert)
 }
 
-func callerAnd(ctx context.Context, raw string) (auth.Principal, uuid.UUID, error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return p, uuid.Nil, err
-	}
-	u, err := uuid.Parse(raw)
-	if err != nil {
-		return p, uuid.Nil, apperr.Validation("id", "must be a UUID")
-	}
-	return p, u, nil
-}
-
 func reply(list []Note, page httpx.Page, total int64) *httpx.ListOutput[NoteDTO] {
 	out := make([]NoteDTO, len(list))
 	for i := range list {
@@ -141,7 +128,7 @@ func (h *handlers) list(ctx context.Context, in *listInput) (*httpx.ListOutput[N
 }
 
 func (h *handlers) listTask(ctx context.Context, in *taskListInput) (*httpx.ListOutput[NoteDTO], error) {
-	p, taskID, err := callerAnd(ctx, in.ID)
+	p, taskID, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +140,7 @@ func (h *handlers) listTask(ctx context.Context, in *taskListInput) (*httpx.List
 }
 
 func (h *handlers) get(ctx context.Context, in *idInput) (*httpx.DataOutput[NoteDTO], error) {
-	p, id, err := callerAnd(ctx, in.ID)
+	p, id, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +166,7 @@ func (h *handlers) create(ctx context.Context, in *createInput) (*httpx.DataOutp
 }
 
 func (h *handlers) createTask(ctx context.Context, in *createTaskNoteInput) (*httpx.DataOutput[NoteDTO], error) {
-	p, taskID, err := callerAnd(ctx, in.ID)
+	p, taskID, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +180,7 @@ func (h *handlers) createTask(ctx context.Context, in *createTaskNoteInput) (*ht
 }
 
 func (h *handlers) update(ctx context.Context, in *updateInput) (*httpx.DataOutput[NoteDTO], error) {
-	p, id, err := callerAnd(ctx, in.ID)
+	p, id, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +192,7 @@ func (h *handlers) update(ctx context.Context, in *updateInput) (*httpx.DataOutp
 }
 
 func (h *handlers) delete(ctx context.Context, in *idInput) (*httpx.DataOutput[tasks.DeletedDTO], error) {
-	p, id, err := callerAnd(ctx, in.ID)
+	p, id, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +204,7 @@ func (h *handlers) delete(ctx context.Context, in *idInput) (*httpx.DataOutput[t
 }
 
 func (h *handlers) convert(ctx context.Context, in *convertInput) (*httpx.DataOutput[struct{}], error) {
-	p, id, err := callerAnd(ctx, in.ID)
+	p, id, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}

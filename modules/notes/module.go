@@ -6,6 +6,7 @@ package notes
 import (
 	"go.uber.org/fx"
 
+	"github.com/perpetuaflow/api/modules/auth"
 	"github.com/perpetuaflow/api/modules/tasks"
 	"github.com/perpetuaflow/api/platform"
 	"github.com/perpetuaflow/api/platform/config"
@@ -45,27 +46,15 @@ func (l TierLimits) Validate() error {
 
 // Config holds the tier limits by tier name.
 type Config struct {
-	Tiers map[string]TierLimits
+	Tiers config.Tiered[TierLimits]
 }
 
 func newConfig(cfg *config.Config) (Config, error) {
-	c := Config{Tiers: map[string]TierLimits{}}
-	for _, tier := range []string{"free", "pro"} {
-		var l TierLimits
-		if err := cfg.Section("limits."+tier, &l); err != nil {
-			return c, err
-		}
-		c.Tiers[tier] = l
-	}
-	return c, nil
+	tiers, err := config.LoadTiered[TierLimits](cfg, "limits", auth.TierFree)
+	return Config{Tiers: tiers}, err
 }
 
-func (c Config) limits(tier string) TierLimits {
-	if l, ok := c.Tiers[tier]; ok {
-		return l
-	}
-	return c.Tiers["free"]
-}
+func (c Config) limits(tier string) TierLimits { return c.Tiers.For(tier) }
 
 func models() platform.Models {
 	return platform.Models{Module: "notes", List: []any{&Note{}}}

@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/perpetuaflow/api/modules/auth"
-	"github.com/perpetuaflow/api/platform/apperr"
 	"github.com/perpetuaflow/api/platform/httpx"
 )
 
@@ -124,20 +123,8 @@ func (h *handlers) list(ctx context.Context, in *listInput) (*httpx.ListOutput[N
 	return httpx.ReplyList(out, in.Page, total), nil
 }
 
-func parseID(raw string) (uuid.UUID, error) {
-	u, err := uuid.Parse(raw)
-	if err != nil {
-		return uuid.Nil, apperr.Validation("id", "must be a UUID")
-	}
-	return u, nil
-}
-
 func (h *handlers) read(ctx context.Context, in *idInput) (*httpx.DataOutput[NotificationDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	nid, err := parseID(in.ID)
+	p, nid, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -161,11 +148,7 @@ func (h *handlers) readAll(ctx context.Context, _ *struct{ Body *struct{} }) (*h
 }
 
 func (h *handlers) delete(ctx context.Context, in *idInput) (*httpx.DataOutput[deleted], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	nid, err := parseID(in.ID)
+	p, nid, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -174,14 +174,6 @@ func (h *handlers) Register(api huma.API) {
 	h.registerMore(api)
 }
 
-func parseID(raw string) (uuid.UUID, error) {
-	u, err := uuid.Parse(raw)
-	if err != nil {
-		return uuid.Nil, apperr.Validation("id", "must be a UUID")
-	}
-	return u, nil
-}
-
 func (h *handlers) list(ctx context.Context, in *listInput) (*httpx.ListOutput[TaskDTO], error) {
 	p, err := auth.Caller(ctx)
 	if err != nil {
@@ -203,11 +195,7 @@ func (h *handlers) list(ctx context.Context, in *listInput) (*httpx.ListOutput[T
 }
 
 func (h *handlers) get(ctx context.Context, in *taskPath) (*httpx.DataOutput[TaskDetailDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	taskID, err := parseID(in.ID)
+	p, taskID, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -241,11 +229,7 @@ func (h *handlers) create(ctx context.Context, in *createInput) (*createdOutput,
 }
 
 func (h *handlers) update(ctx context.Context, in *updateInput) (*httpx.DataOutput[TaskDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	taskID, err := parseID(in.ID)
+	p, taskID, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -285,11 +269,7 @@ func (h *handlers) forceComplete(ctx context.Context, in *completeInput) (*httpx
 }
 
 func (h *handlers) completeAs(ctx context.Context, in *completeInput, by string) (*httpx.DataOutput[CompletionDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	taskID, err := parseID(in.ID)
+	p, taskID, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -306,11 +286,7 @@ func (h *handlers) completeAs(ctx context.Context, in *completeInput, by string)
 }
 
 func (h *handlers) delete(ctx context.Context, in *taskPath) (*httpx.DataOutput[DeletedDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	taskID, err := parseID(in.ID)
+	p, taskID, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}

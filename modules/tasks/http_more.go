@@ -290,17 +290,8 @@ func suffixOf(path string) string {
 	return ""
 }
 
-func callerAnd(ctx context.Context, raw string) (auth.Principal, uuid.UUID, error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return p, uuid.Nil, err
-	}
-	u, err := parseID(raw)
-	return p, u, err
-}
-
 func (h *handlers) listSubtasks(ctx context.Context, in *idPath) (*listOf[SubtaskDTO], error) {
-	p, taskID, err := callerAnd(ctx, in.ID)
+	p, taskID, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -312,7 +303,7 @@ func (h *handlers) listSubtasks(ctx context.Context, in *idPath) (*listOf[Subtas
 }
 
 func (h *handlers) createSubtask(ctx context.Context, in *createSubtaskInput) (*httpx.DataOutput[SubtaskDTO], error) {
-	p, taskID, err := callerAnd(ctx, in.ID)
+	p, taskID, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -324,7 +315,7 @@ func (h *handlers) createSubtask(ctx context.Context, in *createSubtaskInput) (*
 }
 
 func (h *handlers) updateSubtask(ctx context.Context, in *updateSubtaskInput) (*httpx.DataOutput[SubtaskDTO], error) {
-	p, id, err := callerAnd(ctx, in.ID)
+	p, id, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -337,7 +328,7 @@ func (h *handlers) updateSubtask(ctx context.Context, in *updateSubtaskInput) (*
 }
 
 func (h *handlers) completeSubtask(ctx context.Context, in *optionalBodyInput) (*httpx.DataOutput[SubtaskDTO], error) {
-	p, id, err := callerAnd(ctx, in.ID)
+	p, id, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -349,7 +340,7 @@ func (h *handlers) completeSubtask(ctx context.Context, in *optionalBodyInput) (
 }
 
 func (h *handlers) reorderSubtasks(ctx context.Context, in *reorderInput) (*listOf[SubtaskDTO], error) {
-	p, taskID, err := callerAnd(ctx, in.ID)
+	p, taskID, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -361,7 +352,7 @@ func (h *handlers) reorderSubtasks(ctx context.Context, in *reorderInput) (*list
 }
 
 func (h *handlers) deleteSubtask(ctx context.Context, in *idPath) (*httpx.DataOutput[DeletedIDDTO], error) {
-	p, id, err := callerAnd(ctx, in.ID)
+	p, id, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -385,7 +376,7 @@ func (h *handlers) listReminders(ctx context.Context, in *reminderListInput) (*h
 }
 
 func (h *handlers) listTaskReminders(ctx context.Context, in *taskReminderListInput) (*httpx.ListOutput[ReminderDTO], error) {
-	p, taskID, err := callerAnd(ctx, in.ID)
+	p, taskID, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -397,7 +388,7 @@ func (h *handlers) listTaskReminders(ctx context.Context, in *taskReminderListIn
 }
 
 func (h *handlers) getReminder(ctx context.Context, in *idPath) (*httpx.DataOutput[ReminderDTO], error) {
-	p, id, err := callerAnd(ctx, in.ID)
+	p, id, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -425,7 +416,7 @@ func (h *handlers) createReminder(ctx context.Context, in *createReminderInput) 
 }
 
 func (h *handlers) createTaskReminder(ctx context.Context, in *createTaskReminderInput) (*httpx.DataOutput[ReminderDTO], error) {
-	p, taskID, err := callerAnd(ctx, in.ID)
+	p, taskID, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -437,7 +428,7 @@ func (h *handlers) createTaskReminder(ctx context.Context, in *createTaskReminde
 }
 
 func (h *handlers) updateReminder(ctx context.Context, in *updateReminderInput) (*httpx.DataOutput[ReminderDTO], error) {
-	p, id, err := callerAnd(ctx, in.ID)
+	p, id, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -449,7 +440,7 @@ func (h *handlers) updateReminder(ctx context.Context, in *updateReminderInput) 
 }
 
 func (h *handlers) deleteReminder(ctx context.Context, in *idPath) (*httpx.DataOutput[DeletedIDDTO], error) {
-	p, id, err := callerAnd(ctx, in.ID)
+	p, id, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -460,7 +451,7 @@ func (h *handlers) deleteReminder(ctx context.Context, in *idPath) (*httpx.DataO
 }
 
 func (h *handlers) fireReminder(ctx context.Context, in *optionalBodyInput) (*httpx.DataOutput[ReminderDTO], error) {
-	p, id, err := callerAnd(ctx, in.ID)
+	p, id, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -531,7 +522,7 @@ func (h *handlers) createTemplate(ctx context.Context, in *createTemplateInput) 
 }
 
 func (h *handlers) getTemplate(ctx context.Context, in *idPath) (*httpx.DataOutput[TemplateDTO], error) {
-	p, id, err := callerAnd(ctx, in.ID)
+	p, id, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -543,7 +534,7 @@ func (h *handlers) getTemplate(ctx context.Context, in *idPath) (*httpx.DataOutp
 }
 
 func (h *handlers) updateTemplate(ctx context.Context, in *updateTemplateInput) (*httpx.DataOutput[TemplateDTO], error) {
-	p, id, err := callerAnd(ctx, in.ID)
+	p, id, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -559,7 +550,7 @@ func (h *handlers) updateTemplate(ctx context.Context, in *updateTemplateInput) 
 }
 
 func (h *handlers) deleteTemplate(ctx context.Context, in *idPath) (*httpx.DataOutput[DeletedIDDTO], error) {
-	p, id, err := callerAnd(ctx, in.ID)
+	p, id, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -570,7 +561,7 @@ func (h *handlers) deleteTemplate(ctx context.Context, in *idPath) (*httpx.DataO
 }
 
 func (h *handlers) instantiate(ctx context.Context, in *optionalBodyInput) (*httpx.DataOutput[TaskDetailDTO], error) {
-	p, id, err := callerAnd(ctx, in.ID)
+	p, id, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -603,7 +594,7 @@ type recoveredOutput struct {
 }
 
 func (h *handlers) recover(ctx context.Context, in *optionalBodyInput) (*recoveredOutput, error) {
-	p, id, err := callerAnd(ctx, in.ID)
+	p, id, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -645,7 +636,7 @@ func (h *handlers) listActivity(ctx context.Context, in *ActivityQuery) (*httpx.
 }
 
 func (h *handlers) listUserActivity(ctx context.Context, in *userActivityInput) (*httpx.ListOutput[ActivityDTO], error) {
-	p, id, err := callerAnd(ctx, in.UserID)
+	p, id, err := auth.CallerAndID(ctx, in.UserID)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/perpetuaflow/api/modules/auth"
 	"github.com/perpetuaflow/api/modules/jobs"
 	"github.com/perpetuaflow/api/platform"
 	"github.com/perpetuaflow/api/platform/config"
@@ -56,7 +57,7 @@ type Config struct {
 	ActivityRetention time.Duration `mapstructure:"activity_retention"`
 	PurgeInterval     time.Duration `mapstructure:"purge_interval"`
 
-	Tiers map[string]TierLimits `mapstructure:"-"`
+	Tiers config.Tiered[TierLimits] `mapstructure:"-"`
 }
 
 // Validate checks the tasks section.
@@ -100,24 +101,13 @@ func newConfig(cfg *config.Config) (Config, error) {
 	if err := cfg.Section("tasks", &c); err != nil {
 		return c, err
 	}
-	c.Tiers = map[string]TierLimits{}
-	for _, tier := range []string{"free", "pro"} {
-		var l TierLimits
-		if err := cfg.Section("limits."+tier, &l); err != nil {
-			return c, err
-		}
-		c.Tiers[tier] = l
-	}
-	return c, nil
+	var err error
+	c.Tiers, err = config.LoadTiered[TierLimits](cfg, "limits", auth.TierFree)
+	return c, err
 }
 
 // limits returns the base limits of tier (free for an unknown tier).
-func (c Config) limits(tier string) TierLimits {
-	if l, ok := c.Tiers[tier]; ok {
-		return l
-	}
-	return c.Tiers["free"]
-}
+func (c Config) limits(tier string) TierLimits { return c.Tiers.For(tier) }
 
 func models() platform.Models {
 	return platform.Models{Module: "tasks", List: []any{&Task{}, &Subtask{}, &Template{}, &Reminder{},

@@ -380,3 +380,42 @@ func (c *Config) AutoMigrate() bool {
 	}
 	return c.IsSQLite() || c.Environment == Development
 }
+
+// Tiered is a configuration section with one sub-section per tier (such as
+// limits.free and limits.pro), each decoded into T: a module reads only the
+// keys it uses.
+type Tiered[T any] struct {
+	byName   map[string]T
+	fallback string
+}
+
+// LoadTiered decodes every sub-section of section into T (validating each);
+// For falls back to the fallback tier for names it does not know.
+func LoadTiered[T any](c *Config, section, fallback string) (Tiered[T], error) {
+	t := Tiered[T]{byName: map[string]T{}, fallback: fallback}
+	sub, _ := c.v.AllSettings()[section].(map[string]any)
+	for name := range sub {
+		var v T
+		if err := c.Section(section+"."+name, &v); err != nil {
+			return t, err
+		}
+		t.byName[name] = v
+	}
+	if _, ok := t.byName[fallback]; !ok {
+		return t, &KeyError{Key: section + "." + fallback, Msg: "missing"}
+	}
+	return t, nil
+}
+
+// For returns the values of tier.
+func (t Tiered[T]) For(tier string) T {
+	if v, ok := t.byName[tier]; ok {
+		return v
+	}
+	return t.byName[t.fallback]
+}
+
+// Of builds a Tiered directly (tests).
+func Of[T any](fallback string, byName map[string]T) Tiered[T] {
+	return Tiered[T]{byName: byName, fallback: fallback}
+}
