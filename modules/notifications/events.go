@@ -33,7 +33,13 @@ func (d *deliveries) schedule(ctx context.Context, tx *gorm.DB, r tasks.Reminder
 		return err
 	}
 	args := ReminderFireArgs{ReminderID: r.ID, ScheduledAt: r.ScheduledAt.UTC()}
-	res, err := d.q.InsertTx(ctx, tx, args, &river.InsertOpts{ScheduledAt: r.ScheduledAt})
+	opts := &river.InsertOpts{}
+	if r.ScheduledAt.After(d.clock.Now()) {
+		// A time already past is due now: the job is available at once
+		// rather than waiting for the scheduler to promote it.
+		opts.ScheduledAt = r.ScheduledAt
+	}
+	res, err := d.q.InsertTx(ctx, tx, args, opts)
 	if err != nil {
 		return err
 	}

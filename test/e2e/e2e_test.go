@@ -221,6 +221,7 @@ func TestJourney(t *testing.T) {
 		"DEV_LOGIN_ENABLED=false",
 		"LOG_LEVEL=warn",
 		"PERPETUA_JOBS_POLL_INTERVAL=100ms",
+		"RATE_LIMIT_GENERAL=100000", // the journey polls; limits have their own tests
 	}
 	var procs []*proc
 	metricsURL := base + "/metrics"
@@ -321,7 +322,7 @@ func TestJourney(t *testing.T) {
 	}
 	c.do(alice, http.MethodPost, "/api/v1/reminders", map[string]any{"task_id": trip, "type": "before", "offset_minutes": -60,
 		"method": "in_app"}, "").expect(t, http.StatusCreated, "")
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		list := c.do(alice, http.MethodGet, "/api/v1/notifications", nil, "").expect(t, http.StatusOK, "")
 		if items, _ := list.body["data"].([]any); len(items) == 1 {
@@ -334,7 +335,7 @@ func TestJourney(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the reminder never fired through the worker")
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 	// The client completes subtasks with PUT; the last one completes the task.
 	for _, id := range subs {
