@@ -108,11 +108,7 @@ func (h *handlers) Register(api huma.API) {
 }
 
 func reply(list []Note, page httpx.Page, total int64) *httpx.ListOutput[NoteDTO] {
-	out := make([]NoteDTO, len(list))
-	for i := range list {
-		out[i] = toDTO(&list[i])
-	}
-	return httpx.ReplyList(out, page, total)
+	return httpx.ReplyList(httpx.Map(list, toDTO), page, total)
 }
 
 func (h *handlers) list(ctx context.Context, in *listInput) (*httpx.ListOutput[NoteDTO], error) {

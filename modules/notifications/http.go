@@ -116,11 +116,7 @@ func (h *handlers) list(ctx context.Context, in *listInput) (*httpx.ListOutput[N
 	if err != nil {
 		return nil, err
 	}
-	out := make([]NotificationDTO, len(list))
-	for i := range list {
-		out[i] = toDTO(&list[i])
-	}
-	return httpx.ReplyList(out, in.Page, total), nil
+	return httpx.ReplyList(httpx.Map(list, toDTO), in.Page, total), nil
 }
 
 func (h *handlers) read(ctx context.Context, in *idInput) (*httpx.DataOutput[NotificationDTO], error) {

@@ -187,11 +187,7 @@ func (h *handlers) list(ctx context.Context, in *listInput) (*httpx.ListOutput[T
 	if err != nil {
 		return nil, err
 	}
-	out := make([]TaskDTO, len(items))
-	for i := range items {
-		out[i] = toTaskDTO(&items[i])
-	}
-	return httpx.ReplyList(out, in.Page, total), nil
+	return httpx.ReplyList(httpx.Map(items, toTaskDTO), in.Page, total), nil
 }
 
 func (h *handlers) get(ctx context.Context, in *taskPath) (*httpx.DataOutput[TaskDetailDTO], error) {
@@ -207,11 +203,7 @@ func (h *handlers) get(ctx context.Context, in *taskPath) (*httpx.DataOutput[Tas
 		Reminders: toReminderDTOs(d.Reminders)}), nil
 }
 
-type createdOutput struct {
-	Body httpx.Data[TaskDTO]
-}
-
-func (h *handlers) create(ctx context.Context, in *createInput) (*createdOutput, error) {
+func (h *handlers) create(ctx context.Context, in *createInput) (*httpx.DataOutput[TaskDTO], error) {
 	p, err := auth.Caller(ctx)
 	if err != nil {
 		return nil, err
@@ -225,7 +217,7 @@ func (h *handlers) create(ctx context.Context, in *createInput) (*createdOutput,
 	if err != nil {
 		return nil, err
 	}
-	return &createdOutput{Body: httpx.Data[TaskDTO]{Data: toTaskDTO(t)}}, nil
+	return httpx.Reply(toTaskDTO(t)), nil
 }
 
 func (h *handlers) update(ctx context.Context, in *updateInput) (*httpx.DataOutput[TaskDTO], error) {

@@ -23,13 +23,7 @@ func toSubtaskDTO(st *Subtask) SubtaskDTO {
 		CreatedAt: st.CreatedAt.UTC(), UpdatedAt: st.UpdatedAt.UTC()}
 }
 
-func toSubtaskDTOs(list []Subtask) []SubtaskDTO {
-	out := make([]SubtaskDTO, len(list))
-	for i := range list {
-		out[i] = toSubtaskDTO(&list[i])
-	}
-	return out
-}
+func toSubtaskDTOs(list []Subtask) []SubtaskDTO { return httpx.Map(list, toSubtaskDTO) }
 
 func toReminderDTO(r *Reminder) ReminderDTO {
 	return ReminderDTO{ID: r.ID, TaskID: r.TaskID, UserID: r.UserID, Type: r.Type, OffsetMinutes: r.OffsetMinutes,
@@ -37,13 +31,7 @@ func toReminderDTO(r *Reminder) ReminderDTO {
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
 }
 
-func toReminderDTOs(list []Reminder) []ReminderDTO {
-	out := make([]ReminderDTO, len(list))
-	for i := range list {
-		out[i] = toReminderDTO(&list[i])
-	}
-	return out
-}
+func toReminderDTOs(list []Reminder) []ReminderDTO { return httpx.Map(list, toReminderDTO) }
 
 // TemplateDTO is the TaskTemplate of the API.
 type TemplateDTO struct {
@@ -471,11 +459,7 @@ func (h *handlers) listTemplates(ctx context.Context, in *httpx.Page) (*httpx.Li
 	if err != nil {
 		return nil, err
 	}
-	out := make([]TemplateDTO, len(list))
-	for i := range list {
-		out[i] = toTemplateDTO(&list[i])
-	}
-	return httpx.ReplyList(out, *in, total), nil
+	return httpx.ReplyList(httpx.Map(list, toTemplateDTO), *in, total), nil
 }
 
 func (b templateBody) input() (TemplateInput, error) {

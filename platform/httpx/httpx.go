@@ -173,3 +173,12 @@ func UTCPtr(t *time.Time) *time.Time {
 	u := t.UTC()
 	return &u
 }
+
+// Map converts each item of a page of rows to its API form.
+func Map[T, U any](items []T, fn func(*T) U) []U {
+	out := make([]U, len(items))
+	for i := range items {
+		out[i] = fn(&items[i])
+	}
+	return out
+}
