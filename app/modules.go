@@ -92,6 +92,7 @@ func openDatabase(lc fx.Lifecycle, cfg *config.Config, log *zap.Logger, clk cloc
 		return nil, err
 	}
 	reg.MustRegister(collectors.NewDBStatsCollector(db.SQL, string(db.Dialect)))
+	reg.MustRegister(db.Collectors()...)
 	lc.Append(fx.Hook{OnStop: func(context.Context) error { return db.Close() }})
 	return db, nil
 }

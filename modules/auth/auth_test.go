@@ -24,7 +24,7 @@ func TestGoogleSignInCreatesUserWithTokens(t *testing.T) {
 		Expect(t, http.StatusOK)
 
 	body := res.JSON(t)
-	if body["token_type"] != "Bearer" || body["expires_in"] != float64(900) {
+	if body["token_type"] != "Bearer" || body["expires_in"] != float64(3600) {
 		t.Fatalf("token_type/expires_in: %v", body)
 	}
 	if _, enveloped := body["data"]; enveloped {
@@ -146,7 +146,9 @@ func TestAccessTokenCodes(t *testing.T) {
 	tampered.AccessToken = strings.Join(parts, ".")
 	app.Do(t, &tampered, http.MethodGet, "/api/v1/users/me", nil).ExpectError(t, http.StatusUnauthorized, "UNAUTHORIZED")
 
-	app.Clock.Advance(16 * time.Minute)
+	app.Clock.Advance(59 * time.Minute)
+	app.Do(t, alice, http.MethodGet, "/api/v1/users/me", nil).Expect(t, http.StatusOK)
+	app.Clock.Advance(2 * time.Minute)
 	app.Do(t, alice, http.MethodGet, "/api/v1/users/me", nil).ExpectError(t, http.StatusUnauthorized, "TOKEN_EXPIRED")
 }
 
@@ -165,13 +167,21 @@ func TestRefreshRotatesAndReuseRevokesTheFamily(t *testing.T) {
 		ExpiresIn    int    `json:"expires_in"`
 	}
 	res.Decode(t, &pair)
-	if pair.RefreshToken == alice.RefreshToken || pair.AccessToken == "" || pair.TokenType != "Bearer" || pair.ExpiresIn != 900 {
+	if pair.RefreshToken == alice.RefreshToken || pair.AccessToken == "" || pair.TokenType != "Bearer" || pair.ExpiresIn != 3600 {
 		t.Fatalf("refresh answer: %s", res.Body)
 	}
 	rotated := &testkit.User{AccessToken: pair.AccessToken, RefreshToken: pair.RefreshToken}
 	app.Do(t, rotated, http.MethodGet, "/api/v1/users/me", nil).Expect(t, http.StatusOK)
 
-	// The spent token again: theft. The family dies, including the new pair.
+	// The spent token again within the grace window: another tab of the same
+	// browser refreshing at the same moment gets a pair of the same session.
+	again := app.Do(t, nil, http.MethodPost, "/api/v1/auth/refresh", map[string]any{"refresh_token": alice.RefreshToken}).
+		Expect(t, http.StatusOK).JSON(t)
+	app.Do(t, &testkit.User{AccessToken: again["access_token"].(string)}, http.MethodGet, "/api/v1/users/me", nil).
+		Expect(t, http.StatusOK)
+
+	// The spent token again later: theft. The family dies, including the new pairs.
+	app.Clock.Advance(11 * time.Second)
 	app.Do(t, nil, http.MethodPost, "/api/v1/auth/refresh", map[string]any{"refresh_token": alice.RefreshToken}).
 		ExpectError(t, http.StatusUnauthorized, "INVALID_REFRESH_TOKEN")
 	app.Do(t, nil, http.MethodPost, "/api/v1/auth/refresh", map[string]any{"refresh_token": pair.RefreshToken}).
@@ -212,6 +222,24 @@ func TestLogoutIsIdempotentAndEndsTheSession(t *testing.T) {
 	app.Do(t, nil, http.MethodPost, "/api/v1/auth/logout", map[string]any{"refresh_token": alice.RefreshToken}).Expect(t, http.StatusOK)
 	app.Do(t, nil, http.MethodPost, "/api/v1/auth/logout", map[string]any{"refresh_token": "never-issued"}).Expect(t, http.StatusOK)
 	app.Do(t, nil, http.MethodPost, "/api/v1/auth/logout", nil).Expect(t, http.StatusOK)
+}
+
+func TestLogoutWithOnlyTheBearerEndsItsSession(t *testing.T) {
+	app := testkit.Start(t)
+	alice := app.SignIn(t, "alice@example.com")
+	otherTab := app.SignIn(t, "alice@example.com")
+
+	app.Do(t, alice, http.MethodPost, "/api/v1/auth/logout", nil).Expect(t, http.StatusOK)
+
+	app.Do(t, alice, http.MethodGet, "/api/v1/users/me", nil).ExpectError(t, http.StatusUnauthorized, "UNAUTHORIZED")
+	app.Do(t, nil, http.MethodPost, "/api/v1/auth/refresh", map[string]any{"refresh_token": alice.RefreshToken}).
+		ExpectError(t, http.StatusUnauthorized, "INVALID_REFRESH_TOKEN")
+	// Another sign-in of the same user is another session.
+	app.Do(t, otherTab, http.MethodGet, "/api/v1/users/me", nil).Expect(t, http.StatusOK)
+	// A bearer that is not ours changes nothing and still answers 200.
+	app.Do(t, &testkit.User{AccessToken: "forged.token.here"}, http.MethodPost, "/api/v1/auth/logout", nil).
+		Expect(t, http.StatusOK)
+	app.Do(t, otherTab, http.MethodGet, "/api/v1/users/me", nil).Expect(t, http.StatusOK)
 }
 
 func TestUsersMe(t *testing.T) {

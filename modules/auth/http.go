@@ -74,7 +74,8 @@ type refreshInput struct {
 }
 
 type logoutInput struct {
-	Body *struct {
+	Authorization string `header:"Authorization" doc:"Bearer access token: its session ends (optional)"`
+	Body          *struct {
 		RefreshToken string `json:"refresh_token,omitempty" maxLength:"512"`
 	}
 }
@@ -110,7 +111,7 @@ func (h *handlers) Register(api huma.API) {
 	huma.Register(api, authRoute(http.MethodPost, "/api/v1/auth/refresh", "auth-refresh",
 		"Rotate a refresh token into a new token pair"), h.refresh)
 	huma.Register(api, authRoute(http.MethodPost, "/api/v1/auth/logout", "auth-logout",
-		"Revoke the session of a refresh token (idempotent)"), h.logout)
+		"End the session of the bearer token and of the refresh token (idempotent)"), h.logout)
 	if h.cfg.DevLogin {
 		huma.Register(api, authRoute(http.MethodPost, "/api/v1/auth/dev/login", "auth-dev-login",
 			"Development only: sign in by email"), h.devLogin)
@@ -156,7 +157,8 @@ func (h *handlers) logout(ctx context.Context, in *logoutInput) (*httpx.DataOutp
 	if in.Body != nil {
 		token = in.Body.RefreshToken
 	}
-	if err := h.svc.Logout(ctx, token); err != nil {
+	bearer, _ := httpx.BearerToken(in.Authorization)
+	if err := h.svc.Logout(ctx, bearer, token); err != nil {
 		return nil, err
 	}
 	return httpx.Reply(loggedOut{LoggedOut: true}), nil

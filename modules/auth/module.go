@@ -36,6 +36,7 @@ type Config struct {
 	Issuer             string        `mapstructure:"issuer"`
 	AccessTTLMinutes   int           `mapstructure:"access_token_ttl_minutes"`
 	RefreshTTLDays     int           `mapstructure:"refresh_token_ttl_days"`
+	RefreshGrace       time.Duration `mapstructure:"refresh_reuse_grace"`
 	PrivateKey         string        `mapstructure:"jwt_private_key"`
 	PublicKey          string        `mapstructure:"jwt_public_key"`
 	PrivateKeyPath     string        `mapstructure:"jwt_private_key_path"`
@@ -59,6 +60,8 @@ func (c Config) Validate() error {
 		return config.Invalid("access_token_ttl_minutes", "must be at least 1")
 	case c.RefreshTTLDays < 1:
 		return config.Invalid("refresh_token_ttl_days", "must be at least 1")
+	case c.RefreshGrace < 0 || c.RefreshGrace > time.Minute:
+		return config.Invalid("refresh_reuse_grace", "must be between 0s and 1m")
 	case c.GoogleTimeout <= 0:
 		return config.Invalid("google_timeout", "must be positive")
 	case c.DevLoginEnabled != "auto" && c.DevLoginEnabled != "true" && c.DevLoginEnabled != "false":

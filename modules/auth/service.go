@@ -175,13 +175,18 @@ func hashToken(raw string) string {
 
 // Refresh rotates a refresh token: the presented one is spent and a new pair
 // is issued in the same session. Presenting a spent token again is taken as
-// theft: the whole session (token family) is revoked.
+// theft and revokes the whole session (token family), except within the
+// grace window after it was spent: two tabs refreshing with the same token
+// at once both get a valid pair of the same session.
 func (s *Service) Refresh(ctx context.Context, raw string) (*Tokens, error) {
 	var out *Tokens
 	reused := false
 	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
+		reused = false
+		// The row lock makes concurrent refreshes with one token take turns:
+		// the first spends it, the others see it spent.
 		var rt RefreshToken
-		if err := tx.Where("token_hash = ?", hashToken(raw)).Take(&rt).Error; err != nil {
+		if err := database.ForUpdate(tx).Where("token_hash = ?", hashToken(raw)).Take(&rt).Error; err != nil {
 			if database.IsNotFound(err) {
 				return errInvalidRefresh
 			}
@@ -195,20 +200,16 @@ func (s *Service) Refresh(ctx context.Context, raw string) (*Tokens, error) {
 		switch {
 		case sess.RevokedAt != nil:
 			return errInvalidRefresh
-		case rt.UsedAt != nil:
-			reused = true
-			return s.revokeSession(tx, sess.ID, revokedReuse)
 		case !now.Before(rt.ExpiresAt):
 			return errInvalidRefresh
-		}
-		res := tx.Model(&RefreshToken{}).Where("id = ? AND used_at IS NULL", rt.ID).Update("used_at", now)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			// Spent concurrently by another request: the same as reuse.
+		case rt.UsedAt != nil && now.Sub(*rt.UsedAt) > s.cfg.RefreshGrace:
 			reused = true
 			return s.revokeSession(tx, sess.ID, revokedReuse)
+		case rt.UsedAt == nil:
+			if err := database.One(tx.Model(&RefreshToken{}).Where("id = ? AND used_at IS NULL", rt.ID).
+				Update("used_at", now), errInvalidRefresh); err != nil {
+				return err
+			}
 		}
 		if err := tx.Model(&Session{}).Where("id = ?", sess.ID).Update("last_used_at", now).Error; err != nil {
 			return err
@@ -236,22 +237,39 @@ func (s *Service) revokeSession(tx *gorm.DB, sid uuid.UUID, reason string) error
 		Updates(map[string]any{"revoked_at": s.clock.Now(), "revoke_reason": reason}).Error
 }
 
-// Logout revokes the session of a refresh token. Unknown tokens are fine:
-// logging out is idempotent.
-func (s *Service) Logout(ctx context.Context, raw string) error {
-	if raw == "" {
+// Logout ends a session: the one of the bearer's access token when it is
+// valid, and the one of the refresh token when it is sent. Unknown or
+// missing credentials are fine: logging out is idempotent.
+func (s *Service) Logout(ctx context.Context, bearer, refreshToken string) error {
+	var sessions []uuid.UUID
+	if bearer != "" {
+		if claims, err := s.keys.verify(bearer, s.cfg.Issuer, s.clock.Now); err == nil {
+			if sid, err := uuid.Parse(claims.SID); err == nil {
+				sessions = append(sessions, sid)
+			}
+		}
+	}
+	if len(sessions) == 0 && refreshToken == "" {
 		return nil
 	}
 	return s.db.Tx(ctx, func(tx *gorm.DB) error {
-		var rt RefreshToken
-		err := tx.Where("token_hash = ?", hashToken(raw)).Take(&rt).Error
-		if database.IsNotFound(err) {
-			return nil
+		ids := sessions
+		if refreshToken != "" {
+			var rt RefreshToken
+			err := tx.Where("token_hash = ?", hashToken(refreshToken)).Take(&rt).Error
+			if err != nil && !database.IsNotFound(err) {
+				return err
+			}
+			if err == nil {
+				ids = append(ids, rt.SessionID)
+			}
 		}
-		if err != nil {
-			return err
+		for _, sid := range ids {
+			if err := s.revokeSession(tx, sid, revokedLogout); err != nil {
+				return err
+			}
 		}
-		return s.revokeSession(tx, rt.SessionID, revokedLogout)
+		return nil
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/perpetuaflow/api/modules/auth"
 	"github.com/perpetuaflow/api/modules/tasks"
+	"github.com/perpetuaflow/api/platform/database"
 	"github.com/perpetuaflow/api/platform/events"
 )
 
@@ -36,7 +37,8 @@ const attachName = "notes"
 func buryWithTask() events.Subscription {
 	return events.On("notes of deleted task", func(ctx context.Context, tx *gorm.DB, e tasks.TaskDeleting) error {
 		var list []Note
-		if err := tx.Where("task_id = ? AND user_id = ?", e.TaskID, e.UserID).Order("created_at, id").Find(&list).Error; err != nil {
+		err := database.ForUpdate(tx).Where("task_id = ? AND user_id = ?", e.TaskID, e.UserID).Order("created_at, id").Find(&list).Error
+		if err != nil {
 			return err
 		}
 		if len(list) == 0 {

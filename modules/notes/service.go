@@ -26,7 +26,12 @@ const (
 	maxVoiceDurationSecs = 300
 )
 
-var errNoteNotFound = apperr.NotFound(apperr.CodeNotFound, "note")
+var (
+	errNoteNotFound = apperr.NotFound(apperr.CodeNotFound, "note")
+	// errNoteChanged means the note changed between our read and our
+	// conditional update, which the row lock taken first rules out.
+	errNoteChanged = apperr.New(apperr.KindConflict, apperr.CodeConflict, "note was modified by another request; reload it")
+)
 
 // Service holds the note rules; the only writer of the notes table.
 type Service struct {
@@ -103,6 +108,22 @@ func (s *Service) load(tx *gorm.DB, userID, noteID uuid.UUID) (*Note, error) {
 	return &n, nil
 }
 
+// lock finds a note of the user and locks it until tx ends. A note attached
+// to a task is changed under its task's lock (taken first, parent before
+// child), as the task's own deletion takes its notes along.
+func (s *Service) lock(ctx context.Context, tx *gorm.DB, userID, noteID uuid.UUID) (*Note, error) {
+	n, err := s.load(tx, userID, noteID)
+	if err != nil {
+		return nil, err
+	}
+	if n.TaskID != nil {
+		if _, err := s.tasks.LockTask(ctx, tx, userID, *n.TaskID); err != nil && !apperr.Is(err, tasks.CodeTaskNotFound) {
+			return nil, err
+		}
+	}
+	return s.load(database.ForUpdate(tx), userID, noteID)
+}
+
 // NewNote is the input of Create.
 type NewNote struct {
 	Content              *string
@@ -177,7 +198,7 @@ func (s *Service) Update(ctx context.Context, p auth.Principal, noteID uuid.UUID
 	}
 	var out *Note
 	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
-		n, err := s.load(tx, p.UserID, noteID)
+		n, err := s.lock(ctx, tx, p.UserID, noteID)
 		if err != nil {
 			return err
 		}
@@ -204,11 +225,8 @@ func (s *Service) Update(ctx context.Context, p auth.Principal, noteID uuid.UUID
 		n.Version, n.UpdatedAt = prev+1, s.clock.Now()
 		res := tx.Model(&Note{}).Where("id = ? AND version = ?", n.ID, prev).
 			Select("content", "archived", "version", "updated_at").Updates(n)
-		if res.Error != nil {
-			return fmt.Errorf("update note: %w", res.Error)
-		}
-		if res.RowsAffected == 0 {
-			return apperr.VersionConflict("note", prev+1)
+		if err := database.One(res, errNoteChanged); err != nil {
+			return fmt.Errorf("update note: %w", err)
 		}
 		return s.bus.Publish(ctx, tx, NoteChanged{Note: *n, Action: action})
 	})
@@ -219,14 +237,14 @@ func (s *Service) Update(ctx context.Context, p auth.Principal, noteID uuid.UUID
 func (s *Service) Delete(ctx context.Context, p auth.Principal, noteID uuid.UUID) (*tasks.Deleted, error) {
 	var out *tasks.Deleted
 	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
-		n, err := s.load(tx, p.UserID, noteID)
+		n, err := s.lock(ctx, tx, p.UserID, noteID)
 		if err != nil {
 			return err
 		}
 		if out, err = s.tombstones.Bury(ctx, tx, p.UserID, tasks.EntityNote, n.ID, excerpt(n.Content), n); err != nil {
 			return err
 		}
-		if err := tx.Where("id = ?", n.ID).Delete(&Note{}).Error; err != nil {
+		if err := database.One(tx.Where("id = ?", n.ID).Delete(&Note{}), errNoteNotFound); err != nil {
 			return fmt.Errorf("delete note: %w", err)
 		}
 		return s.bus.Publish(ctx, tx, NoteChanged{Note: *n, Action: "deleted"})

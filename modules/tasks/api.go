@@ -34,6 +34,11 @@ type Tombstones interface {
 type Lookup interface {
 	// OwnedTask fails with TASK_NOT_FOUND unless the user owns the task.
 	OwnedTask(ctx context.Context, tx *gorm.DB, userID, taskID uuid.UUID) (*Task, error)
+	// LockTask is OwnedTask that also locks the task's row until tx ends:
+	// a module changing something that hangs on a task (an attached note)
+	// takes it first, as the task's own changes do, so that the two never
+	// interleave.
+	LockTask(ctx context.Context, tx *gorm.DB, userID, taskID uuid.UUID) (*Task, error)
 }
 
 // Recoverer gives back items of one entity type from their tombstone

@@ -105,8 +105,11 @@ func (r *recovery) List(ctx context.Context, p auth.Principal) ([]Tombstone, err
 func (r *recovery) Recover(ctx context.Context, p auth.Principal, tombstoneID uuid.UUID) (any, error) {
 	var out any
 	err := r.db.Tx(ctx, func(tx *gorm.DB) error {
+		// The row lock makes concurrent recoveries of one item take turns: the
+		// first brings it back, the others find the tombstone gone.
 		var ts Tombstone
-		err := tx.Where("id = ? AND user_id = ? AND recoverable_until > ?", tombstoneID, p.UserID, r.clock.Now()).Take(&ts).Error
+		err := database.ForUpdate(tx).Where("id = ? AND user_id = ? AND recoverable_until > ?", tombstoneID, p.UserID,
+			r.clock.Now()).Take(&ts).Error
 		if database.IsNotFound(err) {
 			return errTombstoneNotFound
 		}
@@ -123,7 +126,7 @@ func (r *recovery) Recover(ctx context.Context, p auth.Principal, tombstoneID uu
 		if err != nil {
 			return err
 		}
-		return tx.Where("id = ?", ts.ID).Delete(&Tombstone{}).Error
+		return database.One(tx.Where("id = ?", ts.ID).Delete(&Tombstone{}), errTombstoneNotFound)
 	})
 	return out, err
 }

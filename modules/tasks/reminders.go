@@ -73,6 +73,27 @@ func (s *Service) Reminder(ctx context.Context, p auth.Principal, reminderID uui
 	return s.loadReminder(s.db.WithContext(ctx), p.UserID, reminderID)
 }
 
+// lockReminder finds a reminder of the user and locks its task (parent
+// before child, as every change to a task's reminders does), then reads the
+// reminder again under that lock.
+func (s *Service) lockReminder(tx *gorm.DB, userID, reminderID uuid.UUID) (*Reminder, *Task, error) {
+	r, err := s.loadReminder(tx, userID, reminderID)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := s.lockTask(tx, userID, r.TaskID)
+	if apperr.Is(err, CodeTaskNotFound) {
+		return nil, nil, errReminderNotFound
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if r, err = s.loadReminder(tx, userID, reminderID); err != nil {
+		return nil, nil, err
+	}
+	return r, t, nil
+}
+
 func (s *Service) loadReminder(tx *gorm.DB, userID, reminderID uuid.UUID) (*Reminder, error) {
 	var r Reminder
 	err := tx.Where("id = ? AND user_id = ?", reminderID, userID).Take(&r).Error
@@ -94,15 +115,12 @@ func (s *Service) AddReminder(ctx context.Context, p auth.Principal, taskID uuid
 	}
 	var out *Reminder
 	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
-		t, err := s.load(tx, p.UserID, taskID)
+		t, err := s.lockTask(tx, p.UserID, taskID)
 		if err != nil {
 			return err
 		}
 		if t.Archived {
 			return errArchived
-		}
-		if err := database.LockKey(tx, "reminders:"+taskID.String()); err != nil {
-			return err
 		}
 		var n int64
 		if err := tx.Model(&Reminder{}).Where("task_id = ?", taskID).Count(&n).Error; err != nil {
@@ -189,11 +207,7 @@ func abs(n int) int {
 func (s *Service) UpdateReminder(ctx context.Context, p auth.Principal, reminderID uuid.UUID, in ReminderInput) (*Reminder, error) {
 	var out *Reminder
 	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
-		r, err := s.loadReminder(tx, p.UserID, reminderID)
-		if err != nil {
-			return err
-		}
-		t, err := s.load(tx, p.UserID, r.TaskID)
+		r, t, err := s.lockReminder(tx, p.UserID, reminderID)
 		if err != nil {
 			return err
 		}
@@ -243,11 +257,11 @@ func (s *Service) UpdateReminder(ctx context.Context, p auth.Principal, reminder
 // DeleteReminder removes a reminder; its pending delivery finds nothing.
 func (s *Service) DeleteReminder(ctx context.Context, p auth.Principal, reminderID uuid.UUID) error {
 	return s.db.Tx(ctx, func(tx *gorm.DB) error {
-		r, err := s.loadReminder(tx, p.UserID, reminderID)
+		r, _, err := s.lockReminder(tx, p.UserID, reminderID)
 		if err != nil {
 			return err
 		}
-		if err := tx.Where("id = ?", r.ID).Delete(&Reminder{}).Error; err != nil {
+		if err := database.One(tx.Where("id = ?", r.ID).Delete(&Reminder{}), errReminderNotFound); err != nil {
 			return fmt.Errorf("delete reminder: %w", err)
 		}
 		return s.bus.Publish(ctx, tx, ReminderChanged{Reminder: *r, Action: "deleted"})
@@ -260,7 +274,7 @@ func (s *Service) DeleteReminder(ctx context.Context, p auth.Principal, reminder
 func (s *Service) MarkReminderFired(ctx context.Context, p auth.Principal, reminderID uuid.UUID) (*Reminder, error) {
 	var out *Reminder
 	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
-		r, err := s.loadReminder(tx, p.UserID, reminderID)
+		r, _, err := s.lockReminder(tx, p.UserID, reminderID)
 		if err != nil {
 			return err
 		}
@@ -270,8 +284,8 @@ func (s *Service) MarkReminderFired(ctx context.Context, p auth.Principal, remin
 		}
 		now := s.clock.Now()
 		r.Fired, r.FiredAt, r.UpdatedAt = true, &now, now
-		if err := tx.Model(&Reminder{}).Where("id = ? AND fired = ?", r.ID, false).
-			Updates(map[string]any{"fired": true, "fired_at": now, "updated_at": now}).Error; err != nil {
+		if err := database.One(tx.Model(&Reminder{}).Where("id = ? AND fired = ?", r.ID, false).
+			Updates(map[string]any{"fired": true, "fired_at": now, "updated_at": now}), errReminderNotFound); err != nil {
 			return err
 		}
 		return s.bus.Publish(ctx, tx, ReminderChanged{Reminder: *r, Action: "fired"})
@@ -346,13 +360,15 @@ func (s *Service) FireReminder(ctx context.Context, tx *gorm.DB, reminderID uuid
 		return nil, err
 	}
 	now := s.clock.Now()
-	res := tx.Model(&Reminder{}).Where("id = ? AND fired = ?", r.ID, false).
+	// Compare-and-set: a reminder fired, moved or deleted since we read it
+	// is not this delivery's to fire.
+	res := tx.Model(&Reminder{}).Where("id = ? AND fired = ? AND scheduled_at = ?", r.ID, false, r.ScheduledAt).
 		Updates(map[string]any{"fired": true, "fired_at": now, "updated_at": now})
 	if res.Error != nil {
 		return nil, fmt.Errorf("mark reminder fired: %w", res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return nil, nil // fired concurrently
+		return nil, nil
 	}
 	r.Fired, r.FiredAt, r.UpdatedAt = true, &now, now
 	fired := &FiredReminder{Reminder: r, TaskTitle: t.Title, DueDate: t.DueDate}

@@ -3,7 +3,6 @@ package tasks
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -31,16 +30,16 @@ var (
 	errTaskNotFound = apperr.NotFound(CodeTaskNotFound, "task")
 	errArchived     = apperr.New(apperr.KindConflict, CodeArchived,
 		"the task is archived; un-archive it (archived: false) to change it")
-	// errStale means a concurrent write changed the row between our read and
-	// our conditional update.
-	errStale = errors.New("stale version")
+	// errStale means the row changed between our read and our conditional
+	// update, which the row lock taken before every change rules out; should
+	// it happen all the same, the client is told to reload.
+	errStale = apperr.New(apperr.KindConflict, apperr.CodeConflict, "task was modified by another request; reload it")
 )
 
 const (
 	maxTitleLength       = 500
 	minEstimatedDuration = 1
 	maxEstimatedDuration = 720
-	staleRetries         = 3
 )
 
 // Service holds the task rules. It is the only writer of the tasks tables.
@@ -271,7 +270,7 @@ func (s *Service) Update(ctx context.Context, p auth.Principal, taskID uuid.UUID
 		return nil, err
 	}
 	var out *Task
-	err := s.retryStale(ctx, p, taskID, c.Version, func(tx *gorm.DB, t *Task) error {
+	err := s.withTask(ctx, p, taskID, c.Version, func(tx *gorm.DB, t *Task) error {
 		unarchive := c.Archived != nil && !*c.Archived
 		if t.Archived && !unarchive && c.touchesMoreThanArchived() {
 			return errArchived
@@ -398,7 +397,7 @@ type Completion struct {
 // completing is safe to retry.
 func (s *Service) Complete(ctx context.Context, p auth.Principal, taskID uuid.UUID, by string, version *int) (*Completion, error) {
 	var out *Completion
-	err := s.retryStale(ctx, p, taskID, version, func(tx *gorm.DB, t *Task) error {
+	err := s.withTask(ctx, p, taskID, version, func(tx *gorm.DB, t *Task) error {
 		if t.Archived {
 			return errArchived
 		}
@@ -441,34 +440,31 @@ func (s *Service) publishCompleted(ctx context.Context, tx *gorm.DB, p auth.Prin
 	return rewards, err
 }
 
-// retryStale loads the task in a transaction and runs fn on it. When a
-// concurrent write makes the conditional update miss, a caller that sent a
-// version gets 409 CONFLICT; one that did not is retried on fresh data.
-func (s *Service) retryStale(ctx context.Context, p auth.Principal, taskID uuid.UUID, version *int,
+// withTask locks the task in a transaction and runs fn on it. When the
+// caller sent a version it must be the current one (409 CONFLICT otherwise);
+// without one, the change applies to whatever the task is now (last write
+// wins): the row lock makes concurrent writers take turns instead of failing.
+func (s *Service) withTask(ctx context.Context, p auth.Principal, taskID uuid.UUID, version *int,
 	fn func(tx *gorm.DB, t *Task) error,
 ) error {
-	for attempt := 0; ; attempt++ {
-		err := s.db.Tx(ctx, func(tx *gorm.DB) error {
-			t, err := s.load(tx, p.UserID, taskID)
-			if err != nil {
-				return err
-			}
-			if version != nil && *version != t.Version {
-				return apperr.VersionConflict("task", t.Version)
-			}
-			return fn(tx, t)
-		})
-		if !errors.Is(err, errStale) {
+	return s.db.Tx(ctx, func(tx *gorm.DB) error {
+		t, err := s.lockTask(tx, p.UserID, taskID)
+		if err != nil {
 			return err
 		}
-		if version != nil || attempt >= staleRetries {
-			t, lerr := s.Get(ctx, p, taskID)
-			if lerr != nil {
-				return lerr
-			}
+		if version != nil && *version != t.Version {
 			return apperr.VersionConflict("task", t.Version)
 		}
-	}
+		return fn(tx, t)
+	})
+}
+
+// lockTask loads a task of the user and locks its row until tx ends. Every
+// change to a task or to what hangs on it (subtasks, reminders, attached
+// notes) takes this lock first, so such changes run one after another and
+// always lock in the same order: parent before children.
+func (s *Service) lockTask(tx *gorm.DB, userID, taskID uuid.UUID) (*Task, error) {
+	return s.load(database.ForUpdate(tx), userID, taskID)
 }
 
 // save writes t with the next version, if the row still has version prev.
@@ -479,11 +475,8 @@ func (s *Service) save(tx *gorm.DB, t *Task, prev int, now time.Time) error {
 		Select("title", "description", "priority", "due_date", "estimated_duration", "completed", "completed_at",
 			"completed_by", "hidden", "archived", "version", "updated_at").
 		Updates(t)
-	if res.Error != nil {
-		return fmt.Errorf("save task %s: %w", t.ID, res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return errStale
+	if err := database.One(res, errStale); err != nil {
+		return fmt.Errorf("save task %s: %w", t.ID, err)
 	}
 	return nil
 }
@@ -494,7 +487,7 @@ func (s *Service) save(tx *gorm.DB, t *Task, prev int, now time.Time) error {
 func (s *Service) Delete(ctx context.Context, p auth.Principal, taskID uuid.UUID) (*Deleted, error) {
 	var out *Deleted
 	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
-		t, err := s.load(tx, p.UserID, taskID)
+		t, err := s.lockTask(tx, p.UserID, taskID)
 		if err != nil {
 			return err
 		}
@@ -526,7 +519,7 @@ func (s *Service) Delete(ctx context.Context, p auth.Principal, taskID uuid.UUID
 		if err != nil {
 			return err
 		}
-		if err := tx.Where("id = ? AND user_id = ?", t.ID, p.UserID).Delete(&Task{}).Error; err != nil {
+		if err := database.One(tx.Where("id = ? AND user_id = ?", t.ID, p.UserID).Delete(&Task{}), errTaskNotFound); err != nil {
 			return fmt.Errorf("delete task: %w", err)
 		}
 		if err := s.bus.Publish(ctx, tx, TaskDeleted{UserID: p.UserID, TaskID: t.ID, TombstoneID: buried.TombstoneID,
@@ -635,4 +628,9 @@ func eqInt(a, b *int) bool {
 // OwnedTask implements Lookup.
 func (s *Service) OwnedTask(ctx context.Context, tx *gorm.DB, userID, taskID uuid.UUID) (*Task, error) {
 	return s.load(tx.WithContext(ctx), userID, taskID)
+}
+
+// LockTask implements Lookup.
+func (s *Service) LockTask(ctx context.Context, tx *gorm.DB, userID, taskID uuid.UUID) (*Task, error) {
+	return s.lockTask(tx.WithContext(ctx), userID, taskID)
 }

@@ -74,15 +74,12 @@ func (s *Service) addSubtasks(ctx context.Context, tx *gorm.DB, p auth.Principal
 		}
 		titles[i] = t
 	}
-	t, err := s.load(tx, p.UserID, taskID)
+	t, err := s.lockTask(tx, p.UserID, taskID)
 	if err != nil {
 		return nil, err
 	}
 	if t.Archived {
 		return nil, errArchived
-	}
-	if err := database.LockKey(tx, "subtasks:"+taskID.String()); err != nil {
-		return nil, err
 	}
 	existing, err := s.subtasksOf(tx, p.UserID, taskID)
 	if err != nil {
@@ -313,7 +310,7 @@ func (s *Service) moveSubtask(tx *gorm.DB, p auth.Principal, st *Subtask, pos in
 func (s *Service) ReorderSubtasks(ctx context.Context, p auth.Principal, taskID uuid.UUID, ids []uuid.UUID) ([]Subtask, error) {
 	var out []Subtask
 	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
-		t, err := s.load(tx, p.UserID, taskID)
+		t, err := s.lockTask(tx, p.UserID, taskID)
 		if err != nil {
 			return err
 		}
@@ -364,7 +361,7 @@ func (s *Service) DeleteSubtask(ctx context.Context, p auth.Principal, subtaskID
 		if task.Archived {
 			return errArchived
 		}
-		if err := tx.Where("id = ?", st.ID).Delete(&Subtask{}).Error; err != nil {
+		if err := database.One(tx.Where("id = ?", st.ID).Delete(&Subtask{}), errSubtaskNotFound); err != nil {
 			return fmt.Errorf("delete subtask: %w", err)
 		}
 		rest, err := s.subtasksOf(tx, p.UserID, st.TaskID)
@@ -381,20 +378,36 @@ func (s *Service) DeleteSubtask(ctx context.Context, p auth.Principal, subtaskID
 	})
 }
 
+// loadSubtask finds a subtask of the user and locks its task (parent before
+// child, as every change to a task's subtasks does), then reads the subtask
+// again under that lock: a concurrent change may have moved or removed it.
 func (s *Service) loadSubtask(tx *gorm.DB, p auth.Principal, subtaskID uuid.UUID) (*Subtask, *Task, error) {
-	var st Subtask
-	err := tx.Where("id = ? AND user_id = ?", subtaskID, p.UserID).Take(&st).Error
-	if database.IsNotFound(err) {
-		return nil, nil, errSubtaskNotFound
+	find := func() (*Subtask, error) {
+		var st Subtask
+		err := tx.Where("id = ? AND user_id = ?", subtaskID, p.UserID).Take(&st).Error
+		if database.IsNotFound(err) {
+			return nil, errSubtaskNotFound
+		}
+		if err != nil {
+			return nil, fmt.Errorf("load subtask: %w", err)
+		}
+		return &st, nil
 	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("load subtask: %w", err)
-	}
-	t, err := s.load(tx, p.UserID, st.TaskID)
+	st, err := find()
 	if err != nil {
 		return nil, nil, err
 	}
-	return &st, t, nil
+	t, err := s.lockTask(tx, p.UserID, st.TaskID)
+	if database.IsNotFound(err) || apperr.Is(err, CodeTaskNotFound) {
+		return nil, nil, errSubtaskNotFound
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if st, err = find(); err != nil {
+		return nil, nil, err
+	}
+	return st, t, nil
 }
 
 // completeOpenSubtasks completes every open subtask of a task

@@ -174,7 +174,7 @@ func (s *Service) applyTemplate(p auth.Principal, t *Template, in TemplateInput,
 func (s *Service) UpdateTemplate(ctx context.Context, p auth.Principal, templateID uuid.UUID, in TemplateInput) (*Template, error) {
 	var out *Template
 	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
-		t, err := s.loadTemplate(tx, p.UserID, templateID)
+		t, err := s.loadTemplate(database.ForUpdate(tx), p.UserID, templateID)
 		if err != nil {
 			return err
 		}
@@ -209,11 +209,11 @@ func (s *Service) saveTemplate(tx *gorm.DB, t *Template, prev int, now time.Time
 // DeleteTemplate removes a template; the tasks it made stay.
 func (s *Service) DeleteTemplate(ctx context.Context, p auth.Principal, templateID uuid.UUID) error {
 	return s.db.Tx(ctx, func(tx *gorm.DB) error {
-		t, err := s.loadTemplate(tx, p.UserID, templateID)
+		t, err := s.loadTemplate(database.ForUpdate(tx), p.UserID, templateID)
 		if err != nil {
 			return err
 		}
-		if err := tx.Where("id = ?", t.ID).Delete(&Template{}).Error; err != nil {
+		if err := database.One(tx.Where("id = ?", t.ID).Delete(&Template{}), errTemplateNotFound); err != nil {
 			return fmt.Errorf("delete template: %w", err)
 		}
 		return s.bus.Publish(ctx, tx, TemplateChanged{Template: *t, Action: "deleted"})
@@ -227,7 +227,7 @@ func (s *Service) Instantiate(ctx context.Context, p auth.Principal, templateID 
 	var task *Task
 	var subtasks []Subtask
 	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
-		t, err := s.loadTemplate(tx, p.UserID, templateID)
+		t, err := s.loadTemplate(database.ForUpdate(tx), p.UserID, templateID)
 		if err != nil {
 			return err
 		}
@@ -360,7 +360,7 @@ func (s *Service) generate(ctx context.Context, templateID uuid.UUID, horizon ti
 	made := 0
 	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
 		var t Template
-		if err := tx.Where("id = ?", templateID).Take(&t).Error; err != nil {
+		if err := database.ForUpdate(tx).Where("id = ?", templateID).Take(&t).Error; err != nil {
 			if database.IsNotFound(err) {
 				return nil
 			}

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -18,17 +19,21 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	// The blank import keeps modernc.org/sqlite a direct requirement, so its
 	// pinned version (a SQLite with jsonb, which River's migrations need) wins
 	// version selection over the older one glebarez/go-sqlite asks for.
 	_ "modernc.org/sqlite/lib"
 
+	"github.com/perpetuaflow/api/platform/apperr"
 	"github.com/perpetuaflow/api/platform/clock"
 	"github.com/perpetuaflow/api/platform/config"
+	"github.com/perpetuaflow/api/platform/observability"
 )
 
 // Dialect names the database engine.
@@ -50,6 +55,16 @@ type DB struct {
 	// listens for notifications through it.
 	Pool    *pgxpool.Pool
 	Dialect Dialect
+
+	retries *prometheus.CounterVec
+}
+
+func newDB(gdb *gorm.DB, sqlDB *sql.DB, pool *pgxpool.Pool, dialect Dialect) *DB {
+	return &DB{Gorm: gdb, SQL: sqlDB, Pool: pool, Dialect: dialect,
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: observability.Namespace, Name: "db_transaction_retries_total",
+			Help: "Transactions run again after PostgreSQL aborted them, by reason (deadlock, serialization).",
+		}, []string{"reason"})}
 }
 
 // Open connects to the configured database.
@@ -87,7 +102,7 @@ func openPostgres(ctx context.Context, cfg *config.Config, gcfg *gorm.Config) (*
 		pool.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	return &DB{Gorm: gdb, SQL: sqlDB, Pool: pool, Dialect: Postgres}, nil
+	return newDB(gdb, sqlDB, pool, Postgres), nil
 }
 
 func openSQLite(cfg *config.Config, gcfg *gorm.Config) (*DB, error) {
@@ -125,7 +140,7 @@ func openSQLite(cfg *config.Config, gcfg *gorm.Config) (*DB, error) {
 	sqlDB.SetMaxIdleConns(1)
 	sqlDB.SetConnMaxLifetime(0)
 	sqlDB.SetConnMaxIdleTime(0)
-	return &DB{Gorm: gdb, SQL: sqlDB, Dialect: SQLite}, nil
+	return newDB(gdb, sqlDB, nil, SQLite), nil
 }
 
 // Close closes the pools.
@@ -150,9 +165,78 @@ func (db *DB) WithContext(ctx context.Context) *gorm.DB { return db.Gorm.WithCon
 
 // Tx runs fn in one transaction: the domain change, the events it publishes
 // and the jobs it enqueues commit together or not at all.
+//
+// PostgreSQL may abort a transaction that deadlocked with another or lost a
+// serialization race (SQLSTATE 40P01, 40001); nothing of it was committed, so
+// Tx runs fn again, a bounded number of times with a short jittered pause,
+// then reports a 409 CONFLICT. fn must therefore set its results only from
+// what it does inside the transaction.
 func (db *DB) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	return db.Gorm.WithContext(ctx).Transaction(fn)
+	for attempt := 1; ; attempt++ {
+		err := db.Gorm.WithContext(ctx).Transaction(fn)
+		reason := retryReason(err)
+		if reason == "" {
+			return err
+		}
+		db.retries.WithLabelValues(reason).Inc()
+		if attempt >= maxTxAttempts {
+			return apperr.New(apperr.KindConflict, apperr.CodeConflict,
+				"the change collided with concurrent changes to the same data; try again")
+		}
+		pause := time.Duration(attempt)*5*time.Millisecond + rand.N(10*time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+	}
 }
+
+// maxTxAttempts bounds how often Tx runs a transaction that PostgreSQL
+// aborted as a deadlock or serialization failure.
+const maxTxAttempts = 5
+
+// retryReason names why err is worth running the transaction again, or "".
+func retryReason(err error) string {
+	var pgErr *pgconn.PgError
+	if err == nil || !errors.As(err, &pgErr) {
+		return ""
+	}
+	switch pgErr.Code {
+	case "40P01":
+		return "deadlock"
+	case "40001":
+		return "serialization"
+	}
+	return ""
+}
+
+// ForUpdate makes a query lock the rows it reads until the transaction ends
+// (SELECT ... FOR UPDATE), for a read-modify-write that must not interleave
+// with another. SQLite needs nothing: its one connection already runs one
+// transaction at a time.
+func ForUpdate(tx *gorm.DB) *gorm.DB {
+	if tx.Dialector.Name() != "postgres" {
+		return tx
+	}
+	return tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+}
+
+// One returns res's error, or none when res changed no row: a conditional
+// write that found nothing to change (the row went, or a concurrent change
+// made the condition false) is an answer, not a success.
+func One(res *gorm.DB, none error) error {
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return none
+	}
+	return nil
+}
+
+// Collectors are the database's own metrics (transaction retries).
+func (db *DB) Collectors() []prometheus.Collector { return []prometheus.Collector{db.retries} }
 
 // SQLTx returns the database/sql transaction under a GORM transaction, so the
 // job queue can insert inside it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -103,6 +104,16 @@ func WithSubject(ctx context.Context, subject string) context.Context {
 func Subject(ctx context.Context) string {
 	s, _ := ctx.Value(subjectKey{}).(string)
 	return s
+}
+
+// BearerToken returns the token of an "Authorization: Bearer <token>"
+// header (the scheme in any case).
+func BearerToken(header string) (string, bool) {
+	const prefix = "bearer "
+	if len(header) <= len(prefix) || !strings.EqualFold(header[:len(prefix)], prefix) {
+		return "", false
+	}
+	return header[len(prefix):], true
 }
 
 // Authenticator turns a bearer token into a context that carries the caller.

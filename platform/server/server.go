@@ -190,7 +190,7 @@ func (s *Server) authenticate(auth httpx.Authenticator) func(huma.Context, func(
 			next(hctx)
 			return
 		}
-		token, ok := bearerToken(hctx.Header("Authorization"))
+		token, ok := httpx.BearerToken(hctx.Header("Authorization"))
 		if !ok {
 			httpx.WriteError(s.API, hctx, apperr.Unauthorized(apperr.CodeUnauthorized, "missing bearer token"))
 			return
@@ -202,30 +202,6 @@ func (s *Server) authenticate(auth httpx.Authenticator) func(huma.Context, func(
 		}
 		next(huma.WithContext(hctx, ctx))
 	}
-}
-
-func bearerToken(h string) (string, bool) {
-	const prefix = "bearer "
-	if len(h) <= len(prefix) || !equalFoldASCII(h[:len(prefix)], prefix) {
-		return "", false
-	}
-	return h[len(prefix):], true
-}
-
-func equalFoldASCII(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		ca, cb := a[i], b[i]
-		if 'A' <= ca && ca <= 'Z' {
-			ca += 'a' - 'A'
-		}
-		if ca != cb {
-			return false
-		}
-	}
-	return true
 }
 
 func joinOrigins(origins []string) string {

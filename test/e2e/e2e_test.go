@@ -222,6 +222,9 @@ func TestJourney(t *testing.T) {
 		"LOG_LEVEL=warn",
 		"PERPETUA_JOBS_POLL_INTERVAL=100ms",
 		"RATE_LIMIT_GENERAL=100000", // the journey polls; limits have their own tests
+		// The journey reuses a spent refresh token at once; the grace window
+		// for tabs refreshing together has its own tests (on the fake clock).
+		"PERPETUA_AUTH_REFRESH_REUSE_GRACE=0s",
 	}
 	var procs []*proc
 	metricsURL := base + "/metrics"

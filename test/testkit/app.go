@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -217,6 +218,22 @@ func (a *App) Do(t testing.TB, u *User, method, path string, body any) *Response
 // application/json on every request, as the web client sends it.
 func (a *App) Send(t testing.TB, u *User, r Request) *Response {
 	t.Helper()
+	res, err := a.Call(u, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// Call is Send for goroutines other than the test's own: it reports a
+// failure to send as an error instead of ending the test.
+func (a *App) Call(u *User, r Request) (*Response, error) {
+	return Call(a.client, a.URL, u, r)
+}
+
+// Call sends r to the server at base with client (tests of processes other
+// than a composed App use it too).
+func Call(client *http.Client, base string, u *User, r Request) (*Response, error) {
 	var reader io.Reader
 	switch b := r.Body.(type) {
 	case nil:
@@ -227,13 +244,13 @@ func (a *App) Send(t testing.TB, u *User, r Request) *Response {
 	default:
 		buf, err := json.Marshal(b)
 		if err != nil {
-			t.Fatalf("marshal body: %v", err)
+			return nil, fmt.Errorf("marshal body: %w", err)
 		}
 		reader = bytes.NewReader(buf)
 	}
-	req, err := http.NewRequest(r.Method, a.URL+r.Path, reader)
+	req, err := http.NewRequest(r.Method, base+r.Path, reader)
 	if err != nil {
-		t.Fatalf("new request: %v", err)
+		return nil, fmt.Errorf("new request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if u != nil {
@@ -242,16 +259,16 @@ func (a *App) Send(t testing.TB, u *User, r Request) *Response {
 	for k, v := range r.Headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := a.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", r.Method, r.Path, err)
+		return nil, fmt.Errorf("%s %s: %w", r.Method, r.Path, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("read body: %v", err)
+		return nil, fmt.Errorf("read body: %w", err)
 	}
-	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: data}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: data}, nil
 }
 
 // Expect fails the test unless the status is want.
