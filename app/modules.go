@@ -56,12 +56,10 @@ func Options(cfg *config.Config, role platform.Role, extra ...fx.Option) fx.Opti
 		platformModule,
 	}
 	opts = append(opts, Modules()...)
-	switch role {
-	case platform.RoleAPI, platform.RoleAll:
+	if role.ServesAPI() {
 		opts = append(opts, server.Module)
-	case platform.RoleWorker:
-		opts = append(opts, server.OpsModule)
 	}
+	opts = append(opts, server.OpsModule)
 	opts = append(opts, extra...)
 	return fx.Options(opts...)
 }

@@ -19,5 +19,6 @@ func All() []*gormigrate.Migration {
 		notificationTables,
 		noteTables,
 		reminderDeliveries,
+		pushSubscriptionsPerUser,
 	}
 }

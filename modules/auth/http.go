@@ -57,27 +57,27 @@ func newHandlers(svc *Service, cfg Config) *handlers { return &handlers{svc: svc
 type googleInput struct {
 	Body struct {
 		IDToken string `json:"id_token" minLength:"1" maxLength:"8192" doc:"Google ID token from Google Identity Services"`
-	}
+	} `nameHint:"GoogleSignInRequest"`
 }
 
 type devLoginInput struct {
 	Body struct {
 		Email string `json:"email" format:"email" maxLength:"320"`
 		Name  string `json:"name,omitempty" maxLength:"100"`
-	}
+	} `nameHint:"DevLoginRequest"`
 }
 
 type refreshInput struct {
 	Body struct {
 		RefreshToken string `json:"refresh_token" minLength:"1" maxLength:"512"`
-	}
+	} `nameHint:"RefreshRequest"`
 }
 
 type logoutInput struct {
 	Authorization string `header:"Authorization" doc:"Bearer access token: its session ends (optional)"`
 	Body          *struct {
 		RefreshToken string `json:"refresh_token,omitempty" maxLength:"512"`
-	}
+	} `nameHint:"LogoutRequest"`
 }
 
 type signInOutput struct{ Body SignIn }
@@ -97,7 +97,7 @@ type updateMeInput struct {
 	Body struct {
 		Name     *string `json:"name,omitempty" minLength:"1" maxLength:"100"`
 		Timezone *string `json:"timezone,omitempty" maxLength:"64" example:"Europe/Berlin" doc:"IANA time zone name"`
-	}
+	} `nameHint:"UserUpdate"`
 }
 
 func authRoute(method, path, id, summary string) huma.Operation {

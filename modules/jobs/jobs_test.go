@@ -105,7 +105,7 @@ func TestHousekeepingRunsAtStartAndIsMeasured(t *testing.T) {
 		return app.Count(t, "idempotency_keys", "") == 0
 	})
 	testkit.Eventually(t, 10*time.Second, "job metrics", func() bool {
-		res, err := http.Get(app.URL + "/metrics")
+		res, err := http.Get(app.OpsURL + "/metrics")
 		if err != nil {
 			return false
 		}

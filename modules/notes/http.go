@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/perpetuaflow/api/modules/auth"
-	"github.com/perpetuaflow/api/modules/tasks"
 	"github.com/perpetuaflow/api/platform/httpx"
 )
 
@@ -65,7 +64,7 @@ type createInput struct {
 	Body struct {
 		NoteBody
 		TaskID *uuid.UUID `json:"task_id,omitempty" format:"uuid"`
-	}
+	} `nameHint:"NoteCreate"`
 }
 
 type createTaskNoteInput struct {
@@ -78,14 +77,14 @@ type updateInput struct {
 	Body struct {
 		Content  *string `json:"content,omitempty" minLength:"1" maxLength:"2000"`
 		Archived *bool   `json:"archived,omitempty"`
-	}
+	} `nameHint:"NoteUpdate"`
 }
 
 type convertInput struct {
 	ID   string `path:"id" format:"uuid"`
 	Body *struct {
 		Confirm bool `json:"confirm,omitempty"`
-	}
+	} `nameHint:"NoteConvert"`
 }
 
 // Register implements platform.Routes.
@@ -187,7 +186,7 @@ func (h *handlers) update(ctx context.Context, in *updateInput) (*httpx.DataOutp
 	return httpx.Reply(toDTO(n)), nil
 }
 
-func (h *handlers) delete(ctx context.Context, in *idInput) (*httpx.DataOutput[tasks.DeletedDTO], error) {
+func (h *handlers) delete(ctx context.Context, in *idInput) (*httpx.DataOutput[httpx.Buried], error) {
 	p, id, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
@@ -196,10 +195,15 @@ func (h *handlers) delete(ctx context.Context, in *idInput) (*httpx.DataOutput[t
 	if err != nil {
 		return nil, err
 	}
-	return httpx.Reply(tasks.DeletedDTO{TombstoneID: d.TombstoneID, RecoverableUntil: d.RecoverableUntil.UTC()}), nil
+	return httpx.Reply(httpx.Buried{TombstoneID: d.TombstoneID, RecoverableUntil: d.RecoverableUntil.UTC()}), nil
 }
 
-func (h *handlers) convert(ctx context.Context, in *convertInput) (*httpx.DataOutput[struct{}], error) {
+// ConversionDTO is the task the AI assistant drafts from a note.
+type ConversionDTO struct {
+	Task any `json:"task" doc:"The drafted task"`
+}
+
+func (h *handlers) convert(ctx context.Context, in *convertInput) (*httpx.DataOutput[ConversionDTO], error) {
 	p, id, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err

@@ -53,16 +53,11 @@ type listInput struct {
 
 type idInput struct {
 	ID   string `path:"id" format:"uuid"`
-	Body *struct{}
+	Body *httpx.EmptyBody
 }
 
 type readAll struct {
 	Updated int64 `json:"updated"`
-}
-
-type deleted struct {
-	ID      uuid.UUID `json:"id" format:"uuid"`
-	Deleted bool      `json:"deleted"`
 }
 
 type publicKey struct {
@@ -74,13 +69,13 @@ type subscribeInput struct {
 		Endpoint  string `json:"endpoint" minLength:"1" maxLength:"1000"`
 		P256dhKey string `json:"p256dh_key" minLength:"1" maxLength:"200"`
 		AuthKey   string `json:"auth_key" minLength:"1" maxLength:"100"`
-	}
+	} `nameHint:"PushSubscriptionCreate"`
 }
 
 type unsubscribeInput struct {
 	Body struct {
 		Endpoint string `json:"endpoint" minLength:"1" maxLength:"1000"`
-	}
+	} `nameHint:"PushSubscriptionDelete"`
 }
 
 type unsubscribed struct {
@@ -131,7 +126,7 @@ func (h *handlers) read(ctx context.Context, in *idInput) (*httpx.DataOutput[Not
 	return httpx.Reply(toDTO(n)), nil
 }
 
-func (h *handlers) readAll(ctx context.Context, _ *struct{ Body *struct{} }) (*httpx.DataOutput[readAll], error) {
+func (h *handlers) readAll(ctx context.Context, _ *struct{ Body *httpx.EmptyBody }) (*httpx.DataOutput[readAll], error) {
 	p, err := auth.Caller(ctx)
 	if err != nil {
 		return nil, err
@@ -143,7 +138,7 @@ func (h *handlers) readAll(ctx context.Context, _ *struct{ Body *struct{} }) (*h
 	return httpx.Reply(readAll{Updated: n}), nil
 }
 
-func (h *handlers) delete(ctx context.Context, in *idInput) (*httpx.DataOutput[deleted], error) {
+func (h *handlers) delete(ctx context.Context, in *idInput) (*httpx.DataOutput[httpx.DeletedID], error) {
 	p, nid, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
@@ -151,7 +146,7 @@ func (h *handlers) delete(ctx context.Context, in *idInput) (*httpx.DataOutput[d
 	if err := h.svc.Delete(ctx, p, nid); err != nil {
 		return nil, err
 	}
-	return httpx.Reply(deleted{ID: nid, Deleted: true}), nil
+	return httpx.Reply(httpx.DeletedID{ID: nid, Deleted: true}), nil
 }
 
 func (h *handlers) vapidKey(ctx context.Context, _ *struct{}) (*httpx.DataOutput[publicKey], error) {

@@ -109,17 +109,37 @@ func TestPushSubscriptions(t *testing.T) {
 	if sub["endpoint"] != endpoint || sub["active"] != true {
 		t.Fatalf("subscription: %v", sub)
 	}
-	// The same browser subscribing again (new keys, or another account) updates it.
+	// Alice's browser renewing its keys updates her row.
 	p2, s2 := browserKeys(t)
-	bob := app.SignIn(t, "bob@example.com")
-	app.Do(t, bob, http.MethodPost, "/api/v1/notifications/push-subscription",
+	app.Do(t, alice, http.MethodPost, "/api/v1/notifications/push-subscription",
 		map[string]any{"endpoint": endpoint, "p256dh_key": p2, "auth_key": s2}).Expect(t, http.StatusCreated)
-	if n := app.Count(t, "push_subscriptions", "endpoint = ? AND user_id = ?", endpoint, bob.ID); n != 1 {
-		t.Fatal("re-subscription did not move the endpoint")
+	count := func(want int64, where string, args ...any) {
+		t.Helper()
+		if n := app.Count(t, "push_subscriptions", where, args...); n != want {
+			t.Fatalf("push subscriptions where %q: %d, want %d", where, n, want)
+		}
 	}
-	if n := app.Count(t, "push_subscriptions", ""); n != 1 {
-		t.Fatalf("subscriptions = %d", n)
-	}
+	count(1, "endpoint = ? AND user_id = ? AND p256dh_key = ?", endpoint, alice.ID, p2)
+	count(1, "")
+
+	// Another user naming the same endpoint with other keys does not take
+	// Alice's pushes: each keeps a row.
+	bob := app.SignIn(t, "bob@example.com")
+	p3, s3 := browserKeys(t)
+	app.Do(t, bob, http.MethodPost, "/api/v1/notifications/push-subscription",
+		map[string]any{"endpoint": endpoint, "p256dh_key": p3, "auth_key": s3}).Expect(t, http.StatusCreated)
+	count(1, "endpoint = ? AND user_id = ? AND p256dh_key = ?", endpoint, alice.ID, p2)
+	count(1, "endpoint = ? AND user_id = ?", endpoint, bob.ID)
+
+	// Carol signs in on Alice's browser: the same endpoint with the same keys
+	// moves to her.
+	carol := app.SignIn(t, "carol@example.com")
+	app.Do(t, carol, http.MethodPost, "/api/v1/notifications/push-subscription",
+		map[string]any{"endpoint": endpoint, "p256dh_key": p2, "auth_key": s2}).Expect(t, http.StatusCreated)
+	count(0, "user_id = ?", alice.ID)
+	count(1, "endpoint = ? AND user_id = ?", endpoint, carol.ID)
+	count(2, "")
+
 	for name, body := range map[string]map[string]any{
 		"http endpoint": {"endpoint": "http://push.example.com/x", "p256dh_key": p256, "auth_key": secret},
 		"short key":     {"endpoint": endpoint, "p256dh_key": "AAAA", "auth_key": secret},
@@ -135,9 +155,8 @@ func TestPushSubscriptions(t *testing.T) {
 	if res["deleted"] != true {
 		t.Fatalf("unsubscribe: %v", res)
 	}
-	if n := app.Count(t, "push_subscriptions", ""); n != 0 {
-		t.Fatalf("subscriptions = %d", n)
-	}
+	count(0, "user_id = ?", bob.ID)
+	count(1, "user_id = ?", carol.ID) // Bob's unsubscribe touches only his own row
 	app.Do(t, bob, http.MethodDelete, "/api/v1/notifications/push-subscription", map[string]any{"endpoint": endpoint}).Expect(t, http.StatusOK)
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -145,8 +146,10 @@ type Subscription struct {
 }
 
 // Subscribe stores a browser's push subscription for the user. An endpoint
-// is one browser profile: subscribing it again (even by another user, who
-// signed in on that browser) takes it over.
+// seen before under another user moves to this one only when it comes with
+// the same keys (the same browser, now signed in as someone else); with
+// other keys both users keep a row of their own, and nobody's pushes are
+// redirected.
 func (s *Service) Subscribe(ctx context.Context, p auth.Principal, in Subscription) (*PushSubscription, error) {
 	if err := checkSubscription(in); err != nil {
 		return nil, err
@@ -154,16 +157,32 @@ func (s *Service) Subscribe(ctx context.Context, p auth.Principal, in Subscripti
 	var out PushSubscription
 	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
 		now := s.clock.Now()
+		var existing []PushSubscription
+		if err := database.ForUpdate(tx).Where("endpoint = ?", in.Endpoint).Order("created_at, id").
+			Find(&existing).Error; err != nil {
+			return fmt.Errorf("find push subscription: %w", err)
+		}
+		mine := slices.IndexFunc(existing, func(e PushSubscription) bool { return e.UserID == p.UserID })
+		sameBrowser := slices.IndexFunc(existing, func(e PushSubscription) bool {
+			return e.P256dhKey == in.P256dhKey && e.AuthKey == in.AuthKey
+		})
+		if mine < 0 && sameBrowser >= 0 {
+			if err := tx.Model(&PushSubscription{}).Where("id = ?", existing[sameBrowser].ID).
+				Updates(map[string]any{"user_id": p.UserID, "active": true, "updated_at": now}).Error; err != nil {
+				return fmt.Errorf("move push subscription: %w", err)
+			}
+			return tx.Where("id = ?", existing[sameBrowser].ID).Take(&out).Error
+		}
 		sub := PushSubscription{ID: id.New(), UserID: p.UserID, Endpoint: in.Endpoint, P256dhKey: in.P256dhKey,
 			AuthKey: in.AuthKey, Active: true, CreatedAt: now, UpdatedAt: now}
 		err := tx.Clauses(clause.OnConflict{
-			Columns:   []clause.Column{{Name: "endpoint"}},
-			DoUpdates: clause.AssignmentColumns([]string{"user_id", "p256dh_key", "auth_key", "active", "updated_at"}),
+			Columns:   []clause.Column{{Name: "user_id"}, {Name: "endpoint"}},
+			DoUpdates: clause.AssignmentColumns([]string{"p256dh_key", "auth_key", "active", "updated_at"}),
 		}).Create(&sub).Error
 		if err != nil {
 			return fmt.Errorf("store push subscription: %w", err)
 		}
-		return tx.Where("endpoint = ?", in.Endpoint).Take(&out).Error
+		return tx.Where("user_id = ? AND endpoint = ?", p.UserID, in.Endpoint).Take(&out).Error
 	})
 	if err != nil {
 		return nil, err

@@ -78,12 +78,6 @@ type CompletionDTO struct {
 	Streak               int                   `json:"streak"`
 }
 
-// DeletedDTO is the answer of a delete.
-type DeletedDTO struct {
-	TombstoneID      uuid.UUID `json:"tombstone_id" format:"uuid"`
-	RecoverableUntil time.Time `json:"recoverable_until"`
-}
-
 func toTaskDTO(t *Task) TaskDTO {
 	return TaskDTO{
 		ID: t.ID, UserID: t.UserID, TemplateID: t.TemplateID, Title: t.Title, Description: t.Description,
@@ -128,7 +122,7 @@ type createInput struct {
 		Priority          string     `json:"priority,omitempty" enum:"low,medium,high" default:"medium"`
 		DueDate           *time.Time `json:"due_date,omitempty" nullable:"true"`
 		EstimatedDuration *int       `json:"estimated_duration,omitempty" minimum:"1" maximum:"720" nullable:"true"`
-	}
+	} `nameHint:"TaskCreate"`
 }
 
 type updateInput struct {
@@ -142,15 +136,15 @@ type updateInput struct {
 		Hidden            httpx.Optional[bool]      `json:"hidden,omitempty"`
 		Archived          httpx.Optional[bool]      `json:"archived,omitempty"`
 		Completed         httpx.Optional[bool]      `json:"completed,omitempty"`
-		Version           httpx.Optional[int]       `json:"version,omitempty" minimum:"1" doc:"Enforced when sent (409 CONFLICT if stale)"`
-	}
+		Version           httpx.Optional[int]       `json:"version,omitempty" minimum:"1" maximum:"2147483647" doc:"Enforced when sent (409 CONFLICT if stale)"`
+	} `nameHint:"TaskUpdate"`
 }
 
 type completeInput struct {
 	ID   string `path:"id" format:"uuid" doc:"Task id"`
 	Body *struct {
-		Version *int `json:"version,omitempty" minimum:"1" doc:"Enforced when sent"`
-	}
+		Version *int `json:"version,omitempty" minimum:"1" maximum:"2147483647" doc:"Enforced when sent"`
+	} `nameHint:"TaskComplete"`
 }
 
 // Register implements platform.Routes.
@@ -277,7 +271,7 @@ func (h *handlers) completeAs(ctx context.Context, in *completeInput, by string)
 		Streak: c.Rewards.Streak}), nil
 }
 
-func (h *handlers) delete(ctx context.Context, in *taskPath) (*httpx.DataOutput[DeletedDTO], error) {
+func (h *handlers) delete(ctx context.Context, in *taskPath) (*httpx.DataOutput[httpx.Buried], error) {
 	p, taskID, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
@@ -286,7 +280,7 @@ func (h *handlers) delete(ctx context.Context, in *taskPath) (*httpx.DataOutput[
 	if err != nil {
 		return nil, err
 	}
-	return httpx.Reply(DeletedDTO{TombstoneID: d.TombstoneID, RecoverableUntil: d.RecoverableUntil.UTC()}), nil
+	return httpx.Reply(httpx.Buried{TombstoneID: d.TombstoneID, RecoverableUntil: d.RecoverableUntil.UTC()}), nil
 }
 
 func optionalString(s string) *string {

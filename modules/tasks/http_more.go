@@ -83,19 +83,13 @@ type ActivityDTO struct {
 	CreatedAt  time.Time      `json:"created_at"`
 }
 
-// DeletedIDDTO is the answer of deletes that leave no tombstone.
-type DeletedIDDTO struct {
-	ID      uuid.UUID `json:"id" format:"uuid"`
-	Deleted bool      `json:"deleted"`
-}
-
 type idPath struct {
 	ID string `path:"id" format:"uuid"`
 }
 
 type subtaskBody struct {
 	Title      string `json:"title" minLength:"1" maxLength:"200"`
-	OrderIndex *int   `json:"order_index,omitempty" minimum:"0"`
+	OrderIndex *int   `json:"order_index,omitempty" minimum:"0" maximum:"10000" doc:"Position; past the end puts it last"`
 }
 
 type createSubtaskInput struct {
@@ -108,27 +102,27 @@ type updateSubtaskInput struct {
 	Body struct {
 		Title      *string `json:"title,omitempty" minLength:"1" maxLength:"200"`
 		Completed  *bool   `json:"completed,omitempty"`
-		OrderIndex *int    `json:"order_index,omitempty" minimum:"0"`
-	}
+		OrderIndex *int    `json:"order_index,omitempty" minimum:"0" maximum:"10000" doc:"Position; past the end puts it last"`
+	} `nameHint:"SubtaskUpdate"`
 }
 
 type reorderInput struct {
 	ID   string `path:"id" format:"uuid" doc:"Task id"`
 	Body struct {
 		SubtaskIDs []uuid.UUID `json:"subtask_ids" maxItems:"100"`
-	}
+	} `nameHint:"SubtaskReorder"`
 }
 
 type optionalBodyInput struct {
 	ID   string `path:"id" format:"uuid"`
-	Body *struct{}
+	Body *httpx.EmptyBody
 }
 
 // ReminderBody is the body of reminder writes (exported so that Huma can
 // read it where it is embedded).
 type ReminderBody struct {
 	Type          *string    `json:"type,omitempty" enum:"before,after,absolute"`
-	OffsetMinutes *int       `json:"offset_minutes,omitempty" doc:"Minutes from the due date; either sign (the type says the direction)"`
+	OffsetMinutes *int       `json:"offset_minutes,omitempty" minimum:"-43200" maximum:"43200" doc:"Minutes from the due date (at most 30 days); either sign (the type says the direction)"`
 	ScheduledAt   *time.Time `json:"scheduled_at,omitempty" doc:"For absolute reminders; recomputed for before/after"`
 	Method        *string    `json:"method,omitempty" enum:"push,in_app"`
 }
@@ -137,7 +131,7 @@ type createReminderInput struct {
 	Body struct {
 		TaskID uuid.UUID `json:"task_id" format:"uuid"`
 		ReminderBody
-	}
+	} `nameHint:"ReminderCreate"`
 }
 
 type createTaskReminderInput struct {
@@ -339,7 +333,7 @@ func (h *handlers) reorderSubtasks(ctx context.Context, in *reorderInput) (*list
 	return &listOf[SubtaskDTO]{Body: httpx.Data[[]SubtaskDTO]{Data: toSubtaskDTOs(list)}}, nil
 }
 
-func (h *handlers) deleteSubtask(ctx context.Context, in *idPath) (*httpx.DataOutput[DeletedIDDTO], error) {
+func (h *handlers) deleteSubtask(ctx context.Context, in *idPath) (*httpx.DataOutput[httpx.DeletedID], error) {
 	p, id, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
@@ -347,7 +341,7 @@ func (h *handlers) deleteSubtask(ctx context.Context, in *idPath) (*httpx.DataOu
 	if err := h.svc.DeleteSubtask(ctx, p, id); err != nil {
 		return nil, err
 	}
-	return httpx.Reply(DeletedIDDTO{ID: id, Deleted: true}), nil
+	return httpx.Reply(httpx.DeletedID{ID: id, Deleted: true}), nil
 }
 
 func (h *handlers) listReminders(ctx context.Context, in *reminderListInput) (*httpx.ListOutput[ReminderDTO], error) {
@@ -427,7 +421,7 @@ func (h *handlers) updateReminder(ctx context.Context, in *updateReminderInput) 
 	return httpx.Reply(toReminderDTO(r)), nil
 }
 
-func (h *handlers) deleteReminder(ctx context.Context, in *idPath) (*httpx.DataOutput[DeletedIDDTO], error) {
+func (h *handlers) deleteReminder(ctx context.Context, in *idPath) (*httpx.DataOutput[httpx.DeletedID], error) {
 	p, id, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
@@ -435,7 +429,7 @@ func (h *handlers) deleteReminder(ctx context.Context, in *idPath) (*httpx.DataO
 	if err := h.svc.DeleteReminder(ctx, p, id); err != nil {
 		return nil, err
 	}
-	return httpx.Reply(DeletedIDDTO{ID: id, Deleted: true}), nil
+	return httpx.Reply(httpx.DeletedID{ID: id, Deleted: true}), nil
 }
 
 func (h *handlers) fireReminder(ctx context.Context, in *optionalBodyInput) (*httpx.DataOutput[ReminderDTO], error) {
@@ -533,7 +527,7 @@ func (h *handlers) updateTemplate(ctx context.Context, in *updateTemplateInput) 
 	return httpx.Reply(toTemplateDTO(t)), nil
 }
 
-func (h *handlers) deleteTemplate(ctx context.Context, in *idPath) (*httpx.DataOutput[DeletedIDDTO], error) {
+func (h *handlers) deleteTemplate(ctx context.Context, in *idPath) (*httpx.DataOutput[httpx.DeletedID], error) {
 	p, id, err := auth.CallerAndID(ctx, in.ID)
 	if err != nil {
 		return nil, err
@@ -541,7 +535,7 @@ func (h *handlers) deleteTemplate(ctx context.Context, in *idPath) (*httpx.DataO
 	if err := h.svc.DeleteTemplate(ctx, p, id); err != nil {
 		return nil, err
 	}
-	return httpx.Reply(DeletedIDDTO{ID: id, Deleted: true}), nil
+	return httpx.Reply(httpx.DeletedID{ID: id, Deleted: true}), nil
 }
 
 func (h *handlers) instantiate(ctx context.Context, in *optionalBodyInput) (*httpx.DataOutput[TaskDetailDTO], error) {
@@ -574,7 +568,19 @@ func (h *handlers) listTombstones(ctx context.Context, _ *struct{}) (*listOf[Tom
 }
 
 type recoveredOutput struct {
-	Body httpx.Data[any]
+	Body httpx.Data[recovered]
+}
+
+// recovered is the item a recovery brought back: a Task or a Note.
+type recovered struct{ item any }
+
+// MarshalJSON encodes the item itself.
+func (r recovered) MarshalJSON() ([]byte, error) { return json.Marshal(r.item) }
+
+// Schema documents the item.
+func (recovered) Schema(huma.Registry) *huma.Schema {
+	return &huma.Schema{Type: huma.TypeObject, Description: "The recovered Task or Note, with its original id",
+		AdditionalProperties: true}
 }
 
 func (h *handlers) recover(ctx context.Context, in *optionalBodyInput) (*recoveredOutput, error) {
@@ -589,7 +595,7 @@ func (h *handlers) recover(ctx context.Context, in *optionalBodyInput) (*recover
 	if t, ok := obj.(*Task); ok {
 		obj = toTaskDTO(t)
 	}
-	return &recoveredOutput{Body: httpx.Data[any]{Data: obj}}, nil
+	return &recoveredOutput{Body: httpx.Data[recovered]{Data: recovered{item: obj}}}, nil
 }
 
 func (h *handlers) activity(ctx context.Context, p auth.Principal, in *ActivityQuery) (*httpx.ListOutput[ActivityDTO], error) {

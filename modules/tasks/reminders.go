@@ -157,6 +157,9 @@ func (s *Service) AddReminder(ctx context.Context, p auth.Principal, taskID uuid
 // the type says the direction), or absolute at the given time (or the due
 // date, moved by the offset, when none is given).
 func schedule(r *Reminder, t *Task, at *time.Time) error {
+	if r.OffsetMinutes != nil && (*r.OffsetMinutes < -maxReminderOffset || *r.OffsetMinutes > maxReminderOffset) {
+		return apperr.Validation("offset_minutes", "must be within %d minutes", maxReminderOffset)
+	}
 	switch r.Type {
 	case ReminderBefore, ReminderAfter:
 		if t.DueDate == nil {
@@ -185,9 +188,6 @@ func schedule(r *Reminder, t *Task, at *time.Time) error {
 		}
 	default:
 		return apperr.Validation("type", "must be before, after or absolute")
-	}
-	if r.OffsetMinutes != nil && abs(*r.OffsetMinutes) > maxReminderOffset {
-		return apperr.Validation("offset_minutes", "must be within %d minutes", maxReminderOffset)
 	}
 	if r.Method != MethodInApp && r.Method != MethodPush {
 		return apperr.Validation("method", "must be push or in_app")

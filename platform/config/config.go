@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"reflect"
 	"strings"
@@ -82,16 +83,18 @@ type LogConfig struct {
 
 // ServerConfig configures the HTTP listeners.
 type ServerConfig struct {
-	Port            int           `mapstructure:"port"`
-	OpsPort         int           `mapstructure:"ops_port"`
-	BodyLimitBytes  int           `mapstructure:"body_limit_bytes"`
-	ReadTimeout     time.Duration `mapstructure:"read_timeout"`
-	WriteTimeout    time.Duration `mapstructure:"write_timeout"`
-	IdleTimeout     time.Duration `mapstructure:"idle_timeout"`
-	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
-	DocsEnabled     bool          `mapstructure:"docs_enabled"`
-	CORSOrigins     []string      `mapstructure:"cors_origins"`
-	ProxyHeader     string        `mapstructure:"proxy_header"`
+	Port             int           `mapstructure:"port"`
+	OpsPort          int           `mapstructure:"ops_port"`
+	BodyLimitBytes   int           `mapstructure:"body_limit_bytes"`
+	HeaderLimitBytes int           `mapstructure:"header_limit_bytes"`
+	ReadTimeout      time.Duration `mapstructure:"read_timeout"`
+	WriteTimeout     time.Duration `mapstructure:"write_timeout"`
+	IdleTimeout      time.Duration `mapstructure:"idle_timeout"`
+	ShutdownTimeout  time.Duration `mapstructure:"shutdown_timeout"`
+	DocsEnabled      bool          `mapstructure:"docs_enabled"`
+	CORSOrigins      []string      `mapstructure:"cors_origins"`
+	ProxyHeader      string        `mapstructure:"proxy_header"`
+	TrustedProxies   []string      `mapstructure:"trusted_proxies"`
 }
 
 // DatabaseConfig configures the database connection.
@@ -315,6 +318,8 @@ func (c *Config) validate() error {
 		check(c.Server.Port >= 0 && c.Server.Port <= 65535, "server.port", "must be 0-65535, got %d", c.Server.Port),
 		check(c.Server.OpsPort >= 0 && c.Server.OpsPort <= 65535, "server.ops_port", "must be 0-65535, got %d", c.Server.OpsPort),
 		check(c.Server.BodyLimitBytes > 0, "server.body_limit_bytes", "must be positive"),
+		check(c.Server.HeaderLimitBytes >= 4096 && c.Server.HeaderLimitBytes <= 1<<20, "server.header_limit_bytes",
+			"must be 4096-1048576"),
 		check(c.Server.ReadTimeout > 0, "server.read_timeout", "must be positive"),
 		check(c.Server.WriteTimeout > 0, "server.write_timeout", "must be positive"),
 		check(c.Server.ShutdownTimeout > 0, "server.shutdown_timeout", "must be positive"),
@@ -331,6 +336,12 @@ func (c *Config) validate() error {
 		check(c.Idempotency.WaitTimeout > 0, "idempotency.wait_timeout", "must be positive"),
 		check(c.Redis.URL == "" || strings.HasPrefix(c.Redis.URL, "redis://") || strings.HasPrefix(c.Redis.URL, "rediss://"),
 			"redis.url", "must start with redis:// or rediss://"),
+	}
+	for _, p := range c.Server.TrustedProxies {
+		_, errPrefix := netip.ParsePrefix(p)
+		_, errAddr := netip.ParseAddr(p)
+		errs = append(errs, check(errPrefix == nil || errAddr == nil, "server.trusted_proxies",
+			"%q is not an IP address or CIDR range", p))
 	}
 	for _, o := range c.Server.CORSOrigins {
 		errs = append(errs, check(o == "*" || strings.HasPrefix(o, "http://") || strings.HasPrefix(o, "https://"),

@@ -101,6 +101,12 @@ func codeForStatus(status int) (int, string) {
 		return status, apperr.CodeConflict
 	case http.StatusRequestEntityTooLarge:
 		return status, apperr.CodePayloadTooLarge
+	case http.StatusRequestHeaderFieldsTooLarge:
+		return status, "REQUEST_HEADERS_TOO_LARGE"
+	case http.StatusRequestURITooLong:
+		return status, "URI_TOO_LONG"
+	case http.StatusRequestTimeout:
+		return status, "REQUEST_TIMEOUT"
 	case http.StatusTooManyRequests:
 		return status, apperr.CodeRateLimited
 	case http.StatusServiceUnavailable:
@@ -216,11 +222,14 @@ func WriteFiberError(c *fiber.Ctx, env *ErrorEnvelope) error {
 }
 
 // FiberErrorHandler is Fiber's ErrorHandler: every error that reaches Fiber
-// leaves as the envelope.
+// leaves as the envelope. Requests the HTTP parser refused (malformed, head
+// too large) never reached the middleware: they get a plain message (never
+// the parser's own, which quotes the raw request) and their own log line.
 func FiberErrorHandler(log *zap.Logger) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
 		requestID, _ := c.Locals(localRequestID).(string)
-		if requestID == "" {
+		unparsed := requestID == ""
+		if unparsed {
 			requestID = c.Get(fiber.HeaderXRequestID)
 			if !SaneRequestID(requestID) {
 				requestID = NewRequestID()
@@ -234,14 +243,18 @@ func FiberErrorHandler(log *zap.Logger) fiber.ErrorHandler {
 		case errors.As(err, &fe):
 			status, code := codeForStatus(fe.Code)
 			msg := fe.Message
-			switch status {
-			case http.StatusNotFound:
+			switch {
+			case status == http.StatusNotFound:
 				msg = "no route for " + c.Method() + " " + c.Path()
-			case http.StatusRequestEntityTooLarge:
+			case status == http.StatusRequestEntityTooLarge:
 				msg = "request body is too large"
-			case http.StatusInternalServerError:
+			case status == http.StatusRequestHeaderFieldsTooLarge:
+				msg = "request line and headers are too large"
+			case status == http.StatusInternalServerError:
 				log.Error("internal error", zap.String("request_id", requestID), zap.Error(err))
 				msg = "an unexpected error occurred"
+			case unparsed:
+				msg = "malformed HTTP request"
 			}
 			env = newEnvelope(status, code, msg, requestID)
 		default:
@@ -253,6 +266,10 @@ func FiberErrorHandler(log *zap.Logger) fiber.ErrorHandler {
 			env = newEnvelope(http.StatusInternalServerError, apperr.CodeInternal, "an unexpected error occurred", requestID)
 		}
 		env.Err.RequestID = requestID
+		if unparsed {
+			log.Info("request refused by the HTTP parser", zap.String("request_id", requestID),
+				zap.Int("status", env.status), zap.String("ip", c.Context().RemoteIP().String()), zap.Error(err))
+		}
 		return WriteFiberError(c, env)
 	}
 }

@@ -122,6 +122,23 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, token string) (context.Context, error)
 }
 
+// DeletedID is the answer of deletes that leave nothing to recover.
+type DeletedID struct {
+	ID      uuid.UUID `json:"id" format:"uuid"`
+	Deleted bool      `json:"deleted"`
+}
+
+// Buried is the answer of deletes that can be undone: where the item went
+// and until when it can be recovered.
+type Buried struct {
+	TombstoneID      uuid.UUID `json:"tombstone_id" format:"uuid"`
+	RecoverableUntil time.Time `json:"recoverable_until"`
+}
+
+// EmptyBody is the body of mutations that need none: the client sends
+// nothing or {} there (and any keys are ignored).
+type EmptyBody struct{}
+
 // Data is the single-object envelope {"data": ...}.
 type Data[T any] struct {
 	Data T `json:"data"`
@@ -157,7 +174,7 @@ type ListOutput[T any] struct {
 // Page is the offset/limit query of list endpoints. The live client never
 // sends a limit and shows the first page only, hence the default of 100.
 type Page struct {
-	Offset int `query:"offset" minimum:"0" default:"0" doc:"Items to skip"`
+	Offset int `query:"offset" minimum:"0" maximum:"1000000" default:"0" doc:"Items to skip"`
 	Limit  int `query:"limit" minimum:"1" maximum:"100" default:"100" doc:"Items per page (1-100)"`
 }
 

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
-	"github.com/danielgtaylor/huma/v2/adapters/humafiber"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -161,7 +160,7 @@ func (l *Limiter) Middleware(api huma.API) func(huma.Context, func(huma.Context)
 		}
 		subject := httpx.Subject(hctx.Context())
 		if class == httpx.RateAuth || subject == "" {
-			subject = "ip:" + humafiber.UnwrapV2(hctx).IP()
+			subject = "ip:" + httpx.ClientIP(hctx.Context())
 		}
 		res, err := l.Allow(hctx.Context(), class, subject)
 		if err != nil {

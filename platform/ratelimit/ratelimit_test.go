@@ -1,6 +1,7 @@
 package ratelimit_test
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -84,4 +85,21 @@ func TestRedisStore(t *testing.T) {
 	if n := app.Count(t, "rate_limit_counters", ""); n != 0 {
 		t.Fatalf("with Redis, %d counters went to the database", n)
 	}
+}
+
+func TestRotatingXForwardedForDoesNotEscapeTheAuthLimit(t *testing.T) {
+	app := testkit.Start(t, testkit.WithConfig("rate_limit.auth_per_minute", 10),
+		testkit.WithConfig("server.proxy_header", "X-Forwarded-For"))
+	refresh := func(xff string) *testkit.Response {
+		return app.Send(t, nil, testkit.Request{Method: http.MethodPost, Path: "/api/v1/auth/refresh",
+			Body: map[string]any{"refresh_token": "a"}, Headers: map[string]string{"X-Forwarded-For": xff}})
+	}
+	// The client writes the left entries; the proxy (the test's peer, the
+	// only one) appended the real address on the right.
+	for i := range 10 {
+		refresh(fmt.Sprintf("10.0.0.%d, 203.0.113.7", i)).Expect(t, http.StatusUnauthorized)
+	}
+	refresh("10.0.0.99, 203.0.113.7").ExpectError(t, http.StatusTooManyRequests, "RATE_LIMIT_EXCEEDED")
+	refresh("not an address").ExpectError(t, http.StatusUnauthorized, "INVALID_REFRESH_TOKEN") // falls back to the peer
+	refresh("198.51.100.1").ExpectError(t, http.StatusUnauthorized, "INVALID_REFRESH_TOKEN")   // another client
 }

@@ -87,7 +87,9 @@ func registerHealth(api huma.API, checks []platform.Check) {
 	})
 }
 
-// Ops is the small listener of the worker role: health and metrics only.
+// Ops is the operators' listener on OPS_PORT, in every role: health and the
+// Prometheus metrics, which are not for the public API port (per-route
+// traffic figures).
 type Ops struct {
 	srv  *http.Server
 	port int

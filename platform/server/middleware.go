@@ -2,20 +2,34 @@ package server
 
 import (
 	"fmt"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
 	"github.com/perpetuaflow/api/platform/httpx"
 	"github.com/perpetuaflow/api/platform/observability"
 )
+
+const localClientIP = "client_ip"
+
+// clientIP is the client's address: the socket's, or behind trusted proxies
+// the one they saw (see httpx.ClientIPs).
+func (s *Server) clientIP(c *fiber.Ctx) string {
+	remote, _ := netip.AddrFromSlice(c.Context().RemoteIP())
+	var values []string
+	if h := s.ips.Header(); h != "" {
+		for _, v := range c.Request().Header.PeekAll(h) {
+			values = append(values, string(v))
+		}
+	}
+	return s.ips.Resolve(remote, values).String()
+}
 
 // requestID gives every request an id (the client's X-Request-ID when it is
 // sane), echoes it, and puts it and a logger carrying it in the request
@@ -27,7 +41,9 @@ func (s *Server) requestID(c *fiber.Ctx) error {
 	}
 	c.Set(fiber.HeaderXRequestID, rid)
 	c.Locals(httpx.LocalRequestID, rid)
-	ctx := observability.WithRequestID(c.UserContext(), rid)
+	ip := s.clientIP(c)
+	c.Locals(localClientIP, ip)
+	ctx := httpx.WithClientIP(observability.WithRequestID(c.UserContext(), rid), ip)
 	ctx = observability.WithLogger(ctx, s.log.With(zap.String("request_id", rid)))
 	c.SetUserContext(ctx)
 	return c.Next()
@@ -95,7 +111,7 @@ func (s *Server) observe(c *fiber.Ctx) error {
 			zap.String("route", route),
 			zap.Int("status", status),
 			zap.Duration("latency", elapsed),
-			zap.String("ip", c.IP()),
+			zap.Any("ip", c.Locals(localClientIP)),
 			zap.String("user_id", httpx.Subject(c.UserContext())),
 			zap.Int("bytes", len(c.Response().Body())),
 		)
@@ -113,6 +129,21 @@ func (s *Server) recover(c *fiber.Ctx) (err error) {
 			err = fmt.Errorf("panic: %v", r)
 		}
 	}()
+	return c.Next()
+}
+
+// checkText refuses, once for every route, string input that cannot be
+// stored as text (invalid UTF-8, NUL) in the body or the query: 400 naming
+// the field, before any handler or database sees it.
+func (s *Server) checkText(c *fiber.Ctx) error {
+	if err := httpx.CheckQueryText(c.Request().URI().QueryArgs().VisitAll); err != nil {
+		return err
+	}
+	if body := c.Body(); len(body) > 0 {
+		if err := httpx.CheckJSONText(body); err != nil {
+			return err
+		}
+	}
 	return c.Next()
 }
 
@@ -134,8 +165,4 @@ func (s *Server) securityHeaders(c *fiber.Ctx) error {
 		c.Set("Cache-Control", "no-store")
 	}
 	return c.Next()
-}
-
-func metricsHandler(reg *prometheus.Registry) fiber.Handler {
-	return adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 }

@@ -45,6 +45,7 @@ type Server struct {
 	log     *zap.Logger
 	metrics *httpMetrics
 	checks  []platform.Check
+	ips     *httpx.ClientIPs
 
 	mu   sync.Mutex
 	addr net.Addr
@@ -71,10 +72,14 @@ type Params struct {
 }
 
 // New builds the server and registers every module's routes.
-func New(p Params) *Server {
+func New(p Params) (*Server, error) {
 	httpx.InstallHumaErrors(p.Log)
 	cfg := p.Config
-	s := &Server{cfg: cfg, log: p.Log, checks: p.Checks, metrics: newHTTPMetrics(p.Registry)}
+	ips, err := httpx.NewClientIPs(cfg.Server.ProxyHeader, cfg.Server.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("config: server.trusted_proxies: %w", err)
+	}
+	s := &Server{cfg: cfg, log: p.Log, checks: p.Checks, metrics: newHTTPMetrics(p.Registry), ips: ips}
 	s.lifetime, s.cancel = context.WithCancel(context.Background())
 
 	s.App = fiber.New(fiber.Config{
@@ -83,10 +88,10 @@ func New(p Params) *Server {
 		Immutable:             true,
 		DisableStartupMessage: true,
 		BodyLimit:             cfg.Server.BodyLimitBytes,
+		ReadBufferSize:        cfg.Server.HeaderLimitBytes,
 		ReadTimeout:           cfg.Server.ReadTimeout,
 		WriteTimeout:          cfg.Server.WriteTimeout,
 		IdleTimeout:           cfg.Server.IdleTimeout,
-		ProxyHeader:           cfg.Server.ProxyHeader,
 		ErrorHandler:          httpx.FiberErrorHandler(p.Log),
 		AppName:               "perpetua",
 	})
@@ -98,11 +103,15 @@ func New(p Params) *Server {
 		ExposeHeaders: "X-Request-ID,X-Idempotent-Replayed,Retry-After,X-RateLimit-Limit,X-RateLimit-Remaining,X-RateLimit-Reset",
 		MaxAge:        600,
 	}))
+	s.App.Use(s.checkText)
 
 	hc := huma.DefaultConfig("Perpetua Flow API", Version)
 	hc.Info.Description = "The HTTP API of Perpetua Flow, an AI-assisted task manager. " +
 		"Errors always use the envelope {\"error\": {\"code\", \"message\", \"details\", \"request_id\"}}."
 	hc.CreateHooks = nil // no $schema key in responses
+	hc.Components.Schemas = httpx.NewSchemaRegistry()
+	jsonFormat := huma.Format{Marshal: huma.DefaultJSONFormat.Marshal, Unmarshal: httpx.UnmarshalRequest}
+	hc.Formats = map[string]huma.Format{"application/json": jsonFormat, "json": jsonFormat}
 	hc.SchemasPath = ""
 	hc.AllowAdditionalPropertiesByDefault = true // the client may send keys we do not use
 	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
@@ -122,12 +131,11 @@ func New(p Params) *Server {
 	if cfg.Server.DocsEnabled {
 		s.App.Get("/redoc", redocHandler)
 	}
-	s.App.Get("/metrics", metricsHandler(p.Registry))
 	registerHealth(s.API, s.checks)
 	for _, r := range p.Routes {
 		r.Register(s.API)
 	}
-	return s
+	return s, nil
 }
 
 // Lifetime is cancelled when the server begins to shut down.

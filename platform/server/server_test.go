@@ -64,7 +64,8 @@ func TestMetrics(t *testing.T) {
 	app.Do(t, alice, http.MethodGet, "/api/v1/tasks", nil).Expect(t, http.StatusOK)
 	app.Do(t, alice, http.MethodGet, "/api/v1/tasks/"+"018f0000-0000-7000-8000-000000000000", nil).Expect(t, http.StatusNotFound)
 	app.Do(t, nil, http.MethodGet, "/no/such/route/"+strings.Repeat("x", 10), nil).Expect(t, http.StatusNotFound)
-	res, err := http.Get(app.URL + "/metrics")
+	app.Do(t, nil, http.MethodGet, "/metrics", nil).ExpectError(t, http.StatusNotFound, "NOT_FOUND")
+	res, err := http.Get(app.OpsURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func TestMetrics(t *testing.T) {
 	for _, want := range []string{
 		`perpetua_http_requests_total{method="GET",route="/api/v1/tasks",status="200"} 1`,
 		`perpetua_http_requests_total{method="GET",route="/api/v1/tasks/:id",status="404"} 1`,
-		`perpetua_http_requests_total{method="GET",route="unmatched",status="404"} 1`,
+		`perpetua_http_requests_total{method="GET",route="unmatched",status="404"} 2`,
 		`perpetua_http_request_duration_seconds_bucket{method="GET",route="/api/v1/tasks"`,
 		`go_sql_open_connections{db_name=`,
 		`go_sql_max_open_connections{db_name=`,

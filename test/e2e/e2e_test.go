@@ -207,7 +207,7 @@ func (a answer) data() map[string]any {
 
 func TestJourney(t *testing.T) {
 	issuer := testkit.NewIssuer(t)
-	port, opsPort := freePort(t), freePort(t)
+	port, opsPort, workerOpsPort := freePort(t), freePort(t), freePort(t)
 	base := "http://127.0.0.1:" + port
 	env := []string{
 		"DATABASE_URL=" + testkit.NewDatabase(t),
@@ -227,7 +227,8 @@ func TestJourney(t *testing.T) {
 		"PERPETUA_AUTH_REFRESH_REUSE_GRACE=0s",
 	}
 	var procs []*proc
-	metricsURL := base + "/metrics"
+	// Metrics are on the ops listener in every role, never on the API port.
+	metricsURL := "http://127.0.0.1:" + opsPort + "/metrics"
 	if testkit.Postgres() {
 		env = append(env, "PERPETUA_DATABASE_AUTO_MIGRATE=false")
 		migrate := run(t, env, "migrate")
@@ -235,17 +236,18 @@ func TestJourney(t *testing.T) {
 			t.Fatalf("migrate: %v\n%s", err, migrate.out.String())
 		}
 		api := run(t, env, "--role=api")
-		worker := run(t, env, "--role=worker")
+		worker := run(t, append(env, "OPS_PORT="+workerOpsPort), "--role=worker")
 		t.Logf("api ready in %s", waitReady(t, base, api))
-		t.Logf("worker ready in %s", waitReady(t, "http://127.0.0.1:"+opsPort, worker))
+		t.Logf("worker ready in %s", waitReady(t, "http://127.0.0.1:"+workerOpsPort, worker))
 		procs = []*proc{api, worker}
-		metricsURL = "http://127.0.0.1:" + opsPort + "/metrics"
+		metricsURL = "http://127.0.0.1:" + workerOpsPort + "/metrics"
 	} else {
 		all := run(t, env, "--role=all")
 		t.Logf("ready in %s", waitReady(t, base, all))
 		procs = []*proc{all}
 	}
 	c := &client{t: t, base: base}
+	c.do("", http.MethodGet, "/metrics", nil, "").expect(t, http.StatusNotFound, "NOT_FOUND")
 
 	// Sign in through the (local) Google issuer.
 	signIn := func(email string) (access, refresh string) {

@@ -29,7 +29,10 @@ import (
 
 // App is a composed application running for one test.
 type App struct {
+	// URL is the public API (the ops listener in the worker role); OpsURL the
+	// ops listener (health, metrics).
 	URL    string
+	OpsURL string
 	Clock  *clock.Fake
 	DB     *database.DB
 	Issuer *Issuer
@@ -113,10 +116,9 @@ func Start(t testing.TB, opts ...Option) *App {
 		fx.Populate(&a.DB, &a.Queue),
 		fx.NopLogger,
 	}
+	populate = append(populate, fx.Populate(&ops))
 	if o.role.ServesAPI() {
 		populate = append(populate, fx.Populate(&srv))
-	} else {
-		populate = append(populate, fx.Populate(&ops))
 	}
 	a.fx = fx.New(app.Options(cfg, o.role, append(populate, o.extra...)...))
 	if err := a.fx.Err(); err != nil {
@@ -132,13 +134,11 @@ func Start(t testing.TB, opts ...Option) *App {
 			t.Errorf("stop app: %v", err)
 		}
 	})
-	var addr net.Addr
+	a.OpsURL = "http://127.0.0.1:" + portOf(ops.Addr())
+	a.URL = a.OpsURL
 	if srv != nil {
-		addr = srv.Addr()
-	} else {
-		addr = ops.Addr()
+		a.URL = "http://127.0.0.1:" + portOf(srv.Addr())
 	}
-	a.URL = "http://127.0.0.1:" + portOf(addr)
 	return a
 }
 
