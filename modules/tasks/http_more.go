@@ -157,13 +157,23 @@ type taskReminderListInput struct {
 }
 
 type templateBody struct {
-	Title             httpx.Optional[string]   `json:"title,omitempty" minLength:"1" maxLength:"500"`
-	Description       httpx.Optional[string]   `json:"description,omitempty" maxLength:"2000"`
-	Priority          httpx.Optional[string]   `json:"priority,omitempty" enum:"low,medium,high"`
-	EstimatedDuration httpx.Optional[int]      `json:"estimated_duration,omitempty" minimum:"1" maximum:"720" nullable:"true"`
-	RRule             httpx.Optional[string]   `json:"rrule,omitempty" maxLength:"500" doc:"RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO"`
-	Active            httpx.Optional[bool]     `json:"active,omitempty"`
-	SubtaskTitles     httpx.Optional[[]string] `json:"subtask_titles,omitempty" maxItems:"10"`
+	Title             httpx.Optional[string]         `json:"title,omitempty" minLength:"1" maxLength:"500"`
+	Description       httpx.Optional[string]         `json:"description,omitempty" maxLength:"2000"`
+	Priority          httpx.Optional[string]         `json:"priority,omitempty" enum:"low,medium,high"`
+	EstimatedDuration httpx.Optional[int]            `json:"estimated_duration,omitempty" minimum:"1" maximum:"720" nullable:"true"`
+	RRule             httpx.Optional[string]         `json:"rrule,omitempty" maxLength:"500" doc:"RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO"`
+	Active            httpx.Optional[bool]           `json:"active,omitempty"`
+	SubtaskTitles     httpx.Optional[[]subtaskTitle] `json:"subtask_titles,omitempty" maxItems:"10"`
+}
+
+// subtaskTitle is one subtask title of a template (bounded like a
+// subtask's own title).
+type subtaskTitle string
+
+// Schema implements huma.SchemaProvider.
+func (subtaskTitle) Schema(huma.Registry) *huma.Schema {
+	lo, hi := 1, maxSubtaskTitle
+	return &huma.Schema{Type: huma.TypeString, MinLength: &lo, MaxLength: &hi}
 }
 
 type createTemplateInput struct {
@@ -464,8 +474,14 @@ func (b templateBody) input() (TemplateInput, error) {
 		}
 	}
 	in := TemplateInput{Title: b.Title.Ptr(), Priority: b.Priority.Ptr(), EstimatedDuration: b.EstimatedDuration.Ptr(),
-		ClearEstimatedDuration: b.EstimatedDuration.Null, RRule: b.RRule.Ptr(), Active: b.Active.Ptr(),
-		SubtaskTitles: b.SubtaskTitles.Ptr()}
+		ClearEstimatedDuration: b.EstimatedDuration.Null, RRule: b.RRule.Ptr(), Active: b.Active.Ptr()}
+	if titles := b.SubtaskTitles.Ptr(); titles != nil {
+		list := make([]string, len(*titles))
+		for i, t := range *titles {
+			list[i] = string(t)
+		}
+		in.SubtaskTitles = &list
+	}
 	if b.Description.Set {
 		d := b.Description.Value
 		in.Description = &d

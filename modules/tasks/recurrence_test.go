@@ -96,3 +96,37 @@ func TestRuleRefusesWhatItCannotDo(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseRule: any text either fails to parse with an error or gives a
+// rule whose occurrences move forward; nothing panics. (The seeds are in
+// testdata/fuzz/FuzzParseRule too.)
+func FuzzParseRule(f *testing.F) {
+	for _, seed := range []string{"FREQ=DAILY", "RRULE:FREQ=WEEKLY;BYDAY=MO,WE;COUNT=3",
+		"DTSTART:20260327T090000\nRRULE:FREQ=DAILY;INTERVAL=2", "FREQ=MONTHLY;BYMONTHDAY=31;UNTIL=20270101T000000Z",
+		"FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29", "FREQ=WEEKLY;BYDAY=5FR", "FREQ=MONTHLY;BYSETPOS=-1;BYDAY=MO,TU",
+		"FREQ=DAILY;COUNT=0", "freq=daily;byday=xx", ";;==", "FREQ=SECONDLY"} {
+		f.Add(seed)
+	}
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	start := time.Date(2026, 3, 27, 9, 0, 0, 0, berlin)
+	f.Fuzz(func(t *testing.T, text string) {
+		if len(text) > 500 { // the API's maxLength
+			return
+		}
+		r, err := ParseRule(text, berlin, start)
+		if err != nil {
+			return
+		}
+		at := start
+		for range 5 {
+			next, ok := r.Next(at, false)
+			if !ok {
+				return
+			}
+			if !next.After(at) {
+				t.Fatalf("%q: occurrence %s does not follow %s", text, next, at)
+			}
+			at = next
+		}
+	})
+}

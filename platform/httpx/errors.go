@@ -10,8 +10,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/validation"
 	"github.com/gofiber/fiber/v2"
 	"go.uber.org/zap"
 
@@ -120,6 +122,7 @@ func codeForStatus(status int) (int, string) {
 // returned by handlers, which are mapped through apperr. Unknown errors become
 // a logged 500 that reveals nothing but the request id.
 func InstallHumaErrors(fallback *zap.Logger) {
+	installMessages()
 	huma.NewErrorWithContext = func(hctx huma.Context, status int, msg string, errs ...error) huma.StatusError {
 		ctx := context.Background()
 		if hctx != nil {
@@ -162,7 +165,8 @@ func mapError(ctx context.Context, fallback *zap.Logger, status int, msg string,
 		}
 		var d *huma.ErrorDetail
 		if errors.As(err, &d) {
-			env.Err.Details = append(env.Err.Details, apperr.FieldError{Field: fieldOf(d), Message: d.Message})
+			field, message := fieldOf(d)
+			env.Err.Details = append(env.Err.Details, apperr.FieldError{Field: field, Message: message})
 		} else {
 			env.Err.Details = append(env.Err.Details, apperr.FieldError{Field: "", Message: err.Error()})
 		}
@@ -185,18 +189,54 @@ func humanMessage(status int, msg string) string {
 	return msg
 }
 
+var messagesOnce sync.Once
+
+// installMessages words Huma's validation messages for the people who read
+// them in the client: no RFC numbers, no library errors (a "%.0v" keeps a
+// message's argument out of it).
+func installMessages() {
+	messagesOnce.Do(func() {
+		validation.MsgExpectedBoolean = "expected true or false"
+		validation.MsgExpectedNumber = "expected a number"
+		validation.MsgExpectedInteger = "expected a whole number"
+		validation.MsgExpectedString = "expected a string"
+		validation.MsgExpectedArray = "expected a list"
+		validation.MsgExpectedObject = "expected an object"
+		validation.MsgExpectedRFC3339DateTime = "expected a date and time such as 2026-02-11T10:00:00Z"
+		validation.MsgExpectedRFC3339Date = "expected a date such as 2026-02-11"
+		validation.MsgExpectedRFC4122UUID = "expected a UUID%.0v"
+		validation.MsgExpectedRFC5322Email = "expected an email address%.0v"
+		validation.MsgExpectedRFC3986URI = "expected a URL%.0v"
+		validation.MsgExpectedOneOf = "expected one of: %s"
+		validation.MsgExpectedMinLength = "expected at least %d characters"
+		validation.MsgExpectedMaxLength = "expected at most %d characters"
+		validation.MsgExpectedMinItems = "expected at least %d items"
+		validation.MsgExpectedMaxItems = "expected at most %d items"
+		validation.MsgExpectedMinimumNumber = "expected a number >= %v"
+		validation.MsgExpectedMaximumNumber = "expected a number <= %v"
+		validation.MsgExpectedRequiredProperty = "%s is required"
+	})
+}
+
 // fieldOf names the field of a validation detail. A missing property is
 // reported by Huma on its parent object; the field is the property itself.
-func fieldOf(d *huma.ErrorDetail) string {
-	field := fieldName(d.Location)
+// A parameter that failed to parse is reported without the parser's error.
+func fieldOf(d *huma.ErrorDetail) (field, message string) {
+	field, message = fieldName(d.Location), d.Message
 	var prop string
-	if _, err := fmt.Sscanf(d.Message, "expected required property %s to be present", &prop); err == nil && prop != "" {
+	if _, err := fmt.Sscanf(d.Message, validation.MsgExpectedRequiredProperty, &prop); err == nil && prop != "" {
 		if field == "" || field == "body" {
-			return prop
+			return prop, "is required"
 		}
-		return field + "." + prop
+		return field + "." + prop, "is required"
 	}
-	return field
+	if strings.HasPrefix(message, "invalid value: ") {
+		message = "invalid value"
+		if strings.Contains(d.Message, "UUID") {
+			message = "expected a UUID"
+		}
+	}
+	return field, message
 }
 
 // fieldName turns Huma's location ("body.title", "query.limit", "path.id",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -125,5 +126,53 @@ func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
 	}
 	if _, err := http.Get(app.URL + "/health/live"); err == nil {
 		t.Fatal("still accepting connections after shutdown")
+	}
+}
+
+// rawExchange writes req on a new connection and returns what comes back.
+func rawExchange(t *testing.T, url string, req string) string {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(conn)
+	return string(out)
+}
+
+func TestLargeHeadsAndMalformedRequestsGetTheEnvelope(t *testing.T) {
+	app := testkit.Start(t)
+	alice := app.SignIn(t, "alice@example.com")
+	// Real-world heads (long tokens, cookies) of 8-12 KB are served.
+	app.Send(t, alice, testkit.Request{Method: http.MethodGet, Path: "/api/v1/tasks",
+		Headers: map[string]string{"Cookie": strings.Repeat("c", 10_000)}}).Expect(t, http.StatusOK)
+	app.Send(t, nil, testkit.Request{Method: http.MethodGet, Path: "/api/v1/tasks",
+		Headers: map[string]string{"Authorization": "Bearer " + strings.Repeat("t", 12_000)}}).
+		ExpectError(t, http.StatusUnauthorized, "UNAUTHORIZED")
+	app.Do(t, alice, http.MethodGet, "/api/v1/tasks?q="+strings.Repeat("q", 150), nil).Expect(t, http.StatusOK)
+
+	// Beyond the limit: 431 with the envelope, never 500.
+	for name, res := range map[string]*testkit.Response{
+		"big header": app.Send(t, alice, testkit.Request{Method: http.MethodGet, Path: "/api/v1/tasks",
+			Headers: map[string]string{"X-Big": strings.Repeat("b", 20_000)}}),
+		"long query": app.Do(t, alice, http.MethodGet, "/api/v1/tasks?q="+strings.Repeat("q", 20_000), nil),
+	} {
+		res.ExpectError(t, http.StatusRequestHeaderFieldsTooLarge, "REQUEST_HEADERS_TOO_LARGE")
+		if res.Header.Get("X-Request-ID") == "" {
+			t.Errorf("%s: no request id", name)
+		}
+	}
+
+	// Malformed HTTP: a plain message, not the parser's, nor the raw bytes.
+	raw := rawExchange(t, app.URL, "GET / HTTP/1.1\r\nHost: x\r\nBad Header Secret\r\n\r\n")
+	if !strings.HasPrefix(raw, "HTTP/1.1 400") || !strings.Contains(raw, `"code":"VALIDATION_ERROR"`) ||
+		!strings.Contains(raw, `"message":"malformed HTTP request"`) || strings.Contains(raw, "Secret") ||
+		strings.Contains(raw, "MIME") {
+		t.Fatalf("malformed request answered:\n%s", raw)
 	}
 }
