@@ -51,6 +51,8 @@ type Config struct {
 	MaxAttempts              int           `mapstructure:"max_attempts"`
 	PollInterval             time.Duration `mapstructure:"poll_interval"`
 	IdempotencyPurgeInterval time.Duration `mapstructure:"idempotency_purge_interval"`
+	JobTimeout               time.Duration `mapstructure:"job_timeout"`
+	RescueAfter              time.Duration `mapstructure:"rescue_after"`
 }
 
 // Validate checks the section.
@@ -64,6 +66,10 @@ func (c Config) Validate() error {
 		return config.Invalid("poll_interval", "must be positive")
 	case c.IdempotencyPurgeInterval <= 0:
 		return config.Invalid("idempotency_purge_interval", "must be positive")
+	case c.JobTimeout <= 0:
+		return config.Invalid("job_timeout", "must be positive")
+	case c.RescueAfter <= c.JobTimeout:
+		return config.Invalid("rescue_after", "must be longer than job_timeout (%s)", c.JobTimeout)
 	}
 	return nil
 }
@@ -130,7 +136,11 @@ func newQueue(p queueParams) (*Queue, error) {
 		Workers:           workers,
 		Middleware:        []rivertype.Middleware{metrics},
 		ErrorHandler:      &errorHandler{log: log},
-		JobTimeout:        5 * time.Minute,
+		JobTimeout:        p.Config.JobTimeout,
+		// A job still "running" this long after it started belonged to a worker
+		// that died (kill -9, lost machine): it is run again. Every job is
+		// idempotent, so a rescue never does a thing twice.
+		RescueStuckJobsAfter: p.Config.RescueAfter,
 	}
 	if p.DB.Dialect == database.SQLite {
 		rc.PollOnly = true

@@ -8,14 +8,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,119 +23,19 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "perpetua-e2e-")
+	bin, cleanup, err := testkit.BuildBinary()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "perpetua")
-	build := exec.Command("go", "build", "-o", binary, ".")
-	build.Dir = filepath.Join("..", "..")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build:", err)
-		os.Exit(1)
-	}
+	binary = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
 }
 
-// proc is one running perpetua process.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
-}
-
-func run(t *testing.T, env []string, args ...string) *proc {
-	t.Helper()
-	p := &proc{name: strings.Join(args, " "), out: &syncBuffer{}, done: make(chan error, 1)}
-	p.cmd = exec.Command(binary, args...)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", p.name, err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("--- output of %s ---\n%s", p.name, p.out.String())
-		}
-	})
-	return p
-}
-
-// stop sends SIGTERM and expects a clean exit.
-func (p *proc) stop(t *testing.T) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatalf("signal %s: %v", p.name, err)
-	}
-	select {
-	case err := <-p.done:
-		if err != nil {
-			t.Fatalf("%s exited with %v", p.name, err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%s did not stop within 30s", p.name)
-	}
-}
-
-func waitReady(t *testing.T, base string, p *proc) time.Duration {
-	t.Helper()
-	start := time.Now()
-	deadline := start.Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-p.done:
-			t.Fatalf("%s exited early: %v\n%s", p.name, err, p.out.String())
-		default:
-		}
-		res, err := http.Get(base + "/health/ready")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return time.Since(start)
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s not ready at %s", p.name, base)
-	return 0
+func run(t *testing.T, env []string, args ...string) *testkit.Proc {
+	return testkit.Run(t, binary, env, args...)
 }
 
 // client talks to the API like the web client: JSON everywhere, a fresh
@@ -207,7 +102,7 @@ func (a answer) data() map[string]any {
 
 func TestJourney(t *testing.T) {
 	issuer := testkit.NewIssuer(t)
-	port, opsPort, workerOpsPort := freePort(t), freePort(t), freePort(t)
+	port, opsPort, workerOpsPort := testkit.FreePort(t), testkit.FreePort(t), testkit.FreePort(t)
 	base := "http://127.0.0.1:" + port
 	env := []string{
 		"DATABASE_URL=" + testkit.NewDatabase(t),
@@ -226,25 +121,25 @@ func TestJourney(t *testing.T) {
 		// for tabs refreshing together has its own tests (on the fake clock).
 		"PERPETUA_AUTH_REFRESH_REUSE_GRACE=0s",
 	}
-	var procs []*proc
+	var procs []*testkit.Proc
 	// Metrics are on the ops listener in every role, never on the API port.
 	metricsURL := "http://127.0.0.1:" + opsPort + "/metrics"
 	if testkit.Postgres() {
 		env = append(env, "PERPETUA_DATABASE_AUTO_MIGRATE=false")
 		migrate := run(t, env, "migrate")
-		if err := <-migrate.done; err != nil {
-			t.Fatalf("migrate: %v\n%s", err, migrate.out.String())
+		if err := <-migrate.Done; err != nil {
+			t.Fatalf("migrate: %v\n%s", err, migrate.Out.String())
 		}
 		api := run(t, env, "--role=api")
 		worker := run(t, append(env, "OPS_PORT="+workerOpsPort), "--role=worker")
-		t.Logf("api ready in %s", waitReady(t, base, api))
-		t.Logf("worker ready in %s", waitReady(t, "http://127.0.0.1:"+workerOpsPort, worker))
-		procs = []*proc{api, worker}
+		t.Logf("api ready in %s", testkit.WaitReady(t, base, api))
+		t.Logf("worker ready in %s", testkit.WaitReady(t, "http://127.0.0.1:"+workerOpsPort, worker))
+		procs = []*testkit.Proc{api, worker}
 		metricsURL = "http://127.0.0.1:" + workerOpsPort + "/metrics"
 	} else {
 		all := run(t, env, "--role=all")
-		t.Logf("ready in %s", waitReady(t, base, all))
-		procs = []*proc{all}
+		t.Logf("ready in %s", testkit.WaitReady(t, base, all))
+		procs = []*testkit.Proc{all}
 	}
 	c := &client{t: t, base: base}
 	c.do("", http.MethodGet, "/metrics", nil, "").expect(t, http.StatusNotFound, "NOT_FOUND")
@@ -374,7 +269,7 @@ func TestJourney(t *testing.T) {
 	}
 
 	for _, p := range procs {
-		p.stop(t)
+		p.Stop(t)
 	}
 }
 
