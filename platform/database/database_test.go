@@ -2,11 +2,18 @@ package database_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/zap"
+	"gorm.io/gorm"
 
 	"github.com/perpetuaflow/api/migrations"
+	"github.com/perpetuaflow/api/platform/apperr"
 	"github.com/perpetuaflow/api/platform/clock"
 	"github.com/perpetuaflow/api/platform/config"
 	"github.com/perpetuaflow/api/platform/database"
@@ -85,5 +92,73 @@ func TestPingFailsOnAClosedPool(t *testing.T) {
 	db.Close()
 	if err := db.Ping(context.Background()); err == nil {
 		t.Fatal("ping succeeded on a closed pool")
+	}
+}
+
+// Two transactions lock two rows in opposite orders: PostgreSQL aborts one
+// as a deadlock, and Tx runs it again, so both succeed.
+func TestTxRunsADeadlockedTransactionAgain(t *testing.T) {
+	db := open(t)
+	if db.Dialect != database.Postgres {
+		t.Skip("SQLite runs one transaction at a time: nothing to deadlock")
+	}
+	ctx := context.Background()
+	if err := db.Gorm.Exec(`CREATE TABLE pair (id int PRIMARY KEY, v int NOT NULL);
+		INSERT INTO pair VALUES (1, 0), (2, 0)`).Error; err != nil {
+		t.Fatal(err)
+	}
+	var attempts atomic.Int32
+	var holding sync.WaitGroup
+	holding.Add(2)
+	both := make(chan struct{})
+	go func() { holding.Wait(); close(both) }()
+	run := func(first, second int) error {
+		once := sync.Once{}
+		return db.Tx(ctx, func(tx *gorm.DB) error {
+			attempts.Add(1)
+			if err := tx.Exec("UPDATE pair SET v = v + 1 WHERE id = ?", first).Error; err != nil {
+				return err
+			}
+			once.Do(func() { holding.Done(); <-both }) // the first attempt waits for the other's lock
+			return tx.Exec("UPDATE pair SET v = v + 1 WHERE id = ?", second).Error
+		})
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- run(1, 2) }()
+	go func() { errs <- run(2, 1) }()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("a transaction failed: %v", err)
+		}
+	}
+	if n := attempts.Load(); n != 3 {
+		t.Fatalf("%d attempts, want 3 (one deadlock victim run again)", n)
+	}
+	var sum int
+	db.Gorm.Raw("SELECT sum(v) FROM pair").Scan(&sum)
+	if sum != 4 {
+		t.Fatalf("sum %d, want 4: each transaction applied once", sum)
+	}
+}
+
+// A transaction that keeps losing is run a bounded number of times, then
+// reported as a conflict, never as an internal error.
+func TestTxGivesUpOnEndlessSerializationFailures(t *testing.T) {
+	db := open(t)
+	attempts := 0
+	err := db.Tx(context.Background(), func(*gorm.DB) error {
+		attempts++
+		return fmt.Errorf("save: %w", &pgconn.PgError{Code: "40001"})
+	})
+	if !apperr.Is(err, apperr.CodeConflict) {
+		t.Fatalf("err %v, want a CONFLICT", err)
+	}
+	if attempts != 5 {
+		t.Fatalf("%d attempts, want 5", attempts)
+	}
+	other := errors.New("boom")
+	attempts = 0
+	if err := db.Tx(context.Background(), func(*gorm.DB) error { attempts++; return other }); !errors.Is(err, other) || attempts != 1 {
+		t.Fatalf("an ordinary error was retried or changed: %v after %d attempts", err, attempts)
 	}
 }

@@ -93,7 +93,7 @@ func TestBadInputNeverBreaksTheServer(t *testing.T) {
 	ops, resolve := document(t, app)
 	ids := ownerIDs(f)
 	own := idsOf{task: f.task, subtask: f.subtask}
-	sent, refused := 0, 0
+	sent, refused, broken := 0, 0, 0
 	// Public operations (sign-in, logout) are called without a token: a
 	// logout with Alice's would end her session halfway through.
 	as := func(op operation) *testkit.User {
@@ -108,6 +108,7 @@ func TestBadInputNeverBreaksTheServer(t *testing.T) {
 		sent++
 		switch {
 		case res.Status >= 500 && !unavailable(t, res):
+			broken++
 			t.Errorf("%s, %s: %d %s", op, what, res.Status, res.Body)
 		case refuse && res.Status != http.StatusBadRequest:
 			t.Errorf("%s, %s: %d, want 400: %s", op, what, res.Status, clip(res.Body))
@@ -204,8 +205,8 @@ func TestBadInputNeverBreaksTheServer(t *testing.T) {
 			t.Errorf("%s took an upper-case key for its field: %s", op, res.Body)
 		}
 	}
-	t.Logf("bad input: %d operations, %d requests, %d refused with 400 as they must be, none answered 5xx",
-		len(ops), sent, refused)
+	t.Logf("bad input: %d operations, %d requests, %d refused with 400 as they must be, %d answered 5xx",
+		len(ops), sent, refused, broken)
 }
 
 // internals finds words of Go, its libraries or the database in an answer:

@@ -24,11 +24,11 @@ func TestCompleteAndDeleteRacingOnOneTask(t *testing.T) {
 	}
 	task := create(t, app, u, "/api/v1/tasks", map[string]any{"title": "contested"})["id"].(string)
 
-	rs := app.Burst(t, append(racers(10, u, http.MethodPost, "/api/v1/tasks/"+task+"/complete", nil),
-		racers(10, u, http.MethodDelete, "/api/v1/tasks/"+task, nil)...))
+	rs := app.Burst(t, append(racers(15, u, http.MethodPost, "/api/v1/tasks/"+task+"/complete", nil),
+		racers(15, u, http.MethodDelete, "/api/v1/tasks/"+task, nil)...))
 
-	expectStatuses(t, "complete", rs[:10], http.StatusOK, http.StatusNotFound)
-	if n := expectStatuses(t, "delete", rs[10:], http.StatusOK, http.StatusNotFound)[http.StatusOK]; n != 1 {
+	expectStatuses(t, "complete", rs[:15], http.StatusOK, http.StatusNotFound)
+	if n := expectStatuses(t, "delete", rs[15:], http.StatusOK, http.StatusNotFound)[http.StatusOK]; n != 1 {
 		t.Fatalf("%d deletes answered 200, want exactly 1", n)
 	}
 	count(t, app, 0, "tasks", "id = ?", task)
