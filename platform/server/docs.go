@@ -1,6 +1,19 @@
 package server
 
-import "github.com/gofiber/fiber/v2"
+import (
+	"embed"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/swaggest/swgui/v5emb"
+)
+
+// The documentation pages work offline: Swagger UI comes embedded with
+// swgui, ReDoc's standalone bundle (2.5.0, MIT, see assets/) is embedded
+// here. Neither page loads anything from another host.
+
+//go:embed assets/redoc.standalone.js
+var assets embed.FS
 
 // redocPage renders /openapi.json with ReDoc (Swagger UI is at /docs).
 const redocPage = `<!doctype html>
@@ -12,11 +25,23 @@ const redocPage = `<!doctype html>
 </head>
 <body>
   <redoc spec-url="/openapi.json"></redoc>
-  <script src="https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"></script>
+  <script src="/redoc/redoc.standalone.js"></script>
 </body>
 </html>`
 
-func redocHandler(c *fiber.Ctx) error {
-	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
-	return c.SendString(redocPage)
+// registerDocs serves /docs (Swagger UI) and /redoc (ReDoc).
+func registerDocs(app *fiber.App) {
+	swagger := adaptor.HTTPHandler(v5emb.New("Perpetua Flow API", "/openapi.json", "/docs/"))
+	app.Get("/docs", swagger)
+	app.Get("/docs/*", swagger)
+	app.Get("/redoc", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+		return c.SendString(redocPage)
+	})
+	bundle, _ := assets.ReadFile("assets/redoc.standalone.js")
+	app.Get("/redoc/redoc.standalone.js", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, "text/javascript; charset=utf-8")
+		c.Set(fiber.HeaderCacheControl, "public, max-age=86400")
+		return c.Send(bundle)
+	})
 }

@@ -132,6 +132,13 @@ func (s *Server) recover(c *fiber.Ctx) (err error) {
 	return c.Next()
 }
 
+const docsCSP = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; " +
+	"img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'"
+
+func isDocsPath(p string) bool {
+	return p == "/docs" || strings.HasPrefix(p, "/docs/") || p == "/redoc" || strings.HasPrefix(p, "/redoc/")
+}
+
 // checkText refuses, once for every route, string input that cannot be
 // stored as text (invalid UTF-8, NUL) in the body or the query: 400 naming
 // the field, before any handler or database sees it.
@@ -148,7 +155,8 @@ func (s *Server) checkText(c *fiber.Ctx) error {
 }
 
 // securityHeaders sets conservative headers on every answer. The docs pages
-// load their scripts from a CDN, so they get no Content-Security-Policy.
+// run their embedded renderers (inline start-up script, web workers), all
+// from this origin.
 func (s *Server) securityHeaders(c *fiber.Ctx) error {
 	c.Set("X-Content-Type-Options", "nosniff")
 	c.Set("X-Frame-Options", "DENY")
@@ -158,7 +166,9 @@ func (s *Server) securityHeaders(c *fiber.Ctx) error {
 		c.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 	}
 	p := c.Path()
-	if p != "/docs" && p != "/redoc" {
+	if isDocsPath(p) {
+		c.Set("Content-Security-Policy", docsCSP)
+	} else {
 		c.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
 	}
 	if strings.HasPrefix(p, "/api/") {

@@ -117,19 +117,17 @@ func New(p Params) (*Server, error) {
 	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		httpx.BearerScheme: {Type: "http", Scheme: "bearer", BearerFormat: "JWT"},
 	}
+	// Huma's own docs page loads its renderer from a CDN; ours are embedded.
+	hc.DocsPath = ""
+	hc.OpenAPIPath = ""
 	if cfg.Server.DocsEnabled {
 		hc.OpenAPIPath = "/openapi"
-		hc.DocsPath = "/docs"
-		hc.DocsRenderer = huma.DocsRendererSwaggerUI
-	} else {
-		hc.OpenAPIPath = ""
-		hc.DocsPath = ""
 	}
 	s.API = humafiber.NewV2(s.App, hc)
 	s.API.UseMiddleware(s.authenticate(p.Auth), p.Limiter.Middleware(s.API), p.Idempotency.Middleware(s.API))
 
 	if cfg.Server.DocsEnabled {
-		s.App.Get("/redoc", redocHandler)
+		registerDocs(s.App)
 	}
 	registerHealth(s.API, s.checks)
 	for _, r := range p.Routes {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -175,4 +176,36 @@ func TestLargeHeadsAndMalformedRequestsGetTheEnvelope(t *testing.T) {
 		strings.Contains(raw, "MIME") {
 		t.Fatalf("malformed request answered:\n%s", raw)
 	}
+}
+
+// The docs pages and everything they load come from this server: they work
+// without internet access and under a same-origin Content-Security-Policy.
+func TestDocsPagesNeedNothingFromOutside(t *testing.T) {
+	app := testkit.Start(t)
+	attr := regexp.MustCompile(`(?:src|href)="([^"]+)"`)
+	for _, page := range []string{"/docs", "/redoc"} {
+		res := app.Do(t, nil, http.MethodGet, page, nil).Expect(t, http.StatusOK)
+		if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+			t.Fatalf("%s: Content-Type %q", page, ct)
+		}
+		csp := res.Header.Get("Content-Security-Policy")
+		if strings.Contains(csp, "http") || !strings.Contains(csp, "script-src 'self'") {
+			t.Fatalf("%s: CSP %q", page, csp)
+		}
+		assets := attr.FindAllStringSubmatch(string(res.Body), -1)
+		if len(assets) == 0 {
+			t.Fatalf("%s loads no assets: %s", page, res.Body)
+		}
+		for _, m := range assets {
+			if !strings.HasPrefix(m[1], "/") || strings.HasPrefix(m[1], "//") {
+				t.Errorf("%s loads %s from elsewhere", page, m[1])
+				continue
+			}
+			a := app.Do(t, nil, http.MethodGet, m[1], nil)
+			if a.Status != http.StatusOK || len(a.Body) == 0 {
+				t.Errorf("%s: asset %s answered %d", page, m[1], a.Status)
+			}
+		}
+	}
+	app.Do(t, nil, http.MethodGet, "/openapi.json", nil).Expect(t, http.StatusOK)
 }
