@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"time"
@@ -184,6 +185,11 @@ func Load(opts Options) (*Config, error) {
 	c := &Config{v: v, sources: sources}
 	if err := c.decode("", c); err != nil {
 		return nil, err
+	}
+	if c.Database.URL == "" {
+		// The embedded database lives with the other generated files.
+		c.Database.URL = "sqlite:" + filepath.Join(c.DataDir, "perpetua.db")
+		c.v.Set("database.url", c.Database.URL)
 	}
 	if err := c.validate(); err != nil {
 		return nil, err

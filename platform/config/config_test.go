@@ -22,13 +22,28 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Server.Port != 8000 || c.Environment != "development" || c.Database.URL != "sqlite:./data/perpetua.db" ||
+	if c.Server.Port != 8000 || c.Environment != "development" || c.Database.URL != "sqlite:data/perpetua.db" ||
 		c.RateLimit.GeneralPerMinute != 100 || c.RateLimit.AIPerMinute != 20 || c.RateLimit.AuthPerMinute != 10 ||
 		c.Idempotency.TTL != 24*time.Hour || len(c.Server.CORSOrigins) != 1 || c.Server.CORSOrigins[0] != "http://localhost:3000" {
 		t.Fatalf("defaults: %+v", c)
 	}
 	if !c.IsSQLite() || !c.AutoMigrate() {
 		t.Fatal("SQLite default should migrate at start")
+	}
+}
+
+func TestTheDefaultDatabaseLivesInTheDataDir(t *testing.T) {
+	c, err := config.Load(config.Options{LookupEnv: env(map[string]string{"DATA_DIR": "/srv/perpetua"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Database.URL != "sqlite:/srv/perpetua/perpetua.db" {
+		t.Fatalf("database.url %q", c.Database.URL)
+	}
+	c, err = config.Load(config.Options{LookupEnv: env(map[string]string{"DATA_DIR": "/srv/perpetua",
+		"DATABASE_URL": "sqlite:/elsewhere.db"})})
+	if err != nil || c.Database.URL != "sqlite:/elsewhere.db" {
+		t.Fatalf("an explicit DATABASE_URL was not kept: %v %v", c.Database.URL, err)
 	}
 }
 
