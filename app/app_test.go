@@ -25,6 +25,7 @@ type modelsIn struct {
 // TestMigrationsCreateEveryModel checks that the migrations create every
 // table and column the modules' models map, on both dialects.
 func TestMigrationsCreateEveryModel(t *testing.T) {
+	t.Parallel()
 	var in modelsIn
 	a := testkit.Start(t, testkit.WithFx(fx.Populate(&in)))
 	if len(in.Models) < 2 {
@@ -51,6 +52,7 @@ func TestMigrationsCreateEveryModel(t *testing.T) {
 }
 
 func TestParseRole(t *testing.T) {
+	t.Parallel()
 	sqlite := &config.Config{Database: config.DatabaseConfig{URL: "sqlite:x.db"}}
 	pg := &config.Config{Database: config.DatabaseConfig{URL: "postgres://x"}}
 	for _, c := range []struct {

@@ -6,7 +6,6 @@ import (
 	"math/big"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 )
 
 func TestGoogleSignInCreatesUserWithTokens(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	token := app.Issuer.IDToken(t, testkit.GoogleClaims{Email: "alice@example.com", Name: "Alice",
 		Picture: "https://example.com/a.png"})
@@ -53,6 +53,7 @@ func TestGoogleSignInCreatesUserWithTokens(t *testing.T) {
 }
 
 func TestGoogleSignInAgainFindsTheSameUser(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	first := app.SignIn(t, "bob@example.com")
 	second := app.SignIn(t, "bob@example.com")
@@ -68,22 +69,17 @@ func TestGoogleSignInAgainFindsTheSameUser(t *testing.T) {
 }
 
 func TestConcurrentFirstSignInsMakeOneUser(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	token := app.Issuer.IDToken(t, testkit.GoogleClaims{Email: "race@example.com"})
-	var wg sync.WaitGroup
-	statuses := make([]int, 6)
-	for i := range statuses {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			statuses[i] = app.Do(t, nil, http.MethodPost, "/api/v1/auth/google/callback",
-				map[string]any{"id_token": token}).Status
-		}()
+	racers := make([]testkit.Racer, 6)
+	for i := range racers {
+		racers[i] = testkit.Racer{Request: testkit.Request{Method: http.MethodPost, Path: "/api/v1/auth/google/callback",
+			Body: map[string]any{"id_token": token}}}
 	}
-	wg.Wait()
-	for i, s := range statuses {
-		if s != http.StatusOK {
-			t.Errorf("sign-in %d: status %d", i, s)
+	for i, res := range app.Burst(t, racers) {
+		if res.Status != http.StatusOK {
+			t.Errorf("sign-in %d: status %d", i, res.Status)
 		}
 	}
 	if n := app.Count(t, "users", ""); n != 1 {
@@ -92,6 +88,7 @@ func TestConcurrentFirstSignInsMakeOneUser(t *testing.T) {
 }
 
 func TestGoogleSignInRefusesBadTokens(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	unverified := false
 	cases := map[string]testkit.GoogleClaims{
@@ -122,6 +119,7 @@ func TestGoogleSignInRefusesBadTokens(t *testing.T) {
 }
 
 func TestIssuerKeysAreCachedBetweenSignIns(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	for _, email := range []string{"a@example.com", "b@example.com", "c@example.com"} {
 		app.SignIn(t, email)
@@ -132,6 +130,7 @@ func TestIssuerKeysAreCachedBetweenSignIns(t *testing.T) {
 }
 
 func TestAccessTokenCodes(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 
@@ -153,6 +152,7 @@ func TestAccessTokenCodes(t *testing.T) {
 }
 
 func TestRefreshRotatesAndReuseRevokesTheFamily(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 
@@ -197,6 +197,7 @@ func TestRefreshRotatesAndReuseRevokesTheFamily(t *testing.T) {
 }
 
 func TestRefreshTokenExpires(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	app.Clock.Advance(7*24*time.Hour + time.Second)
@@ -207,6 +208,7 @@ func TestRefreshTokenExpires(t *testing.T) {
 }
 
 func TestLogoutIsIdempotentAndEndsTheSession(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 
@@ -225,6 +227,7 @@ func TestLogoutIsIdempotentAndEndsTheSession(t *testing.T) {
 }
 
 func TestLogoutWithOnlyTheBearerEndsItsSession(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	otherTab := app.SignIn(t, "alice@example.com")
@@ -243,6 +246,7 @@ func TestLogoutWithOnlyTheBearerEndsItsSession(t *testing.T) {
 }
 
 func TestUsersMe(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 
@@ -287,6 +291,7 @@ func TestUsersMe(t *testing.T) {
 }
 
 func TestJWKSVerifiesAccessTokens(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	for _, path := range []string{"/api/v1/.well-known/jwks.json", "/.well-known/jwks.json"} {
@@ -323,6 +328,7 @@ func TestJWKSVerifiesAccessTokens(t *testing.T) {
 }
 
 func TestDevLogin(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	res := app.Do(t, nil, http.MethodPost, "/api/v1/auth/dev/login", map[string]any{"email": "dev@example.com"}).
 		Expect(t, http.StatusOK)

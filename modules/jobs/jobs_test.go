@@ -50,6 +50,7 @@ func withProbe(p *probe) testkit.Option {
 func newProbe() *probe { return &probe{entered: make(chan struct{}, 1), release: make(chan struct{})} }
 
 func TestInsertTxCommitsAndRollsBackWithTheTransaction(t *testing.T) {
+	t.Parallel()
 	p := newProbe()
 	var q jobs.Enqueuer
 	app := testkit.Start(t, withProbe(p), testkit.WithFx(fx.Populate(&q)))
@@ -81,6 +82,7 @@ func TestInsertTxCommitsAndRollsBackWithTheTransaction(t *testing.T) {
 }
 
 func TestInsertTxNeedsATransaction(t *testing.T) {
+	t.Parallel()
 	var q jobs.Enqueuer
 	app := testkit.Start(t, withProbe(newProbe()), testkit.WithFx(fx.Populate(&q)))
 	if _, err := q.InsertTx(context.Background(), app.DB.Gorm, probeArgs{}, nil); err == nil {
@@ -89,6 +91,7 @@ func TestInsertTxNeedsATransaction(t *testing.T) {
 }
 
 func TestHousekeepingRunsAtStartAndIsMeasured(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	past := app.Clock.Now().Add(-time.Hour)
 	err := app.DB.Gorm.Exec(`INSERT INTO idempotency_keys (subject, idem_key, request_hash, method, path, state,
@@ -118,6 +121,7 @@ func TestHousekeepingRunsAtStartAndIsMeasured(t *testing.T) {
 }
 
 func TestWorkerFinishesItsCurrentJobOnShutdown(t *testing.T) {
+	t.Parallel()
 	p := newProbe()
 	p.hold.Store(true)
 	app := testkit.Start(t, withProbe(p))
@@ -142,6 +146,7 @@ func TestWorkerFinishesItsCurrentJobOnShutdown(t *testing.T) {
 }
 
 func TestAPIRoleInsertsAndWorkerRoleWorks(t *testing.T) {
+	t.Parallel()
 	if !testkit.Postgres() {
 		t.Skip("separate api and worker processes need PostgreSQL")
 	}

@@ -15,6 +15,7 @@ func addNote(t *testing.T, app *testkit.App, u *testkit.User, body map[string]an
 }
 
 func TestNotesLifecycle(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	n := addNote(t, app, alice, map[string]any{"content": "Buy milk"})
@@ -64,6 +65,7 @@ func TestNotesLifecycle(t *testing.T) {
 }
 
 func TestNoteLimitCountsOnlyUnarchivedNotes(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	var first string
@@ -94,6 +96,7 @@ func TestNoteLimitCountsOnlyUnarchivedNotes(t *testing.T) {
 }
 
 func TestTaskNotes(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	bob := app.SignIn(t, "bob@example.com")
@@ -119,6 +122,7 @@ func TestTaskNotes(t *testing.T) {
 }
 
 func TestVoiceNotesAndConversionSayWhyTheyAreUnavailable(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	voice := map[string]any{"voice_url": "https://cdn.example.com/a.webm", "voice_duration_seconds": 42}

@@ -26,6 +26,7 @@ func seed(t *testing.T, app *testkit.App, u *testkit.User, n int) {
 }
 
 func TestNotificationList(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	bob := app.SignIn(t, "bob@example.com")
@@ -90,6 +91,7 @@ func browserKeys(t *testing.T) (string, string) {
 }
 
 func TestPushSubscriptions(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	key := app.Do(t, alice, http.MethodGet, "/api/v1/notifications/vapid-public-key", nil).Expect(t, http.StatusOK).Data(t)
@@ -161,6 +163,7 @@ func TestPushSubscriptions(t *testing.T) {
 }
 
 func TestWithoutVAPIDKeysInProductionPushIsOff(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t, testkit.WithConfig("environment", "production"), testkit.WithConfig("auth.dev_login_enabled", "false"))
 	alice := app.SignIn(t, "alice@example.com")
 	app.Do(t, alice, http.MethodGet, "/api/v1/notifications/vapid-public-key", nil).ExpectError(t, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")

@@ -30,6 +30,7 @@ func activity(t *testing.T, app *testkit.App, u *testkit.User, query string) []a
 }
 
 func TestEveryChangeWritesOneActivityRow(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	due := app.Clock.Now().Add(24 * time.Hour)
@@ -96,6 +97,7 @@ func TestEveryChangeWritesOneActivityRow(t *testing.T) {
 }
 
 func TestActivityIsKeptThirtyDays(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	createTask(t, app, alice, map[string]any{"title": "old"})

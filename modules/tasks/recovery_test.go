@@ -12,6 +12,7 @@ import (
 )
 
 func TestRecoveryRestoresTheTaskWithItsChildren(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	due := app.Clock.Now().Add(3 * 24 * time.Hour)
@@ -65,6 +66,7 @@ func TestRecoveryRestoresTheTaskWithItsChildren(t *testing.T) {
 }
 
 func TestRecoveryAliasesExpiryAndScope(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	bob := app.SignIn(t, "bob@example.com")
@@ -102,6 +104,7 @@ func TestRecoveryAliasesExpiryAndScope(t *testing.T) {
 }
 
 func TestRecoveryChecksLimitsAgain(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t, testkit.WithConfig("limits.free.max_tasks", 2))
 	alice := app.SignIn(t, "alice@example.com")
 	id := createTask(t, app, alice, map[string]any{"title": "deleted"})["id"].(string)
@@ -115,6 +118,7 @@ func TestRecoveryChecksLimitsAgain(t *testing.T) {
 }
 
 func TestFourthTombstonePurgesTheOldestAcrossTasksAndNotes(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	note := app.Do(t, alice, http.MethodPost, "/api/v1/notes", map[string]any{"content": "oldest"}).Expect(t, http.StatusCreated).Data(t)

@@ -22,6 +22,7 @@ func occurrences(t *testing.T, r *Rule, from time.Time, n int) []string {
 }
 
 func TestRuleKeepsLocalTimeAcrossDSTChanges(t *testing.T) {
+	t.Parallel()
 	berlin, _ := time.LoadLocation("Europe/Berlin")
 	newYork, _ := time.LoadLocation("America/New_York")
 	cases := []struct {
@@ -74,6 +75,7 @@ func TestRuleKeepsLocalTimeAcrossDSTChanges(t *testing.T) {
 }
 
 func TestRuleCountEnds(t *testing.T) {
+	t.Parallel()
 	r, err := ParseRule("FREQ=DAILY;COUNT=1", time.UTC, time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
@@ -88,6 +90,7 @@ func TestRuleCountEnds(t *testing.T) {
 }
 
 func TestRuleRefusesWhatItCannotDo(t *testing.T) {
+	t.Parallel()
 	for _, bad := range []string{"", "FREQ=HOURLY", "FREQ=MINUTELY", "FREQ=DAILY;BYHOUR=9", "INTERVAL=2",
 		"FREQ=DAILY;INTERVAL=0", "FREQ=DAILY;COUNT=-1", "FREQ=DAILY;FOO=1", "FREQ=WEEKLY;BYDAY=XX", "FREQ",
 		"a\nb\nc", "FREQ=DAILY;UNTIL=yesterday"} {

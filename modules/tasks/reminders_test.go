@@ -38,6 +38,7 @@ func fire(t *testing.T, app *testkit.App, id string, scheduledAt time.Time) {
 }
 
 func TestRemindersAsTheLiveClientSendsThem(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	due := app.Clock.Now().Add(48 * time.Hour)
@@ -93,6 +94,7 @@ func TestRemindersAsTheLiveClientSendsThem(t *testing.T) {
 }
 
 func TestReminderInputRules(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	bob := app.SignIn(t, "bob@example.com")
@@ -121,6 +123,7 @@ func TestReminderInputRules(t *testing.T) {
 }
 
 func TestRelativeRemindersMoveWithTheDueDate(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	due := app.Clock.Now().Add(24 * time.Hour)
@@ -164,6 +167,7 @@ func TestRelativeRemindersMoveWithTheDueDate(t *testing.T) {
 }
 
 func TestReminderFiresOnceThroughTheWorker(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	due := app.Clock.Now().Add(10 * time.Minute)
@@ -190,6 +194,7 @@ func TestReminderFiresOnceThroughTheWorker(t *testing.T) {
 }
 
 func TestClientFireAndDeletedTasksSilenceDeliveries(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	due := app.Clock.Now().Add(5 * 24 * time.Hour)

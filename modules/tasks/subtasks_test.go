@@ -42,6 +42,7 @@ func counts(t *testing.T, app *testkit.App, u *testkit.User, taskID string) (flo
 }
 
 func TestSubtaskLimitPerTaskFollowsTier(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	id := createTask(t, app, alice, map[string]any{"title": "t"})["id"].(string)
@@ -73,6 +74,7 @@ func TestSubtaskLimitPerTaskFollowsTier(t *testing.T) {
 }
 
 func TestSubtaskOrder(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	if err := app.DB.Gorm.Exec("UPDATE users SET tier = 'pro' WHERE id = ?", alice.ID).Error; err != nil {
@@ -144,6 +146,7 @@ func TestSubtaskOrder(t *testing.T) {
 }
 
 func TestLastSubtaskAutoCompletesTheTask(t *testing.T) {
+	t.Parallel()
 	c := &completions{}
 	app := testkit.Start(t, testkit.WithFx(subscribeCompletions(c)))
 	alice := app.SignIn(t, "alice@example.com")
@@ -180,6 +183,7 @@ func TestLastSubtaskAutoCompletesTheTask(t *testing.T) {
 }
 
 func TestDeletingTheOpenSubtaskNeverCompletesTheTask(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	id := createTask(t, app, alice, map[string]any{"title": "t"})["id"].(string)
@@ -196,6 +200,7 @@ func TestDeletingTheOpenSubtaskNeverCompletesTheTask(t *testing.T) {
 }
 
 func TestForceCompleteCompletesOpenSubtasks(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	id := createTask(t, app, alice, map[string]any{"title": "t"})["id"].(string)
@@ -215,6 +220,7 @@ func TestForceCompleteCompletesOpenSubtasks(t *testing.T) {
 }
 
 func TestSubtasksAreScopedAndFollowTheTaskState(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	bob := app.SignIn(t, "bob@example.com")

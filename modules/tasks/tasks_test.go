@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,6 +24,7 @@ func createTask(t *testing.T, app *testkit.App, u *testkit.User, body map[string
 }
 
 func TestCreateTask(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	due := app.Clock.Now().Add(48 * time.Hour).In(time.FixedZone("CEST", 2*3600))
@@ -54,6 +54,7 @@ func TestCreateTask(t *testing.T) {
 }
 
 func TestCreateTaskRefusesBadInput(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	now := app.Clock.Now()
@@ -102,6 +103,7 @@ func TestCreateTaskRefusesBadInput(t *testing.T) {
 }
 
 func TestDescriptionLimitFollowsTier(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	createTask(t, app, alice, map[string]any{"title": "x", "description": strings.Repeat("d", 1000)})
@@ -117,6 +119,7 @@ func TestDescriptionLimitFollowsTier(t *testing.T) {
 }
 
 func TestActiveTaskLimit(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	var first map[string]any
@@ -150,28 +153,17 @@ func TestActiveTaskLimit(t *testing.T) {
 }
 
 func TestConcurrentCreatesNeverPassTheLimit(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t, testkit.WithConfig("limits.free.max_tasks", 5))
 	alice := app.SignIn(t, "alice@example.com")
-	var created, refused atomic.Int32
-	var wg sync.WaitGroup
-	for i := range 12 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res := app.Do(t, alice, http.MethodPost, "/api/v1/tasks", map[string]any{"title": fmt.Sprintf("t%d", i)})
-			switch res.Status {
-			case http.StatusCreated:
-				created.Add(1)
-			case http.StatusConflict:
-				refused.Add(1)
-			default:
-				t.Errorf("status %d: %s", res.Status, res.Body)
-			}
-		}()
+	racers := make([]testkit.Racer, 12)
+	for i := range racers {
+		racers[i] = testkit.Racer{User: alice, Request: testkit.Request{Method: http.MethodPost, Path: "/api/v1/tasks",
+			Body: map[string]any{"title": fmt.Sprintf("t%d", i)}}}
 	}
-	wg.Wait()
-	if created.Load() != 5 || refused.Load() != 7 {
-		t.Fatalf("created %d, refused %d; want 5 and 7", created.Load(), refused.Load())
+	statuses := testkit.Statuses(app.Burst(t, racers))
+	if statuses[http.StatusCreated] != 5 || statuses[http.StatusConflict] != 7 {
+		t.Fatalf("statuses %v; want 5 created and 7 refused", statuses)
 	}
 	if n := app.Count(t, "tasks", "user_id = ?", alice.ID); n != 5 {
 		t.Fatalf("rows = %d", n)
@@ -179,6 +171,7 @@ func TestConcurrentCreatesNeverPassTheLimit(t *testing.T) {
 }
 
 func TestListTasks(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	now := app.Clock.Now()
@@ -262,6 +255,7 @@ func TestListTasks(t *testing.T) {
 }
 
 func TestGetTaskDetail(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	task := createTask(t, app, alice, map[string]any{"title": "detail"})
@@ -277,6 +271,7 @@ func TestGetTaskDetail(t *testing.T) {
 }
 
 func TestAnotherUsersTaskIsNotFound(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	bob := app.SignIn(t, "bob@example.com")
@@ -307,6 +302,7 @@ func TestAnotherUsersTaskIsNotFound(t *testing.T) {
 }
 
 func TestUpdateWithVersion(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	id := createTask(t, app, alice, map[string]any{"title": "v1"})["id"].(string)
@@ -342,18 +338,18 @@ func TestUpdateWithVersion(t *testing.T) {
 }
 
 func TestConcurrentUpdatesWithoutVersionBothApply(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	id := createTask(t, app, alice, map[string]any{"title": "race"})["id"].(string)
-	var wg sync.WaitGroup
+	var racers []testkit.Racer
 	for _, body := range []map[string]any{{"hidden": true}, {"priority": "high"}, {"description": "d"}, {"estimated_duration": 5}} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			app.Do(t, alice, http.MethodPatch, "/api/v1/tasks/"+id, body).Expect(t, http.StatusOK)
-		}()
+		racers = append(racers, testkit.Racer{User: alice,
+			Request: testkit.Request{Method: http.MethodPatch, Path: "/api/v1/tasks/" + id, Body: body}})
 	}
-	wg.Wait()
+	for _, res := range app.Burst(t, racers) {
+		res.Expect(t, http.StatusOK)
+	}
 	got := app.Do(t, alice, http.MethodGet, "/api/v1/tasks/"+id, nil).Data(t)
 	if got["hidden"] != true || got["priority"] != "high" || got["description"] != "d" || got["estimated_duration"] != float64(5) ||
 		got["version"] != float64(5) {
@@ -362,6 +358,7 @@ func TestConcurrentUpdatesWithoutVersionBothApply(t *testing.T) {
 }
 
 func TestPatchNullClearsOnlyNullableFields(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	id := createTask(t, app, alice, map[string]any{"title": "t", "description": "d", "estimated_duration": 30,
@@ -387,6 +384,7 @@ func TestPatchNullClearsOnlyNullableFields(t *testing.T) {
 }
 
 func TestArchivedTaskIsReadOnlyUntilUnarchived(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	id := createTask(t, app, alice, map[string]any{"title": "old"})["id"].(string)
@@ -424,6 +422,7 @@ func subscribeCompletions(c *completions) fx.Option {
 }
 
 func TestCompleteAndForceComplete(t *testing.T) {
+	t.Parallel()
 	c := &completions{}
 	app := testkit.Start(t, testkit.WithFx(subscribeCompletions(c)))
 	alice := app.SignIn(t, "alice@example.com")
@@ -454,6 +453,7 @@ func TestCompleteAndForceComplete(t *testing.T) {
 }
 
 func TestCompletionRollsBackWhenASubscriberFails(t *testing.T) {
+	t.Parallel()
 	c := &completions{}
 	app := testkit.Start(t, testkit.WithFx(subscribeCompletions(c)))
 	alice := app.SignIn(t, "alice@example.com")
@@ -468,6 +468,7 @@ func TestCompletionRollsBackWhenASubscriberFails(t *testing.T) {
 }
 
 func TestDeleteLeavesARecoverableTombstone(t *testing.T) {
+	t.Parallel()
 	var deleted atomic.Int32
 	app := testkit.Start(t, testkit.WithFx(fx.Invoke(func(bus *events.Bus) {
 		events.Subscribe(bus, "test", func(_ context.Context, _ *gorm.DB, e tasks.TaskDeleted) error {

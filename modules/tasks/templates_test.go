@@ -43,6 +43,7 @@ func instances(t *testing.T, app *testkit.App, templateID string) []time.Time {
 }
 
 func TestTemplateCRUDAndValidation(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	tmpl := createTemplate(t, app, alice, map[string]any{"title": "Water plants", "rrule": "FREQ=WEEKLY;BYDAY=MO,TH",
@@ -100,6 +101,7 @@ func TestTemplateCRUDAndValidation(t *testing.T) {
 }
 
 func TestRecurringGenerationMakesEachOccurrenceOnce(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	app.Do(t, alice, http.MethodPatch, "/api/v1/users/me", map[string]any{"timezone": "Europe/Berlin"}).Expect(t, http.StatusOK)
@@ -148,6 +150,7 @@ func TestRecurringGenerationMakesEachOccurrenceOnce(t *testing.T) {
 }
 
 func TestCountOneRuleMakesItsOneOccurrence(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	id := createTemplate(t, app, alice, map[string]any{"title": "Once", "rrule": "FREQ=WEEKLY;COUNT=1"})["id"].(string)
@@ -162,6 +165,7 @@ func TestCountOneRuleMakesItsOneOccurrence(t *testing.T) {
 }
 
 func TestInstantiateMakesTheNextOccurrenceNow(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	tmpl := createTemplate(t, app, alice, map[string]any{"title": "Review", "rrule": "FREQ=DAILY",
@@ -183,6 +187,7 @@ func TestInstantiateMakesTheNextOccurrenceNow(t *testing.T) {
 }
 
 func TestOccurrenceAtTheTaskLimitIsSkippedAndToldToTheUser(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t, testkit.WithConfig("limits.free.max_tasks", 1))
 	alice := app.SignIn(t, "alice@example.com")
 	createTask(t, app, alice, map[string]any{"title": "fills the list"})

@@ -18,6 +18,7 @@ func env(vars map[string]string) func(string) (string, bool) {
 }
 
 func TestDefaults(t *testing.T) {
+	t.Parallel()
 	c, err := config.Load(config.Options{LookupEnv: env(nil)})
 	if err != nil {
 		t.Fatal(err)
@@ -33,6 +34,7 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestTheDefaultDatabaseLivesInTheDataDir(t *testing.T) {
+	t.Parallel()
 	c, err := config.Load(config.Options{LookupEnv: env(map[string]string{"DATA_DIR": "/srv/perpetua"})})
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +50,7 @@ func TestTheDefaultDatabaseLivesInTheDataDir(t *testing.T) {
 }
 
 func TestPlainAndPrefixedEnvironmentNames(t *testing.T) {
+	t.Parallel()
 	c, err := config.Load(config.Options{LookupEnv: env(map[string]string{
 		"PORT":                      "9000",
 		"DATABASE_URL":              "postgres://u@h/db",
@@ -86,6 +89,7 @@ func TestPlainAndPrefixedEnvironmentNames(t *testing.T) {
 }
 
 func TestFileLayersBetweenDefaultsAndEnvironment(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "c.yaml")
 	if err := os.WriteFile(path, []byte("server:\n  port: 7000\n  ops_port: 7001\nlog:\n  level: warn\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -103,6 +107,7 @@ func TestFileLayersBetweenDefaultsAndEnvironment(t *testing.T) {
 }
 
 func TestBadValuesNameTheKeyAndVariable(t *testing.T) {
+	t.Parallel()
 	cases := map[string]struct {
 		env  map[string]string
 		want string
@@ -144,6 +149,7 @@ func (s section) Validate() error {
 }
 
 func TestSectionValidationNamesTheFullKey(t *testing.T) {
+	t.Parallel()
 	c, err := config.Load(config.Options{LookupEnv: env(map[string]string{"PERPETUA_LIMITS_FREE_MAX_TASKS": "50"})})
 	if err != nil {
 		t.Fatal(err)

@@ -38,6 +38,7 @@ func open(t *testing.T) *database.DB {
 // River's SQLite migrations need jsonb (SQLite 3.45+); a downgrade of the
 // pinned modernc.org/sqlite must fail here, loudly.
 func TestSQLiteHasJSONB(t *testing.T) {
+	t.Parallel()
 	db := open(t)
 	if db.Dialect != database.SQLite {
 		t.Skip("SQLite only")
@@ -52,6 +53,7 @@ func TestSQLiteHasJSONB(t *testing.T) {
 }
 
 func TestMigrationsApplyTwiceAndDetectUniqueViolations(t *testing.T) {
+	t.Parallel()
 	db := open(t)
 	ctx := context.Background()
 	for range 2 {
@@ -79,12 +81,14 @@ func TestMigrationsApplyTwiceAndDetectUniqueViolations(t *testing.T) {
 }
 
 func TestEscapeLike(t *testing.T) {
+	t.Parallel()
 	if got := database.EscapeLike(`50%_off\`); got != `50\%\_off\\` {
 		t.Fatalf("%q", got)
 	}
 }
 
 func TestPingFailsOnAClosedPool(t *testing.T) {
+	t.Parallel()
 	db := open(t)
 	if err := db.Ping(context.Background()); err != nil {
 		t.Fatalf("ping: %v", err)
@@ -98,6 +102,7 @@ func TestPingFailsOnAClosedPool(t *testing.T) {
 // Two transactions lock two rows in opposite orders: PostgreSQL aborts one
 // as a deadlock, and Tx runs it again, so both succeed.
 func TestTxRunsADeadlockedTransactionAgain(t *testing.T) {
+	t.Parallel()
 	db := open(t)
 	if db.Dialect != database.Postgres {
 		t.Skip("SQLite runs one transaction at a time: nothing to deadlock")
@@ -144,6 +149,7 @@ func TestTxRunsADeadlockedTransactionAgain(t *testing.T) {
 // A transaction that keeps losing is run a bounded number of times, then
 // reported as a conflict, never as an internal error.
 func TestTxGivesUpOnEndlessSerializationFailures(t *testing.T) {
+	t.Parallel()
 	db := open(t)
 	attempts := 0
 	err := db.Tx(context.Background(), func(*gorm.DB) error {

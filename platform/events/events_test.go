@@ -16,6 +16,7 @@ type happened struct{ N int }
 type other struct{}
 
 func TestSubscribersFromTheGroupRunInOrderAndStopAtTheFirstError(t *testing.T) {
+	t.Parallel()
 	var seen []string
 	fail := false
 	var bus *events.Bus

@@ -8,6 +8,7 @@ import (
 )
 
 func TestClientIPIsTheRightmostUntrustedEntry(t *testing.T) {
+	t.Parallel()
 	peer := netip.MustParseAddr("10.1.0.5")
 	cases := []struct {
 		name    string

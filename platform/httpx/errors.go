@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/validation"
@@ -117,21 +116,25 @@ func codeForStatus(status int) (int, string) {
 	return http.StatusInternalServerError, apperr.CodeInternal
 }
 
-// InstallHumaErrors makes Huma produce our envelope for every error it
-// reports: validation (400, never 422), body too large (413), and errors
-// returned by handlers, which are mapped through apperr. Unknown errors become
-// a logged 500 that reveals nothing but the request id.
-func InstallHumaErrors(fallback *zap.Logger) {
+// Huma produces our envelope for every error it reports: validation (400,
+// never 422), body too large (413), and errors returned by handlers, which
+// are mapped through apperr. Unknown errors become a logged 500 that reveals
+// nothing but the request id. Huma keeps these hooks in package variables,
+// so they are set once, when this package loads, and never by an app's
+// start: several apps (tests in parallel) can run in one process. Errors are
+// logged with the request's logger; zap's global logger stands in outside a
+// request.
+func init() {
 	installMessages()
 	huma.NewErrorWithContext = func(hctx huma.Context, status int, msg string, errs ...error) huma.StatusError {
 		ctx := context.Background()
 		if hctx != nil {
 			ctx = hctx.Context()
 		}
-		return mapError(ctx, fallback, status, msg, errs...)
+		return mapError(ctx, zap.L(), status, msg, errs...)
 	}
 	huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
-		return mapError(context.Background(), fallback, status, msg, errs...)
+		return mapError(context.Background(), zap.L(), status, msg, errs...)
 	}
 }
 
@@ -189,33 +192,29 @@ func humanMessage(status int, msg string) string {
 	return msg
 }
 
-var messagesOnce sync.Once
-
 // installMessages words Huma's validation messages for the people who read
 // them in the client: no RFC numbers, no library errors (a "%.0v" keeps a
 // message's argument out of it).
 func installMessages() {
-	messagesOnce.Do(func() {
-		validation.MsgExpectedBoolean = "expected true or false"
-		validation.MsgExpectedNumber = "expected a number"
-		validation.MsgExpectedInteger = "expected a whole number"
-		validation.MsgExpectedString = "expected a string"
-		validation.MsgExpectedArray = "expected a list"
-		validation.MsgExpectedObject = "expected an object"
-		validation.MsgExpectedRFC3339DateTime = "expected a date and time such as 2026-02-11T10:00:00Z"
-		validation.MsgExpectedRFC3339Date = "expected a date such as 2026-02-11"
-		validation.MsgExpectedRFC4122UUID = "expected a UUID%.0v"
-		validation.MsgExpectedRFC5322Email = "expected an email address%.0v"
-		validation.MsgExpectedRFC3986URI = "expected a URL%.0v"
-		validation.MsgExpectedOneOf = "expected one of: %s"
-		validation.MsgExpectedMinLength = "expected at least %d characters"
-		validation.MsgExpectedMaxLength = "expected at most %d characters"
-		validation.MsgExpectedMinItems = "expected at least %d items"
-		validation.MsgExpectedMaxItems = "expected at most %d items"
-		validation.MsgExpectedMinimumNumber = "expected a number >= %v"
-		validation.MsgExpectedMaximumNumber = "expected a number <= %v"
-		validation.MsgExpectedRequiredProperty = "%s is required"
-	})
+	validation.MsgExpectedBoolean = "expected true or false"
+	validation.MsgExpectedNumber = "expected a number"
+	validation.MsgExpectedInteger = "expected a whole number"
+	validation.MsgExpectedString = "expected a string"
+	validation.MsgExpectedArray = "expected a list"
+	validation.MsgExpectedObject = "expected an object"
+	validation.MsgExpectedRFC3339DateTime = "expected a date and time such as 2026-02-11T10:00:00Z"
+	validation.MsgExpectedRFC3339Date = "expected a date such as 2026-02-11"
+	validation.MsgExpectedRFC4122UUID = "expected a UUID%.0v"
+	validation.MsgExpectedRFC5322Email = "expected an email address%.0v"
+	validation.MsgExpectedRFC3986URI = "expected a URL%.0v"
+	validation.MsgExpectedOneOf = "expected one of: %s"
+	validation.MsgExpectedMinLength = "expected at least %d characters"
+	validation.MsgExpectedMaxLength = "expected at most %d characters"
+	validation.MsgExpectedMinItems = "expected at least %d items"
+	validation.MsgExpectedMaxItems = "expected at most %d items"
+	validation.MsgExpectedMinimumNumber = "expected a number >= %v"
+	validation.MsgExpectedMaximumNumber = "expected a number <= %v"
+	validation.MsgExpectedRequiredProperty = "%s is required"
 }
 
 // fieldOf names the field of a validation detail. A missing property is

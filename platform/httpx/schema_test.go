@@ -11,6 +11,7 @@ import (
 type Twin struct{ A int }
 
 func TestTwoTypesNeverShareASchemaName(t *testing.T) {
+	t.Parallel()
 	cases := map[string][2]reflect.Type{
 		"two unnamed bodies with one hint": {
 			reflect.TypeOf(struct {
@@ -44,6 +45,7 @@ func TestTwoTypesNeverShareASchemaName(t *testing.T) {
 }
 
 func TestOneTypeKeepsItsNameAndNamesAreLettersAndDigits(t *testing.T) {
+	t.Parallel()
 	reg := httpx.NewSchemaRegistry()
 	body := reflect.TypeOf(struct{ A int }{})
 	first := reg.Schema(body, true, "Task-create Body")

@@ -12,6 +12,7 @@ import (
 )
 
 func TestCheckJSONTextNamesTheField(t *testing.T) {
+	t.Parallel()
 	cases := map[string]string{
 		`{"title": "a\u0000b"}`:                         "title",
 		`{"a": {"b": [1, "ok", "x\u0000"]}}`:            "a.b[2]",

@@ -26,6 +26,7 @@ func withKey(key string, method, path string, body any) testkit.Request {
 }
 
 func TestReplayReturnsTheStoredAnswer(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	key := uuid.NewString()
@@ -63,6 +64,7 @@ func TestReplayReturnsTheStoredAnswer(t *testing.T) {
 }
 
 func TestFailuresBelow500AreReplayedToo(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	key := uuid.NewString()
@@ -75,6 +77,7 @@ func TestFailuresBelow500AreReplayedToo(t *testing.T) {
 }
 
 func TestKeysExpire(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	key := uuid.NewString()
@@ -93,6 +96,7 @@ func TestKeysExpire(t *testing.T) {
 }
 
 func TestServerErrorsAreNotStored(t *testing.T) {
+	t.Parallel()
 	var fail atomic.Bool
 	app := testkit.Start(t, testkit.WithFx(fx.Invoke(func(bus *events.Bus) {
 		events.Subscribe(bus, "test", func(context.Context, *gorm.DB, tasks.TaskCompleted) error {
@@ -134,6 +138,7 @@ func (g *gate) Register(api huma.API) {
 }
 
 func TestConcurrentDuplicatesExecuteOnce(t *testing.T) {
+	t.Parallel()
 	g := &gate{entered: make(chan struct{}, 8), open: make(chan struct{})}
 	app := testkit.Start(t, testkit.WithFx(fx.Provide(platform.AsRoutes(func() *gate { return g }))))
 	alice := app.SignIn(t, "alice@example.com")
@@ -141,14 +146,20 @@ func TestConcurrentDuplicatesExecuteOnce(t *testing.T) {
 	req := withKey(key, http.MethodPost, "/api/v1/test/slow", map[string]any{"x": 1})
 
 	results := make(chan *testkit.Response, 4)
-	go func() { results <- app.Send(t, alice, req) }()
+	errs := make(chan error, 4)
+	send := func() {
+		res, err := app.Call(alice, req)
+		errs <- err
+		results <- res
+	}
+	go send()
 	<-g.entered // the first request is inside its handler
 	var wg sync.WaitGroup
 	for range 3 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results <- app.Send(t, alice, req)
+			send()
 		}()
 	}
 	// The first holds its key as pending; duplicates that arrive now wait for
@@ -160,6 +171,9 @@ func TestConcurrentDuplicatesExecuteOnce(t *testing.T) {
 	wg.Wait()
 	replayed := 0
 	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 		res := <-results
 		res.Expect(t, http.StatusOK)
 		if res.Data(t)["run"] != float64(1) {
@@ -175,16 +189,25 @@ func TestConcurrentDuplicatesExecuteOnce(t *testing.T) {
 }
 
 func TestDuplicateGivesUpWithConflictWhenTheFirstRunsTooLong(t *testing.T) {
+	t.Parallel()
 	g := &gate{entered: make(chan struct{}, 8), open: make(chan struct{})}
 	app := testkit.Start(t, testkit.WithConfig("idempotency.wait_timeout", "100ms"),
 		testkit.WithFx(fx.Provide(platform.AsRoutes(func() *gate { return g }))))
 	alice := app.SignIn(t, "alice@example.com")
 	req := withKey(uuid.NewString(), http.MethodPost, "/api/v1/test/slow", map[string]any{"x": 1})
 	done := make(chan *testkit.Response, 1)
-	go func() { done <- app.Send(t, alice, req) }()
+	failed := make(chan error, 1)
+	go func() {
+		res, err := app.Call(alice, req)
+		failed <- err
+		done <- res
+	}()
 	<-g.entered
 	app.Send(t, alice, req).ExpectError(t, http.StatusConflict, "CONFLICT")
 	close(g.open)
+	if err := <-failed; err != nil {
+		t.Fatal(err)
+	}
 	(<-done).Expect(t, http.StatusOK)
 	if g.runs.Load() != 1 {
 		t.Fatalf("runs = %d", g.runs.Load())
@@ -202,6 +225,7 @@ func (required) Register(api huma.API) {
 }
 
 func TestRequiredKeyIsEnforced(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t, testkit.WithFx(fx.Provide(platform.AsRoutes(func() required { return required{} }))))
 	alice := app.SignIn(t, "alice@example.com")
 	app.Do(t, alice, http.MethodPost, "/api/v1/test/required", nil).ExpectError(t, http.StatusBadRequest, "VALIDATION_ERROR")

@@ -12,6 +12,7 @@ import (
 )
 
 func TestGeneralLimitIsPerUserPerMinute(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t, testkit.WithConfig("rate_limit.general_per_minute", 3))
 	alice := app.SignIn(t, "alice@example.com")
 	bob := app.SignIn(t, "bob@example.com")
@@ -42,6 +43,7 @@ func TestGeneralLimitIsPerUserPerMinute(t *testing.T) {
 }
 
 func TestAuthLimitIsPerIP(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t, testkit.WithConfig("rate_limit.auth_per_minute", 2))
 	app.Do(t, nil, http.MethodPost, "/api/v1/auth/refresh", map[string]any{"refresh_token": "a"}).Expect(t, http.StatusUnauthorized)
 	app.Do(t, nil, http.MethodPost, "/api/v1/auth/logout", map[string]any{"refresh_token": "a"}).Expect(t, http.StatusOK)
@@ -54,6 +56,7 @@ func TestAuthLimitIsPerIP(t *testing.T) {
 }
 
 func TestLimitIsSharedAcrossInstances(t *testing.T) {
+	t.Parallel()
 	if !testkit.Postgres() {
 		t.Skip("several instances share PostgreSQL; the embedded SQLite serves one process")
 	}
@@ -71,6 +74,7 @@ func TestLimitIsSharedAcrossInstances(t *testing.T) {
 }
 
 func TestRedisStore(t *testing.T) {
+	t.Parallel()
 	conn, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second)
 	if err != nil {
 		t.Skip("no Redis on 127.0.0.1:6379")
@@ -88,6 +92,7 @@ func TestRedisStore(t *testing.T) {
 }
 
 func TestRotatingXForwardedForDoesNotEscapeTheAuthLimit(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t, testkit.WithConfig("rate_limit.auth_per_minute", 10),
 		testkit.WithConfig("server.proxy_header", "X-Forwarded-For"))
 	refresh := func(xff string) *testkit.Response {

@@ -73,7 +73,6 @@ type Params struct {
 
 // New builds the server and registers every module's routes.
 func New(p Params) (*Server, error) {
-	httpx.InstallHumaErrors(p.Log)
 	cfg := p.Config
 	ips, err := httpx.NewClientIPs(cfg.Server.ProxyHeader, cfg.Server.TrustedProxies)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 )
 
 func TestHealth(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	live := app.Do(t, nil, http.MethodGet, "/health/live", nil).Expect(t, http.StatusOK).JSON(t)
 	if live["status"] != "ok" {
@@ -33,6 +34,7 @@ func TestHealth(t *testing.T) {
 }
 
 func TestReadinessFailsWithAFailingDependency(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t, testkit.WithFx(fx.Provide(platform.AsCheck(func() platform.Check {
 		return platform.Check{Name: "queue", Run: func(context.Context) error { return errors.New("unreachable") }}
 	}))))
@@ -45,6 +47,7 @@ func TestReadinessFailsWithAFailingDependency(t *testing.T) {
 }
 
 func TestReadinessFailsWithoutTheDatabase(t *testing.T) {
+	t.Parallel()
 	if !testkit.Postgres() {
 		// On SQLite the job workers share the pool and would spend seconds
 		// winding down on it; database_test covers Ping on a closed pool.
@@ -61,6 +64,7 @@ func TestReadinessFailsWithoutTheDatabase(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	app.Do(t, alice, http.MethodGet, "/api/v1/tasks", nil).Expect(t, http.StatusOK)
@@ -104,10 +108,16 @@ func (s *slow) Register(api huma.API) {
 }
 
 func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
+	t.Parallel()
 	s := &slow{entered: make(chan struct{}), release: make(chan struct{})}
 	app := testkit.Start(t, testkit.WithFx(fx.Provide(platform.AsRoutes(func() *slow { return s }))))
-	done := make(chan *testkit.Response)
-	go func() { done <- app.Do(t, nil, http.MethodGet, "/api/v1/test/slow", nil) }()
+	done := make(chan *testkit.Response, 1)
+	failed := make(chan error, 1)
+	go func() {
+		res, err := app.Call(nil, testkit.Request{Method: http.MethodGet, Path: "/api/v1/test/slow"})
+		failed <- err
+		done <- res
+	}()
 	<-s.entered
 	stopped := make(chan error)
 	go func() { stopped <- app.Stop() }()
@@ -117,6 +127,9 @@ func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 	close(s.release)
+	if err := <-failed; err != nil {
+		t.Fatal(err)
+	}
 	res := <-done
 	res.Expect(t, http.StatusOK)
 	if got := res.JSON(t)["data"]; got != "finished" {
@@ -147,6 +160,7 @@ func rawExchange(t *testing.T, url string, req string) string {
 }
 
 func TestLargeHeadsAndMalformedRequestsGetTheEnvelope(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	// Real-world heads (long tokens, cookies) of 8-12 KB are served.
@@ -181,6 +195,7 @@ func TestLargeHeadsAndMalformedRequestsGetTheEnvelope(t *testing.T) {
 // The docs pages and everything they load come from this server: they work
 // without internet access and under a same-origin Content-Security-Policy.
 func TestDocsPagesNeedNothingFromOutside(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	attr := regexp.MustCompile(`(?:src|href)="([^"]+)"`)
 	for _, page := range []string{"/docs", "/redoc"} {

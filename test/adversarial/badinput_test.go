@@ -87,6 +87,7 @@ func encode(t *testing.T, v any) []byte {
 // value outside the schema must be refused with 400; and a run of valid
 // bodies with stray keys afterwards must still be handled.
 func TestBadInputNeverBreaksTheServer(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	f := own(t, app, alice)

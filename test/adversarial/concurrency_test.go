@@ -14,6 +14,7 @@ import (
 // SQLite they queue on the one writer; the answers must be the same.
 
 func TestCompleteAndDeleteRacingOnOneTask(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	u := app.SignIn(t, "alice@example.com")
 	var earlier []string
@@ -42,6 +43,7 @@ func TestCompleteAndDeleteRacingOnOneTask(t *testing.T) {
 }
 
 func TestNotePatchAndDeleteRacing(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	u := app.SignIn(t, "alice@example.com")
 	note := create(t, app, u, "/api/v1/notes", map[string]any{"content": "contested"})["id"].(string)
@@ -59,6 +61,7 @@ func TestNotePatchAndDeleteRacing(t *testing.T) {
 }
 
 func TestTaskAndItsNoteDeletedTogether(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	u := app.SignIn(t, "alice@example.com")
 	task := create(t, app, u, "/api/v1/tasks", map[string]any{"title": "with a note"})["id"].(string)
@@ -86,6 +89,7 @@ func TestTaskAndItsNoteDeletedTogether(t *testing.T) {
 }
 
 func TestSubtaskChangesRacingOnOneTask(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	u := app.SignIn(t, "alice@example.com")
 	task := create(t, app, u, "/api/v1/tasks", map[string]any{"title": "four steps"})["id"].(string)
@@ -129,6 +133,7 @@ func TestSubtaskChangesRacingOnOneTask(t *testing.T) {
 }
 
 func TestConcurrentSubtaskAddsStopAtTheLimit(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	u := app.SignIn(t, "alice@example.com")
 	task := create(t, app, u, "/api/v1/tasks", map[string]any{"title": "steps"})["id"].(string)
@@ -149,6 +154,7 @@ func TestConcurrentSubtaskAddsStopAtTheLimit(t *testing.T) {
 }
 
 func TestPatchWithoutVersionLastWriteWins(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	u := app.SignIn(t, "alice@example.com")
 	task := create(t, app, u, "/api/v1/tasks", map[string]any{"title": "edited by many"})["id"].(string)
@@ -167,6 +173,7 @@ func TestPatchWithoutVersionLastWriteWins(t *testing.T) {
 }
 
 func TestConcurrentCompletesCountOnce(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	u := app.SignIn(t, "alice@example.com")
 	task := create(t, app, u, "/api/v1/tasks", map[string]any{"title": "done once"})["id"].(string)
@@ -181,6 +188,7 @@ func TestConcurrentCompletesCountOnce(t *testing.T) {
 }
 
 func TestConcurrentGenerateFromOneTemplate(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	u := app.SignIn(t, "alice@example.com")
 	tpl := create(t, app, u, "/api/v1/templates", map[string]any{"title": "daily", "rrule": "FREQ=DAILY",
@@ -201,6 +209,7 @@ func TestConcurrentGenerateFromOneTemplate(t *testing.T) {
 }
 
 func TestRecoverRacing(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	u := app.SignIn(t, "alice@example.com")
 	task := create(t, app, u, "/api/v1/tasks", map[string]any{"title": "back once"})["id"].(string)
@@ -219,6 +228,7 @@ func TestRecoverRacing(t *testing.T) {
 }
 
 func TestReminderChangesRacing(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	u := app.SignIn(t, "alice@example.com")
 	due := app.Clock.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339)
@@ -251,6 +261,7 @@ func TestReminderChangesRacing(t *testing.T) {
 }
 
 func TestTwoTabsRefreshingAtOnceStaySignedIn(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	u := app.SignIn(t, "alice@example.com")
 

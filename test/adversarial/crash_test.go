@@ -1,6 +1,7 @@
 package adversarial
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sync"
@@ -182,7 +183,10 @@ func TestAcknowledgedWritesSurviveKillDashNine(t *testing.T) {
 						ID string `json:"id"`
 					} `json:"data"`
 				}
-				res.Decode(t, &body)
+				if err := json.Unmarshal(res.Body, &body); err != nil || body.Data.ID == "" {
+					t.Errorf("create answered %s", res.Body)
+					return
+				}
 				mu.Lock()
 				acked[body.Data.ID] = u
 				mu.Unlock()

@@ -261,6 +261,7 @@ func revealed(body []byte, secrets []string) string {
 }
 
 func TestSchemaNamesAreUniqueAndMeaningful(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	doc := app.Do(t, nil, http.MethodGet, "/openapi.json", nil).Expect(t, http.StatusOK).JSON(t)
 	names := doc["components"].(map[string]any)["schemas"].(map[string]any)
@@ -298,6 +299,7 @@ func TestSchemaNamesAreUniqueAndMeaningful(t *testing.T) {
 // the schema's job, not arithmetic's), free strings a maxLength, arrays a
 // maxItems, so no value reaches a column or a loop unbounded.
 func TestEveryInputIsBounded(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	ops, resolve := document(t, app)
 	var walk func(op operation, where string, s schema)
@@ -347,6 +349,7 @@ func TestEveryInputIsBounded(t *testing.T) {
 // No answer may be a success that touches or reveals Alice's data, and
 // Alice's rows must be exactly as before.
 func TestNoUserReachesAnotherUsersData(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	mallory := app.SignIn(t, "mallory@example.com")

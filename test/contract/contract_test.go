@@ -107,6 +107,7 @@ func checkKeys(t *testing.T, name, kind string, obj map[string]any) {
 }
 
 func TestEveryAnswerFollowsTheConventions(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	bob := app.SignIn(t, "bob@example.com")
@@ -188,6 +189,7 @@ func TestEveryAnswerFollowsTheConventions(t *testing.T) {
 }
 
 func TestBadInputGetsTheDocumented4xx(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	id := app.Do(t, alice, http.MethodPost, "/api/v1/tasks", map[string]any{"title": "t"}).Expect(t, http.StatusCreated).Data(t)["id"].(string)
@@ -223,6 +225,7 @@ func TestBadInputGetsTheDocumented4xx(t *testing.T) {
 }
 
 func TestOversizeBodyIs413(t *testing.T) {
+	t.Parallel()
 	// A small limit keeps the whole body inside the socket buffers: the
 	// server answers 413 from the headers, and the client has finished
 	// writing before the connection closes.
@@ -237,6 +240,7 @@ func TestOversizeBodyIs413(t *testing.T) {
 }
 
 func TestBodylessRequestsWithJSONContentType(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	alice := app.SignIn(t, "alice@example.com")
 	id := app.Do(t, alice, http.MethodPost, "/api/v1/tasks", map[string]any{"title": "t"}).Data(t)["id"].(string)
@@ -248,6 +252,7 @@ func TestBodylessRequestsWithJSONContentType(t *testing.T) {
 }
 
 func TestRequestIDIsEchoedWhenSane(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	res := app.Send(t, nil, testkit.Request{Method: http.MethodGet, Path: "/health/live",
 		Headers: map[string]string{"X-Request-ID": "client-123.abc"}})
@@ -266,6 +271,7 @@ func TestRequestIDIsEchoedWhenSane(t *testing.T) {
 }
 
 func TestCORS(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	res := app.Send(t, nil, testkit.Request{Method: http.MethodOptions, Path: "/api/v1/tasks/x", Headers: map[string]string{
 		"Origin": "http://localhost:3000", "Access-Control-Request-Method": "PATCH",
@@ -305,6 +311,7 @@ func TestCORS(t *testing.T) {
 }
 
 func TestSecurityHeaders(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	res := app.Do(t, nil, http.MethodGet, "/api/v1/tasks", nil)
 	for k, want := range map[string]string{"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
@@ -323,6 +330,7 @@ func (panicRoutes) Register(api huma.API) {
 }
 
 func TestPanicBecomesA500EnvelopeWithoutDetails(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t, testkit.WithFx(fx.Provide(platform.AsRoutes(func() panicRoutes { return panicRoutes{} }))))
 	res := app.Do(t, nil, http.MethodGet, "/api/v1/test/panic", nil)
 	checkAnswer(t, "panic", res)
@@ -335,6 +343,7 @@ func TestPanicBecomesA500EnvelopeWithoutDetails(t *testing.T) {
 }
 
 func TestOpenAPIAndDocs(t *testing.T) {
+	t.Parallel()
 	app := testkit.Start(t)
 	var doc struct {
 		OpenAPI string                    `json:"openapi"`
