@@ -13,10 +13,12 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/perpetuaflow/api/migrations"
+	"github.com/perpetuaflow/api/modules/activity"
 	"github.com/perpetuaflow/api/modules/auth"
 	"github.com/perpetuaflow/api/modules/jobs"
 	"github.com/perpetuaflow/api/modules/notes"
 	"github.com/perpetuaflow/api/modules/notifications"
+	"github.com/perpetuaflow/api/modules/recovery"
 	"github.com/perpetuaflow/api/modules/tasks"
 	"github.com/perpetuaflow/api/platform"
 	"github.com/perpetuaflow/api/platform/clock"
@@ -37,6 +39,8 @@ func Modules() []fx.Option {
 		tasks.Module,
 		notes.Module,
 		notifications.Module,
+		activity.Module,
+		recovery.Module,
 		jobs.Module,
 	}
 }

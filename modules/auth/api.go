@@ -79,17 +79,20 @@ type Users interface {
 	Principal(ctx context.Context, tx *gorm.DB, userID uuid.UUID) (Principal, error)
 }
 
-// directory implements Users without the token machinery, so that the
-// worker role needs no signing keys.
-type directory struct{}
+// Tiers changes users' tiers (billing: a subscription starts or ends),
+// inside the caller's transaction. The user's next request sees the new
+// tier: every request loads its caller afresh.
+type Tiers interface {
+	// SetTier puts the user on tier (free or pro); setting the tier the user
+	// has already changes nothing and publishes nothing.
+	SetTier(ctx context.Context, tx *gorm.DB, userID uuid.UUID, tier string) error
+}
 
-func newDirectory() Users { return directory{} }
-
-// Principal loads a user as a Principal (without a session).
-func (directory) Principal(ctx context.Context, tx *gorm.DB, userID uuid.UUID) (Principal, error) {
-	var u User
-	if err := tx.WithContext(ctx).Where("id = ?", userID).Take(&u).Error; err != nil {
-		return Principal{}, err
-	}
-	return Principal{UserID: u.ID, Email: u.Email, Tier: u.Tier, Timezone: u.Timezone}, nil
+// TierChanged is published, inside the transaction, when a user's tier
+// changes.
+type TierChanged struct {
+	UserID uuid.UUID
+	From   string
+	To     string
+	At     time.Time
 }

@@ -1,16 +1,22 @@
 package auth_test
 
 import (
+	"context"
 	"crypto/rsa"
 	"encoding/base64"
 	"math/big"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/fx"
+	"gorm.io/gorm"
 
+	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/platform/events"
 	"github.com/perpetuaflow/api/test/testkit"
 )
 
@@ -341,4 +347,35 @@ func TestDevLogin(t *testing.T) {
 	off := testkit.Start(t, testkit.WithConfig("auth.dev_login_enabled", "false"))
 	off.Do(t, nil, http.MethodPost, "/api/v1/auth/dev/login", map[string]any{"email": "dev@example.com"}).
 		ExpectError(t, http.StatusNotFound, "NOT_FOUND")
+}
+
+func TestTiersChangeInTheCallersTransaction(t *testing.T) {
+	t.Parallel()
+	var tiers auth.Tiers
+	var changes atomic.Int32
+	app := testkit.Start(t, testkit.WithFx(fx.Populate(&tiers), fx.Invoke(func(bus *events.Bus) {
+		events.Subscribe(bus, "test", func(_ context.Context, _ *gorm.DB, e auth.TierChanged) error {
+			if e.From == auth.TierFree && e.To == auth.TierPro {
+				changes.Add(1)
+			}
+			return nil
+		})
+	})))
+	alice := app.SignIn(t, "alice@example.com")
+	set := func(tier string) error {
+		return app.DB.Tx(context.Background(), func(tx *gorm.DB) error { return tiers.SetTier(context.Background(), tx, alice.ID, tier) })
+	}
+	if err := set(auth.TierPro); err != nil {
+		t.Fatal(err)
+	}
+	if err := set(auth.TierPro); err != nil { // the same tier again: nothing happens
+		t.Fatal(err)
+	}
+	me := app.Do(t, alice, http.MethodGet, "/api/v1/users/me", nil).Expect(t, http.StatusOK).Data(t)
+	if me["tier"] != "pro" || changes.Load() != 1 {
+		t.Fatalf("tier %v after %d changes", me["tier"], changes.Load())
+	}
+	if err := set("platinum"); err == nil {
+		t.Fatal("an unknown tier was set")
+	}
 }

@@ -348,6 +348,44 @@ func (s *Service) UpdateMe(ctx context.Context, p Principal, in ProfileChanges) 
 	return s.Me(ctx, p)
 }
 
+// directory looks users up and changes their tier, without the token
+// machinery, so that the worker role needs no signing keys.
+type directory struct {
+	bus   *events.Bus
+	clock clock.Clock
+}
+
+func newDirectory(bus *events.Bus, clk clock.Clock) *directory { return &directory{bus: bus, clock: clk} }
+
+// Principal implements Users: a user as a Principal (without a session).
+func (d *directory) Principal(ctx context.Context, tx *gorm.DB, userID uuid.UUID) (Principal, error) {
+	var u User
+	if err := tx.WithContext(ctx).Where("id = ?", userID).Take(&u).Error; err != nil {
+		return Principal{}, err
+	}
+	return Principal{UserID: u.ID, Email: u.Email, Tier: u.Tier, Timezone: u.Timezone}, nil
+}
+
+// SetTier implements Tiers.
+func (d *directory) SetTier(ctx context.Context, tx *gorm.DB, userID uuid.UUID, tier string) error {
+	if tier != TierFree && tier != TierPro {
+		return fmt.Errorf("set tier: unknown tier %q", tier)
+	}
+	var u User
+	if err := database.ForUpdate(tx.WithContext(ctx)).Where("id = ?", userID).Take(&u).Error; err != nil {
+		return fmt.Errorf("set tier: %w", err)
+	}
+	if u.Tier == tier {
+		return nil
+	}
+	now := d.clock.Now()
+	if err := tx.Model(&User{}).Where("id = ?", userID).
+		Updates(map[string]any{"tier": tier, "version": gorm.Expr("version + 1"), "updated_at": now}).Error; err != nil {
+		return fmt.Errorf("set tier: %w", err)
+	}
+	return d.bus.Publish(ctx, tx, TierChanged{UserID: userID, From: u.Tier, To: tier, At: now})
+}
+
 // ValidTimezone reports whether name is an IANA zone (such as Europe/Berlin
 // or UTC). "Local" and "" are refused: they mean the server's zone.
 func ValidTimezone(name string) bool {

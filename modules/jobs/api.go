@@ -72,3 +72,25 @@ func CompleteTx[T river.JobArgs](ctx context.Context, tx *gorm.DB, job *river.Jo
 	_, err = river.JobCompleteTx[*riverdatabasesql.Driver](ctx, sqlTx, job)
 	return err
 }
+
+// NewHousekeeping makes the worker and the schedule of a periodic job whose
+// whole work is run (a purge, a sweep): A names the kind. The job also runs
+// when the leader starts. Contribute both with AsHousekeeping.
+func NewHousekeeping[A river.JobArgs](every time.Duration, run func(ctx context.Context) error) (Worker, Periodic) {
+	var args A
+	return NewWorker[A](&housekeepingWorker[A]{run: run}),
+		Periodic{ID: args.Kind(), Schedule: Every(every), Args: func() river.JobArgs { return args }, RunOnStart: true}
+}
+
+// AsHousekeeping annotates a constructor returning (Worker, Periodic) so that
+// they join the "workers" and "periodic" groups.
+func AsHousekeeping(f any) any {
+	return fx.Annotate(f, fx.ResultTags(`group:"workers"`, `group:"periodic"`))
+}
+
+type housekeepingWorker[A river.JobArgs] struct {
+	river.WorkerDefaults[A]
+	run func(ctx context.Context) error
+}
+
+func (w *housekeepingWorker[A]) Work(ctx context.Context, _ *river.Job[A]) error { return w.run(ctx) }

@@ -35,10 +35,8 @@ var Module = fx.Module("jobs",
 		newConfig,
 		newQueue,
 		func(q *Queue) Enqueuer { return q },
-		AsWorker(newIdempotencyPurgeWorker),
-		AsPeriodic(idempotencyPurgeSchedule),
-		AsWorker(newRateLimitPurgeWorker),
-		AsPeriodic(rateLimitPurgeSchedule),
+		AsHousekeeping(idempotencyPurge),
+		AsHousekeeping(rateLimitPurge),
 	),
 	fx.Invoke(func(lc fx.Lifecycle, q *Queue) {
 		lc.Append(fx.Hook{OnStart: q.start, OnStop: q.stop})

@@ -5,28 +5,36 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/google/uuid"
 	"gorm.io/gorm"
 
 	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/modules/recovery"
 	"github.com/perpetuaflow/api/modules/tasks"
 	"github.com/perpetuaflow/api/platform/database"
 	"github.com/perpetuaflow/api/platform/events"
 )
 
 // NoteChanged is published when a note is created, updated, archived,
-// deleted or recovered.
+// converted, deleted or recovered.
 type NoteChanged struct {
-	Note   Note
+	UserID uuid.UUID
+	NoteID uuid.UUID
+	TaskID *uuid.UUID
 	Action string
+}
+
+func noteChanged(n *Note, action string) NoteChanged {
+	return NoteChanged{UserID: n.UserID, NoteID: n.ID, TaskID: n.TaskID, Action: action}
 }
 
 // ActivityEntry implements events.Recordable.
 func (e NoteChanged) ActivityEntry() events.Entry {
 	extra := map[string]any{}
-	if e.Note.TaskID != nil {
-		extra["task_id"] = e.Note.TaskID.String()
+	if e.TaskID != nil {
+		extra["task_id"] = e.TaskID.String()
 	}
-	return events.Entry{UserID: e.Note.UserID, EntityType: "note", EntityID: e.Note.ID, Action: e.Action, Extra: extra}
+	return events.Entry{UserID: e.UserID, EntityType: EntityNote, EntityID: e.NoteID, Action: e.Action, Extra: extra}
 }
 
 // attachName is the name of the notes in a task's tombstone.
@@ -73,11 +81,14 @@ func recoverWithTask(s *Service) events.Subscription {
 	})
 }
 
-func newRecoverer(s *Service) tasks.Recoverer {
-	return tasks.Recoverer{EntityType: tasks.EntityNote,
-		Recover: func(ctx context.Context, tx *gorm.DB, p auth.Principal, snapshot []byte) (any, error) {
+// RestoredEntity implements recovery.Restored.
+func (NoteDTO) RestoredEntity() string { return EntityNote }
+
+func newRecoverer(s *Service) recovery.Recoverer {
+	return recovery.Recoverer{EntityType: EntityNote,
+		Recover: func(ctx context.Context, tx *gorm.DB, p auth.Principal, from recovery.Restore) (recovery.Restored, error) {
 			var n Note
-			if err := json.Unmarshal(snapshot, &n); err != nil {
+			if err := json.Unmarshal(from.Snapshot, &n); err != nil {
 				return nil, fmt.Errorf("read note snapshot: %w", err)
 			}
 			if n.TaskID != nil {

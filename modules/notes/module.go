@@ -7,7 +7,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/perpetuaflow/api/modules/auth"
-	"github.com/perpetuaflow/api/modules/tasks"
+	"github.com/perpetuaflow/api/modules/recovery"
 	"github.com/perpetuaflow/api/platform"
 	"github.com/perpetuaflow/api/platform/config"
 	"github.com/perpetuaflow/api/platform/events"
@@ -22,7 +22,8 @@ var Module = fx.Module("notes",
 		platform.AsModels(models),
 		events.AsSubscriber(buryWithTask),
 		events.AsSubscriber(recoverWithTask),
-		tasks.AsRecoverer(newRecoverer),
+		recovery.AsRecoverer(newRecoverer),
+		func(s *Service) Notes { return s },
 	),
 )
 

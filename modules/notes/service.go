@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/modules/recovery"
 	"github.com/perpetuaflow/api/modules/tasks"
 	"github.com/perpetuaflow/api/platform/apperr"
 	"github.com/perpetuaflow/api/platform/clock"
@@ -35,29 +36,29 @@ var (
 
 // Service holds the note rules; the only writer of the notes table.
 type Service struct {
-	db         *database.DB
-	bus        *events.Bus
-	clock      clock.Clock
-	cfg        Config
-	tasks      tasks.Lookup
-	tombstones tasks.Tombstones
-	perks      tasks.Perks
+	db    *database.DB
+	bus   *events.Bus
+	clock clock.Clock
+	cfg   Config
+	tasks tasks.Lookup
+	bin   recovery.Bin
+	perks tasks.Perks
 }
 
 type serviceParams struct {
 	fx.In
 
-	DB         *database.DB
-	Bus        *events.Bus
-	Clock      clock.Clock
-	Cfg        Config
-	Tasks      tasks.Lookup
-	Tombstones tasks.Tombstones
-	Perks      tasks.Perks `optional:"true"`
+	DB    *database.DB
+	Bus   *events.Bus
+	Clock clock.Clock
+	Cfg   Config
+	Tasks tasks.Lookup
+	Bin   recovery.Bin
+	Perks tasks.Perks `optional:"true"`
 }
 
 func newService(p serviceParams) *Service {
-	return &Service{db: p.DB, bus: p.Bus, clock: p.Clock, cfg: p.Cfg, tasks: p.Tasks, tombstones: p.Tombstones, perks: p.Perks}
+	return &Service{db: p.DB, bus: p.Bus, clock: p.Clock, cfg: p.Cfg, tasks: p.Tasks, bin: p.Bin, perks: p.Perks}
 }
 
 // Filter selects notes; nil fields do not filter.
@@ -82,13 +83,7 @@ func (s *Service) List(ctx context.Context, p auth.Principal, f Filter) ([]Note,
 	if f.Archived != nil {
 		q = q.Where("archived = ?", *f.Archived)
 	}
-	var total int64
-	if err := q.Count(&total).Error; err != nil {
-		return nil, 0, err
-	}
-	var out []Note
-	err := q.Order("created_at DESC, id DESC").Offset(f.Offset).Limit(f.Limit).Find(&out).Error
-	return out, total, err
+	return database.Page[Note](q, "created_at DESC, id DESC", f.Offset, f.Limit)
 }
 
 // Get returns one note of the user.
@@ -97,15 +92,7 @@ func (s *Service) Get(ctx context.Context, p auth.Principal, noteID uuid.UUID) (
 }
 
 func (s *Service) load(tx *gorm.DB, userID, noteID uuid.UUID) (*Note, error) {
-	var n Note
-	err := tx.Where("id = ? AND user_id = ?", noteID, userID).Take(&n).Error
-	if database.IsNotFound(err) {
-		return nil, errNoteNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load note: %w", err)
-	}
-	return &n, nil
+	return database.Owned[Note](tx, userID, noteID, errNoteNotFound)
 }
 
 // lock finds a note of the user and locks it until tx ends. A note attached
@@ -172,7 +159,7 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, in NewNote) (*No
 		if err := tx.Create(&n).Error; err != nil {
 			return fmt.Errorf("create note: %w", err)
 		}
-		return s.bus.Publish(ctx, tx, NoteChanged{Note: n, Action: "created"})
+		return s.bus.Publish(ctx, tx, noteChanged(&n, "created"))
 	})
 	if err != nil {
 		return nil, err
@@ -189,6 +176,37 @@ type Changes struct {
 // Update edits or (un)archives a note. Un-archiving counts against the limit
 // again.
 func (s *Service) Update(ctx context.Context, p auth.Principal, noteID uuid.UUID, c Changes) (*Note, error) {
+	var out *Note
+	err := s.db.Tx(ctx, func(tx *gorm.DB) (err error) {
+		out, err = s.update(ctx, tx, p, noteID, c, "")
+		return err
+	})
+	return out, err
+}
+
+// apply puts c on n and says which activity it is ("updated", "archived"),
+// or "" when nothing changes. unarchived tells that the note comes back
+// into the limit.
+func apply(n *Note, c Changes) (action string, unarchived bool) {
+	changed := false
+	if c.Content != nil && *c.Content != n.Content {
+		n.Content, changed = *c.Content, true
+		action = "updated"
+	}
+	if c.Archived != nil && *c.Archived != n.Archived {
+		unarchived = !*c.Archived
+		if !changed && *c.Archived {
+			action = "archived"
+		} else {
+			action = "updated"
+		}
+		n.Archived, changed = *c.Archived, true
+	}
+	return action, unarchived
+}
+
+// update changes a note in tx; action, when given, names the activity.
+func (s *Service) update(ctx context.Context, tx *gorm.DB, p auth.Principal, noteID uuid.UUID, c Changes, action string) (*Note, error) {
 	if c.Content != nil {
 		content, err := s.checkContent(p, *c.Content)
 		if err != nil {
@@ -196,58 +214,67 @@ func (s *Service) Update(ctx context.Context, p auth.Principal, noteID uuid.UUID
 		}
 		c.Content = &content
 	}
-	var out *Note
-	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
-		n, err := s.lock(ctx, tx, p.UserID, noteID)
-		if err != nil {
-			return err
+	n, err := s.lock(ctx, tx, p.UserID, noteID)
+	if err != nil {
+		return nil, err
+	}
+	applied, unarchived := apply(n, c)
+	if applied == "" {
+		return n, nil
+	}
+	if action == "" {
+		action = applied
+	}
+	if unarchived {
+		if err := s.checkLimit(ctx, tx, p); err != nil {
+			return nil, err
 		}
-		action := "updated"
-		changed := false
-		if c.Content != nil && *c.Content != n.Content {
-			n.Content, changed = *c.Content, true
-		}
-		if c.Archived != nil && *c.Archived != n.Archived {
-			if !*c.Archived {
-				if err := s.checkLimit(ctx, tx, p); err != nil {
-					return err
-				}
-			} else if !changed {
-				action = "archived"
-			}
-			n.Archived, changed = *c.Archived, true
-		}
-		out = n
-		if !changed {
-			return nil
-		}
-		prev := n.Version
-		n.Version, n.UpdatedAt = prev+1, s.clock.Now()
-		res := tx.Model(&Note{}).Where("id = ? AND version = ?", n.ID, prev).
-			Select("content", "archived", "version", "updated_at").Updates(n)
-		if err := database.One(res, errNoteChanged); err != nil {
-			return fmt.Errorf("update note: %w", err)
-		}
-		return s.bus.Publish(ctx, tx, NoteChanged{Note: *n, Action: action})
-	})
-	return out, err
+	}
+	prev := n.Version
+	n.Version, n.UpdatedAt = prev+1, s.clock.Now()
+	res := tx.Model(&Note{}).Where("id = ? AND version = ?", n.ID, prev).
+		Select("content", "archived", "version", "updated_at").Updates(n)
+	if err := database.One(res, errNoteChanged); err != nil {
+		return nil, fmt.Errorf("update note: %w", err)
+	}
+	return n, s.bus.Publish(ctx, tx, noteChanged(n, action))
+}
+
+// Note implements Notes.
+func (s *Service) Note(ctx context.Context, tx *gorm.DB, userID, noteID uuid.UUID) (*NoteInfo, error) {
+	n, err := s.load(tx.WithContext(ctx), userID, noteID)
+	if err != nil {
+		return nil, err
+	}
+	return n.info(), nil
+}
+
+// ArchiveTx implements Notes.
+func (s *Service) ArchiveTx(ctx context.Context, tx *gorm.DB, p auth.Principal, noteID uuid.UUID, action string) (*NoteInfo, error) {
+	archived := true
+	n, err := s.update(ctx, tx, p, noteID, Changes{Archived: &archived}, action)
+	if err != nil {
+		return nil, err
+	}
+	return n.info(), nil
 }
 
 // Delete removes a note into a tombstone (recoverable).
-func (s *Service) Delete(ctx context.Context, p auth.Principal, noteID uuid.UUID) (*tasks.Deleted, error) {
-	var out *tasks.Deleted
+func (s *Service) Delete(ctx context.Context, p auth.Principal, noteID uuid.UUID) (*recovery.Buried, error) {
+	var out *recovery.Buried
 	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
 		n, err := s.lock(ctx, tx, p.UserID, noteID)
 		if err != nil {
 			return err
 		}
-		if out, err = s.tombstones.Bury(ctx, tx, p.UserID, tasks.EntityNote, n.ID, excerpt(n.Content), n); err != nil {
+		if out, err = s.bin.Bury(ctx, tx, recovery.Item{UserID: p.UserID, EntityType: EntityNote, EntityID: n.ID,
+			Title: excerpt(n.Content), Snapshot: n}); err != nil {
 			return err
 		}
 		if err := database.One(tx.Where("id = ?", n.ID).Delete(&Note{}), errNoteNotFound); err != nil {
 			return fmt.Errorf("delete note: %w", err)
 		}
-		return s.bus.Publish(ctx, tx, NoteChanged{Note: *n, Action: "deleted"})
+		return s.bus.Publish(ctx, tx, noteChanged(n, "deleted"))
 	})
 	return out, err
 }
@@ -277,7 +304,7 @@ func (s *Service) restore(ctx context.Context, tx *gorm.DB, p auth.Principal, n 
 		}
 		return nil, fmt.Errorf("restore note: %w", err)
 	}
-	if err := s.bus.Publish(ctx, tx, NoteChanged{Note: n, Action: "recovered"}); err != nil {
+	if err := s.bus.Publish(ctx, tx, noteChanged(&n, "recovered")); err != nil {
 		return nil, err
 	}
 	return &n, nil

@@ -28,11 +28,11 @@ func newDeliveries(q jobs.Enqueuer, clk clock.Clock) *deliveries {
 	return &deliveries{q: q, clock: clk}
 }
 
-func (d *deliveries) schedule(ctx context.Context, tx *gorm.DB, r tasks.Reminder) error {
-	if err := d.cancel(ctx, tx, r.ID); err != nil {
+func (d *deliveries) schedule(ctx context.Context, tx *gorm.DB, r tasks.ReminderScheduled) error {
+	if err := d.cancel(ctx, tx, r.ReminderID); err != nil {
 		return err
 	}
-	args := ReminderFireArgs{ReminderID: r.ID, ScheduledAt: r.ScheduledAt.UTC()}
+	args := ReminderFireArgs{ReminderID: r.ReminderID, ScheduledAt: r.ScheduledAt.UTC()}
 	opts := &river.InsertOpts{}
 	if r.ScheduledAt.After(d.clock.Now()) {
 		// A time already past is due now: the job is available at once
@@ -43,7 +43,7 @@ func (d *deliveries) schedule(ctx context.Context, tx *gorm.DB, r tasks.Reminder
 	if err != nil {
 		return err
 	}
-	row := ReminderDelivery{ReminderID: r.ID, TaskID: r.TaskID, JobID: res.Job.ID, ScheduledAt: r.ScheduledAt, CreatedAt: d.clock.Now()}
+	row := ReminderDelivery{ReminderID: r.ReminderID, TaskID: r.TaskID, JobID: res.Job.ID, ScheduledAt: r.ScheduledAt, CreatedAt: d.clock.Now()}
 	return tx.Clauses(clause.OnConflict{UpdateAll: true}).Create(&row).Error
 }
 
@@ -65,7 +65,7 @@ func (d *deliveries) cancel(ctx context.Context, tx *gorm.DB, reminderID uuid.UU
 // does.
 func scheduleReminders(d *deliveries) events.Subscription {
 	return events.On("schedule reminder", func(ctx context.Context, tx *gorm.DB, e tasks.ReminderScheduled) error {
-		return d.schedule(ctx, tx, e.Reminder)
+		return d.schedule(ctx, tx, e)
 	})
 }
 
@@ -76,7 +76,7 @@ func cancelRemovedReminders(d *deliveries) events.Subscription {
 		if e.Action != "deleted" && e.Action != "fired" {
 			return nil
 		}
-		return d.cancel(ctx, tx, e.Reminder.ID)
+		return d.cancel(ctx, tx, e.ReminderID)
 	})
 }
 
@@ -101,8 +101,8 @@ func cancelDeletedTaskReminders(d *deliveries) events.Subscription {
 // be made.
 func notifySkippedOccurrences(s *Service) events.Subscription {
 	return events.On("notify skipped occurrence", func(ctx context.Context, tx *gorm.DB, e tasks.RecurringTaskSkipped) error {
-		_, err := s.Create(ctx, tx, New{UserID: e.Template.UserID, Type: TypeSystem,
-			Title: fmt.Sprintf("%q was not created", e.Template.Title),
+		_, err := s.Create(ctx, tx, New{UserID: e.UserID, Type: TypeSystem,
+			Title: fmt.Sprintf("%q was not created", e.Title),
 			Message: fmt.Sprintf("The occurrence due %s was skipped: %s. Complete or archive tasks to make room.",
 				e.DueDate.UTC().Format(time.RFC3339), e.Reason)})
 		return err

@@ -46,17 +46,16 @@ func (w *reminderFireWorker) Work(ctx context.Context, job *river.Job[ReminderFi
 			return err
 		}
 		if fired != nil {
-			r := fired.Reminder
 			msg := ""
 			if fired.DueDate != nil {
-				msg = "Due " + w.localTime(ctx, tx, r.UserID, *fired.DueDate)
+				msg = "Due " + w.localTime(ctx, tx, fired.UserID, *fired.DueDate)
 			}
-			if _, err := w.svc.Create(ctx, tx, New{UserID: r.UserID, Type: TypeReminder, Title: fired.TaskTitle,
-				Message: msg, TaskID: &r.TaskID, ReminderID: &r.ID}); err != nil {
+			if _, err := w.svc.Create(ctx, tx, New{UserID: fired.UserID, Type: TypeReminder, Title: fired.TaskTitle,
+				Message: msg, TaskID: &fired.TaskID, ReminderID: &fired.ReminderID}); err != nil {
 				return fmt.Errorf("create reminder notification: %w", err)
 			}
 			// This delivery is done; nothing is pending for the reminder.
-			if err := tx.Where("reminder_id = ?", r.ID).Delete(&ReminderDelivery{}).Error; err != nil {
+			if err := tx.Where("reminder_id = ?", fired.ReminderID).Delete(&ReminderDelivery{}).Error; err != nil {
 				return err
 			}
 		}

@@ -72,23 +72,14 @@ func (s *Service) List(ctx context.Context, p auth.Principal, unreadOnly bool, o
 	if unreadOnly {
 		q = q.Where("read = ?", false)
 	}
-	var total int64
-	if err := q.Count(&total).Error; err != nil {
-		return nil, 0, err
-	}
-	var out []Notification
-	err := q.Order("created_at DESC, id DESC").Offset(offset).Limit(limit).Find(&out).Error
-	return out, total, err
+	return database.Page[Notification](q, "created_at DESC, id DESC", offset, limit)
 }
 
 // MarkRead marks one notification read (idempotent).
 func (s *Service) MarkRead(ctx context.Context, p auth.Principal, notificationID uuid.UUID) (*Notification, error) {
-	var n Notification
-	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
-		if err := tx.Where("id = ? AND user_id = ?", notificationID, p.UserID).Take(&n).Error; err != nil {
-			if database.IsNotFound(err) {
-				return errNotFound
-			}
+	var n *Notification
+	err := s.db.Tx(ctx, func(tx *gorm.DB) (err error) {
+		if n, err = database.Owned[Notification](tx, p.UserID, notificationID, errNotFound); err != nil {
 			return err
 		}
 		if n.Read {
@@ -100,7 +91,7 @@ func (s *Service) MarkRead(ctx context.Context, p auth.Principal, notificationID
 	if err != nil {
 		return nil, err
 	}
-	return &n, nil
+	return n, nil
 }
 
 // MarkAllRead marks every unread notification of the user read and says how

@@ -5,15 +5,126 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"go.uber.org/fx"
 	"gorm.io/gorm"
 
 	"github.com/perpetuaflow/api/modules/auth"
 )
 
+// This file and events.go are the module's public face: what other modules
+// may use. Everything else is the module's own.
+
+// Error codes of this module that other modules answer with too.
+const (
+	CodeTaskNotFound = "TASK_NOT_FOUND"
+	CodeArchived     = "ARCHIVED"
+)
+
+// TaskInfo is what other modules see of a task.
+type TaskInfo struct {
+	ID               uuid.UUID
+	UserID           uuid.UUID
+	Title            string
+	Description      string
+	Priority         string
+	DueDate          *time.Time
+	EstimatedMinutes *int
+	FocusTimeSeconds int
+	Completed        bool
+	Archived         bool
+	Version          int
+}
+
+func (t *Task) info() *TaskInfo {
+	return &TaskInfo{ID: t.ID, UserID: t.UserID, Title: t.Title, Description: t.Description, Priority: t.Priority,
+		DueDate: t.DueDate, EstimatedMinutes: t.EstimatedDuration, FocusTimeSeconds: t.FocusTimeSeconds,
+		Completed: t.Completed, Archived: t.Archived, Version: t.Version}
+}
+
+// SubtaskInfo is what other modules see of a subtask.
+type SubtaskInfo struct {
+	ID         uuid.UUID
+	TaskID     uuid.UUID
+	Title      string
+	Completed  bool
+	OrderIndex int
+	Source     string
+}
+
+func (st *Subtask) info() SubtaskInfo {
+	return SubtaskInfo{ID: st.ID, TaskID: st.TaskID, Title: st.Title, Completed: st.Completed,
+		OrderIndex: st.OrderIndex, Source: st.Source}
+}
+
+// Lookup lets other modules check a task's ownership in their transaction.
+type Lookup interface {
+	// OwnedTask fails with TASK_NOT_FOUND unless the user owns the task.
+	OwnedTask(ctx context.Context, tx *gorm.DB, userID, taskID uuid.UUID) (*TaskInfo, error)
+	// LockTask is OwnedTask that also locks the task's row until tx ends:
+	// a module changing something that hangs on a task (an attached note)
+	// takes it first, as the task's own changes do, so that the two never
+	// interleave.
+	LockTask(ctx context.Context, tx *gorm.DB, userID, taskID uuid.UUID) (*TaskInfo, error)
+}
+
+// NewTask is the input of creating a task.
+type NewTask struct {
+	Title             string
+	Description       string
+	Priority          string
+	DueDate           *time.Time
+	EstimatedDuration *int
+}
+
+// Changes is the input of changing a task. Nil leaves a field as it is; the
+// Clear flags set a nullable field to null (an empty description).
+type Changes struct {
+	Title                  *string
+	Description            *string
+	ClearDescription       bool
+	Priority               *string
+	DueDate                *time.Time
+	ClearDueDate           bool
+	EstimatedDuration      *int
+	ClearEstimatedDuration bool
+	Hidden                 *bool
+	Archived               *bool
+	Completed              *bool
+	// Version, when given, must be the task's current version.
+	Version *int
+}
+
+// NewSubtask is the input of adding a subtask.
+type NewSubtask struct {
+	Title string
+	// OrderIndex places it; nil (or past the end) puts it last.
+	OrderIndex *int
+	// Source is "user" (default) or "ai".
+	Source string
+}
+
+// Editor changes tasks on a user's behalf inside the caller's transaction
+// (the AI assistant's confirmed actions, a note becoming a task), with the
+// rules, limits, events and activity of the HTTP routes. Mark the context
+// with events.WithSource to say who acted.
+type Editor interface {
+	CreateTaskTx(ctx context.Context, tx *gorm.DB, p auth.Principal, in NewTask) (*TaskInfo, error)
+	UpdateTaskTx(ctx context.Context, tx *gorm.DB, p auth.Principal, taskID uuid.UUID, c Changes) (*TaskInfo, error)
+	CompleteTaskTx(ctx context.Context, tx *gorm.DB, p auth.Principal, taskID uuid.UUID) (*TaskInfo, *Rewards, error)
+	AddSubtasksTx(ctx context.Context, tx *gorm.DB, p auth.Principal, taskID uuid.UUID, in []NewSubtask) ([]SubtaskInfo, error)
+}
+
+// Focus adds the time of a focus session to its task (gamification).
+type Focus interface {
+	// AddFocusTime adds seconds to the task's focus_time_seconds and returns
+	// the task as it is then.
+	AddFocusTime(ctx context.Context, tx *gorm.DB, userID, taskID uuid.UUID, seconds int) (*TaskInfo, error)
+}
+
 // Perks reports the bonus a user's unlocked achievements add to a limit
-// (perk types max_tasks, max_notes, daily_credits). The gamification module
-// provides it; without it limits are the tier's base.
+// (perk types max_tasks, max_notes, daily_credits). It is an extension point
+// on purpose: the limits are checked here, in the transaction that creates,
+// and the gamification module (which owns achievements) provides the
+// bonus; without it the limits are the tier's base.
 type Perks interface {
 	PerkBonus(ctx context.Context, tx *gorm.DB, userID uuid.UUID, perkType string) (int, error)
 }
@@ -21,39 +132,20 @@ type Perks interface {
 // ReminderDelivery is what the delivery of a reminder (the notifications
 // module's reminder_fire job) needs from tasks.
 type ReminderDelivery interface {
+	// FireReminder marks a reminder fired by its scheduled delivery, inside
+	// the delivery's transaction, exactly once: it returns nil when the
+	// reminder is gone, already fired, or was moved away from scheduledAt (a
+	// newer delivery is scheduled for it then).
 	FireReminder(ctx context.Context, tx *gorm.DB, reminderID uuid.UUID, scheduledAt time.Time) (*FiredReminder, error)
 }
 
-// Tombstones keeps deleted items of other modules (notes) recoverable.
-type Tombstones interface {
-	Bury(ctx context.Context, tx *gorm.DB, userID uuid.UUID, entityType string, entityID uuid.UUID,
-		title string, snapshot any) (*Deleted, error)
-}
-
-// Lookup lets other modules check a task's ownership in their transaction.
-type Lookup interface {
-	// OwnedTask fails with TASK_NOT_FOUND unless the user owns the task.
-	OwnedTask(ctx context.Context, tx *gorm.DB, userID, taskID uuid.UUID) (*Task, error)
-	// LockTask is OwnedTask that also locks the task's row until tx ends:
-	// a module changing something that hangs on a task (an attached note)
-	// takes it first, as the task's own changes do, so that the two never
-	// interleave.
-	LockTask(ctx context.Context, tx *gorm.DB, userID, taskID uuid.UUID) (*Task, error)
-}
-
-// Recoverer gives back items of one entity type from their tombstone
-// snapshot, inside the recovery's transaction, and returns the object the
-// recovery answers with. Modules contribute it to the "recoverers" group.
-type Recoverer struct {
-	EntityType string
-	Recover    func(ctx context.Context, tx *gorm.DB, p auth.Principal, snapshot []byte) (any, error)
-}
-
-// AsRecoverer annotates a constructor returning a Recoverer so that it joins
-// the "recoverers" group.
-func AsRecoverer(f any) any { return fx.Annotate(f, fx.ResultTags(`group:"recoverers"`)) }
-
-type recoverersIn struct {
-	fx.In
-	Recoverers []Recoverer `group:"recoverers"`
+// FiredReminder is a reminder that its scheduled delivery just fired.
+type FiredReminder struct {
+	ReminderID uuid.UUID
+	TaskID     uuid.UUID
+	UserID     uuid.UUID
+	// Method is "in_app" or "push".
+	Method    string
+	TaskTitle string
+	DueDate   *time.Time
 }

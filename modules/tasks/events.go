@@ -9,42 +9,55 @@ import (
 	"github.com/perpetuaflow/api/platform/events"
 )
 
-// Entity types of the activity log written by this module.
+// The events of this module carry ids and the few fields their subscribers
+// read, as plain values: a column added to a table here changes no other
+// module. Each is published inside the transaction of the change.
+
+// Entity types of the activity log written from these events.
 const (
-	entityTask     = "task"
 	entitySubtask  = "subtask"
 	entityTemplate = "template"
 	entityReminder = "reminder"
 )
 
-// TaskCreated is published when a task is created (by the user, from a
-// template, or by recovery's counterpart TaskRecovered).
+// TaskCreated is published when a task is created (by the user or from a
+// template; recovery publishes TaskRecovered).
 type TaskCreated struct {
-	Task Task
+	UserID     uuid.UUID
+	TaskID     uuid.UUID
+	TemplateID *uuid.UUID
+	Title      string
+}
+
+func taskCreated(t *Task) TaskCreated {
+	return TaskCreated{UserID: t.UserID, TaskID: t.ID, TemplateID: t.TemplateID, Title: t.Title}
 }
 
 // ActivityEntry implements events.Recordable.
 func (e TaskCreated) ActivityEntry() events.Entry {
-	extra := map[string]any{"title": e.Task.Title}
-	if e.Task.TemplateID != nil {
-		extra["template_id"] = e.Task.TemplateID.String()
+	extra := map[string]any{"title": e.Title}
+	if e.TemplateID != nil {
+		extra["template_id"] = e.TemplateID.String()
 	}
-	return events.Entry{UserID: e.Task.UserID, EntityType: entityTask, EntityID: e.Task.ID, Action: "created", Extra: extra}
+	return events.Entry{UserID: e.UserID, EntityType: EntityTask, EntityID: e.TaskID, Action: "created", Extra: extra}
 }
 
-// TaskUpdated is published when fields of a task change (Changed names them).
+// TaskUpdated is published when fields of a task change (Changed names
+// them; a completion is TaskCompleted).
 type TaskUpdated struct {
-	Task    Task
-	Changed []string
+	UserID   uuid.UUID
+	TaskID   uuid.UUID
+	Changed  []string
+	Archived bool
 }
 
 // ActivityEntry implements events.Recordable.
 func (e TaskUpdated) ActivityEntry() events.Entry {
 	action := "updated"
-	if len(e.Changed) == 1 && e.Changed[0] == "archived" && e.Task.Archived {
+	if len(e.Changed) == 1 && e.Changed[0] == "archived" && e.Archived {
 		action = "archived"
 	}
-	return events.Entry{UserID: e.Task.UserID, EntityType: entityTask, EntityID: e.Task.ID, Action: action,
+	return events.Entry{UserID: e.UserID, EntityType: EntityTask, EntityID: e.TaskID, Action: action,
 		Extra: map[string]any{"changed": e.Changed}}
 }
 
@@ -55,19 +68,27 @@ func (e TaskUpdated) ActivityEntry() events.Entry {
 type TaskCompleted struct {
 	UserID      uuid.UUID
 	Timezone    string
-	Task        Task
+	TaskID      uuid.UUID
 	CompletedBy string
 	At          time.Time
-	Rewards     *Rewards
+	// EstimatedMinutes and FocusTimeSeconds let a subscriber judge the
+	// focus spent on the task against its estimate.
+	EstimatedMinutes *int
+	FocusTimeSeconds int
+	Rewards          *Rewards
 }
 
 // ActivityEntry implements events.Recordable.
 func (e TaskCompleted) ActivityEntry() events.Entry {
-	return events.Entry{UserID: e.UserID, EntityType: entityTask, EntityID: e.Task.ID, Action: "completed",
+	return events.Entry{UserID: e.UserID, EntityType: EntityTask, EntityID: e.TaskID, Action: "completed",
 		Extra: map[string]any{"completed_by": e.CompletedBy}}
 }
 
-// Rewards collects what a completion earned.
+// Rewards collects what a completion earned. It is this module's extension
+// point for the rewards other modules grant (achievements, streaks): the
+// completion's answer must carry them, and the answer is made here, so the
+// subscribers fill this value in the completing transaction rather than the
+// tasks module calling them by name.
 type Rewards struct {
 	Unlocked []UnlockedAchievement
 	Streak   int
@@ -107,7 +128,7 @@ type TaskDeleted struct {
 
 // ActivityEntry implements events.Recordable.
 func (e TaskDeleted) ActivityEntry() events.Entry {
-	return events.Entry{UserID: e.UserID, EntityType: entityTask, EntityID: e.TaskID, Action: "deleted",
+	return events.Entry{UserID: e.UserID, EntityType: EntityTask, EntityID: e.TaskID, Action: "deleted",
 		Extra: map[string]any{"tombstone_id": e.TombstoneID.String()}}
 }
 
@@ -123,32 +144,38 @@ type TaskRecovering struct {
 
 // TaskRecovered is published when a task comes back from its tombstone.
 type TaskRecovered struct {
-	Task        Task
+	UserID      uuid.UUID
+	TaskID      uuid.UUID
 	TombstoneID uuid.UUID
 }
 
 // ActivityEntry implements events.Recordable.
 func (e TaskRecovered) ActivityEntry() events.Entry {
-	return events.Entry{UserID: e.Task.UserID, EntityType: entityTask, EntityID: e.Task.ID, Action: "recovered",
+	return events.Entry{UserID: e.UserID, EntityType: EntityTask, EntityID: e.TaskID, Action: "recovered",
 		Extra: map[string]any{"tombstone_id": e.TombstoneID.String()}}
 }
 
 // SubtaskChanged is published when a subtask is created, updated,
 // completed, reopened or deleted (Action says which).
 type SubtaskChanged struct {
-	Subtask Subtask
-	Action  string
-	Changed []string
+	UserID    uuid.UUID
+	TaskID    uuid.UUID
+	SubtaskID uuid.UUID
+	Action    string
+	Changed   []string
+}
+
+func subtaskChanged(st *Subtask, action string, changed []string) SubtaskChanged {
+	return SubtaskChanged{UserID: st.UserID, TaskID: st.TaskID, SubtaskID: st.ID, Action: action, Changed: changed}
 }
 
 // ActivityEntry implements events.Recordable.
 func (e SubtaskChanged) ActivityEntry() events.Entry {
-	extra := map[string]any{"task_id": e.Subtask.TaskID.String()}
+	extra := map[string]any{"task_id": e.TaskID.String()}
 	if len(e.Changed) > 0 {
 		extra["changed"] = e.Changed
 	}
-	return events.Entry{UserID: e.Subtask.UserID, EntityType: entitySubtask, EntityID: e.Subtask.ID,
-		Action: e.Action, Extra: extra}
+	return events.Entry{UserID: e.UserID, EntityType: entitySubtask, EntityID: e.SubtaskID, Action: e.Action, Extra: extra}
 }
 
 // SubtasksReordered is published when a task's subtasks get a new order.
@@ -160,35 +187,47 @@ type SubtasksReordered struct {
 
 // ActivityEntry implements events.Recordable.
 func (e SubtasksReordered) ActivityEntry() events.Entry {
-	return events.Entry{UserID: e.UserID, EntityType: entityTask, EntityID: e.TaskID, Action: "reordered",
+	return events.Entry{UserID: e.UserID, EntityType: EntityTask, EntityID: e.TaskID, Action: "reordered",
 		Extra: map[string]any{"subtask_ids": e.Order}}
 }
 
 // TemplateChanged is published when a template is created, updated,
 // deactivated or deleted.
 type TemplateChanged struct {
-	Template Template
-	Action   string
+	UserID     uuid.UUID
+	TemplateID uuid.UUID
+	RRule      string
+	Action     string
+}
+
+func templateChanged(t *Template, action string) TemplateChanged {
+	return TemplateChanged{UserID: t.UserID, TemplateID: t.ID, RRule: t.RRule, Action: action}
 }
 
 // ActivityEntry implements events.Recordable.
 func (e TemplateChanged) ActivityEntry() events.Entry {
-	return events.Entry{UserID: e.Template.UserID, EntityType: entityTemplate, EntityID: e.Template.ID,
-		Action: e.Action, Extra: map[string]any{"rrule": e.Template.RRule}}
+	return events.Entry{UserID: e.UserID, EntityType: entityTemplate, EntityID: e.TemplateID, Action: e.Action,
+		Extra: map[string]any{"rrule": e.RRule}}
 }
 
 // ReminderChanged is published when a reminder is created, updated or
 // deleted, or marked fired by the client.
 type ReminderChanged struct {
-	Reminder Reminder
-	Action   string
+	UserID      uuid.UUID
+	TaskID      uuid.UUID
+	ReminderID  uuid.UUID
+	ScheduledAt time.Time
+	Action      string
+}
+
+func reminderChanged(r *Reminder, action string) ReminderChanged {
+	return ReminderChanged{UserID: r.UserID, TaskID: r.TaskID, ReminderID: r.ID, ScheduledAt: r.ScheduledAt, Action: action}
 }
 
 // ActivityEntry implements events.Recordable.
 func (e ReminderChanged) ActivityEntry() events.Entry {
-	return events.Entry{UserID: e.Reminder.UserID, EntityType: entityReminder, EntityID: e.Reminder.ID,
-		Action: e.Action, Extra: map[string]any{"task_id": e.Reminder.TaskID.String(),
-			"scheduled_at": e.Reminder.ScheduledAt.UTC()}}
+	return events.Entry{UserID: e.UserID, EntityType: entityReminder, EntityID: e.ReminderID, Action: e.Action,
+		Extra: map[string]any{"task_id": e.TaskID.String(), "scheduled_at": e.ScheduledAt.UTC()}}
 }
 
 // ReminderScheduled is published whenever a reminder needs delivering at
@@ -196,34 +235,41 @@ func (e ReminderChanged) ActivityEntry() events.Entry {
 // schedules its delivery in the same transaction; a delivery that finds the
 // reminder moved, fired or gone does nothing.
 type ReminderScheduled struct {
-	Reminder Reminder
+	UserID      uuid.UUID
+	TaskID      uuid.UUID
+	ReminderID  uuid.UUID
+	ScheduledAt time.Time
+}
+
+func scheduled(r *Reminder) ReminderScheduled {
+	return ReminderScheduled{UserID: r.UserID, TaskID: r.TaskID, ReminderID: r.ID, ScheduledAt: r.ScheduledAt}
 }
 
 // ReminderFired is published inside the transaction that marks a reminder
 // fired by its scheduled delivery (exactly once).
 type ReminderFired struct {
-	Reminder  Reminder
-	TaskTitle string
-	DueDate   *time.Time
+	FiredReminder
 }
 
 // ActivityEntry implements events.Recordable.
 func (e ReminderFired) ActivityEntry() events.Entry {
-	return events.Entry{UserID: e.Reminder.UserID, EntityType: entityReminder, EntityID: e.Reminder.ID,
-		Action: "fired", Source: events.SourceSystem, Extra: map[string]any{"task_id": e.Reminder.TaskID.String()}}
+	return events.Entry{UserID: e.UserID, EntityType: entityReminder, EntityID: e.ReminderID,
+		Action: "fired", Source: events.SourceSystem, Extra: map[string]any{"task_id": e.TaskID.String()}}
 }
 
 // RecurringTaskSkipped is published when an occurrence of a template could
 // not become a task (the user was at their task limit).
 type RecurringTaskSkipped struct {
-	Template Template
-	DueDate  time.Time
-	Reason   string
+	UserID     uuid.UUID
+	TemplateID uuid.UUID
+	Title      string
+	DueDate    time.Time
+	Reason     string
 }
 
 // ActivityEntry implements events.Recordable.
 func (e RecurringTaskSkipped) ActivityEntry() events.Entry {
-	return events.Entry{UserID: e.Template.UserID, EntityType: entityTemplate, EntityID: e.Template.ID,
+	return events.Entry{UserID: e.UserID, EntityType: entityTemplate, EntityID: e.TemplateID,
 		Action: "skipped", Source: events.SourceSystem,
 		Extra: map[string]any{"due_date": e.DueDate.UTC(), "reason": e.Reason}}
 }

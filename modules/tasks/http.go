@@ -89,12 +89,18 @@ func toTaskDTO(t *Task) TaskDTO {
 	}
 }
 
-type handlers struct {
-	svc      *Service
-	recovery *recovery
+type handlers struct{ svc *Service }
+
+func newHandlers(svc *Service) *handlers { return &handlers{svc: svc} }
+
+type idPath struct {
+	ID string `path:"id" format:"uuid"`
 }
 
-func newHandlers(svc *Service, rec *recovery) *handlers { return &handlers{svc: svc, recovery: rec} }
+type optionalBodyInput struct {
+	ID   string `path:"id" format:"uuid"`
+	Body *httpx.EmptyBody
+}
 
 type taskPath struct {
 	ID string `path:"id" format:"uuid" doc:"Task id"`
@@ -165,7 +171,9 @@ func (h *handlers) Register(api huma.API) {
 		"Complete a task and all its open subtasks", "Tasks"), h.forceComplete)
 	huma.Register(api, httpx.Route(http.MethodDelete, "/api/v1/tasks/{id}", "tasks-delete",
 		"Delete a task (recoverable for a while)", "Tasks"), h.delete)
-	h.registerMore(api)
+	h.registerSubtasks(api)
+	h.registerReminders(api)
+	h.registerTemplates(api)
 }
 
 func (h *handlers) list(ctx context.Context, in *listInput) (*httpx.ListOutput[TaskDTO], error) {

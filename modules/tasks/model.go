@@ -1,7 +1,6 @@
 package tasks
 
 import (
-	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -49,38 +48,6 @@ func (Task) TableName() string { return "tasks" }
 
 // Active reports whether the task counts toward the active-task limit.
 func (t *Task) Active() bool { return !t.Completed && !t.Archived }
-
-// Entity types of tombstones.
-const (
-	EntityTask = "task"
-	EntityNote = "note"
-)
-
-// Tombstone keeps a deleted item recoverable for a while: a full snapshot of
-// it and its children.
-type Tombstone struct {
-	ID               uuid.UUID `gorm:"type:uuid;primaryKey"`
-	UserID           uuid.UUID `gorm:"type:uuid;not null"`
-	EntityType       string    `gorm:"not null"`
-	EntityID         uuid.UUID `gorm:"type:uuid;not null"`
-	Title            string    `gorm:"not null"`
-	Snapshot         string    `gorm:"not null"`
-	DeletedAt        time.Time `gorm:"not null"`
-	RecoverableUntil time.Time `gorm:"not null"`
-}
-
-// TableName implements gorm's Tabler.
-func (Tombstone) TableName() string { return "tombstones" }
-
-// taskSnapshot is what a task's tombstone holds: the task, its children,
-// and what other modules attached (their own children of the task, such as
-// notes) under their names.
-type taskSnapshot struct {
-	Task      Task                       `json:"task"`
-	Subtasks  []Subtask                  `json:"subtasks"`
-	Reminders []Reminder                 `json:"reminders"`
-	Attached  map[string]json.RawMessage `json:"attached,omitempty"`
-}
 
 // Subtask sources.
 const (
@@ -156,19 +123,3 @@ func (Reminder) TableName() string { return "reminders" }
 
 // Relative reports whether the reminder follows the due date.
 func (r *Reminder) Relative() bool { return r.Type == ReminderBefore || r.Type == ReminderAfter }
-
-// Activity is one row of the activity log.
-type Activity struct {
-	ID         uuid.UUID `gorm:"type:uuid;primaryKey"`
-	UserID     uuid.UUID `gorm:"type:uuid;not null"`
-	EntityType string    `gorm:"not null"`
-	EntityID   uuid.UUID `gorm:"type:uuid;not null"`
-	Action     string    `gorm:"not null"`
-	Source     string    `gorm:"not null"`
-	ExtraData  string    `gorm:"not null"`
-	RequestID  *string
-	CreatedAt  time.Time
-}
-
-// TableName implements gorm's Tabler.
-func (Activity) TableName() string { return "activity_log" }

@@ -1,7 +1,7 @@
-// Package tasks owns tasks and everything that hangs on them: subtasks,
-// recurring templates, reminder definitions, optimistic locking, tier
-// limits, tombstones and recovery, and the activity log (written from the
-// events every module publishes).
+// Package tasks owns tasks and what hangs on them: subtasks, recurring
+// templates and reminder definitions, with optimistic locking and tier
+// limits. Deleted tasks go to the recovery module's bin; the activity module
+// logs the events published here.
 package tasks
 
 import (
@@ -11,9 +11,9 @@ import (
 
 	"github.com/perpetuaflow/api/modules/auth"
 	"github.com/perpetuaflow/api/modules/jobs"
+	"github.com/perpetuaflow/api/modules/recovery"
 	"github.com/perpetuaflow/api/platform"
 	"github.com/perpetuaflow/api/platform/config"
-	"github.com/perpetuaflow/api/platform/events"
 )
 
 // Module is the tasks module.
@@ -21,20 +21,14 @@ var Module = fx.Module("tasks",
 	fx.Provide(
 		newConfig,
 		newService,
-		newTombstones,
-		newRecovery,
 		func(s *Service) ReminderDelivery { return s },
 		func(s *Service) Lookup { return s },
-		func(t *tombstones) Tombstones { return t },
+		func(s *Service) Editor { return s },
+		func(s *Service) Focus { return s },
 		platform.AsRoutes(newHandlers),
 		platform.AsModels(models),
-		events.AsSubscriber(recordActivity),
-		jobs.AsWorker(newRecurringWorker),
-		jobs.AsPeriodic(recurringSchedule),
-		jobs.AsWorker(newPurgeWorker),
-		jobs.AsPeriodic(purgeSchedule),
-		jobs.AsWorker(newActivityPurgeWorker),
-		jobs.AsPeriodic(activityPurgeSchedule),
+		recovery.AsRecoverer(newRecoverer),
+		jobs.AsHousekeeping(recurringJob),
 	),
 )
 
@@ -50,12 +44,8 @@ type TierLimits struct {
 // limits.
 type Config struct {
 	MaxDueDaysAhead   int           `mapstructure:"max_due_days_ahead"`
-	TombstoneTTL      time.Duration `mapstructure:"tombstone_ttl"`
-	MaxTombstones     int           `mapstructure:"max_tombstones"`
 	RecurringInterval time.Duration `mapstructure:"recurring_interval"`
 	GenerateAhead     time.Duration `mapstructure:"generate_ahead"`
-	ActivityRetention time.Duration `mapstructure:"activity_retention"`
-	PurgeInterval     time.Duration `mapstructure:"purge_interval"`
 
 	Tiers config.Tiered[TierLimits] `mapstructure:"-"`
 }
@@ -65,18 +55,10 @@ func (c Config) Validate() error {
 	switch {
 	case c.MaxDueDaysAhead < 1:
 		return config.Invalid("max_due_days_ahead", "must be at least 1")
-	case c.TombstoneTTL <= 0:
-		return config.Invalid("tombstone_ttl", "must be positive")
-	case c.MaxTombstones < 1:
-		return config.Invalid("max_tombstones", "must be at least 1")
 	case c.RecurringInterval <= 0:
 		return config.Invalid("recurring_interval", "must be positive")
 	case c.GenerateAhead < 0:
 		return config.Invalid("generate_ahead", "must not be negative")
-	case c.ActivityRetention <= 0:
-		return config.Invalid("activity_retention", "must be positive")
-	case c.PurgeInterval <= 0:
-		return config.Invalid("purge_interval", "must be positive")
 	}
 	return nil
 }
@@ -110,6 +92,5 @@ func newConfig(cfg *config.Config) (Config, error) {
 func (c Config) limits(tier string) TierLimits { return c.Tiers.For(tier) }
 
 func models() platform.Models {
-	return platform.Models{Module: "tasks", List: []any{&Task{}, &Subtask{}, &Template{}, &Reminder{},
-		&Tombstone{}, &Activity{}}}
+	return platform.Models{Module: "tasks", List: []any{&Task{}, &Subtask{}, &Template{}, &Reminder{}}}
 }

@@ -57,15 +57,7 @@ func (s *Service) Reminders(ctx context.Context, p auth.Principal, f ReminderFil
 	if f.To != nil {
 		q = q.Where("scheduled_at <= ?", f.To.UTC())
 	}
-	var total int64
-	if err := q.Count(&total).Error; err != nil {
-		return nil, 0, fmt.Errorf("count reminders: %w", err)
-	}
-	var out []Reminder
-	if err := q.Order("scheduled_at, id").Offset(f.Offset).Limit(f.Limit).Find(&out).Error; err != nil {
-		return nil, 0, fmt.Errorf("list reminders: %w", err)
-	}
-	return out, total, nil
+	return database.Page[Reminder](q, "scheduled_at, id", f.Offset, f.Limit)
 }
 
 // Reminder returns one reminder of the user.
@@ -95,15 +87,7 @@ func (s *Service) lockReminder(tx *gorm.DB, userID, reminderID uuid.UUID) (*Remi
 }
 
 func (s *Service) loadReminder(tx *gorm.DB, userID, reminderID uuid.UUID) (*Reminder, error) {
-	var r Reminder
-	err := tx.Where("id = ? AND user_id = ?", reminderID, userID).Take(&r).Error
-	if database.IsNotFound(err) {
-		return nil, errReminderNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load reminder: %w", err)
-	}
-	return &r, nil
+	return database.Owned[Reminder](tx, userID, reminderID, errReminderNotFound)
 }
 
 // AddReminder adds a reminder to a task, at most the tier's number per task.
@@ -143,11 +127,11 @@ func (s *Service) AddReminder(ctx context.Context, p auth.Principal, taskID uuid
 		if err := tx.Create(&r).Error; err != nil {
 			return fmt.Errorf("create reminder: %w", err)
 		}
-		if err := s.bus.Publish(ctx, tx, ReminderChanged{Reminder: r, Action: "created"}); err != nil {
+		if err := s.bus.Publish(ctx, tx, reminderChanged(&r, "created")); err != nil {
 			return err
 		}
 		out = &r
-		return s.bus.Publish(ctx, tx, ReminderScheduled{Reminder: r})
+		return s.bus.Publish(ctx, tx, scheduled(&r))
 	})
 	return out, err
 }
@@ -242,12 +226,12 @@ func (s *Service) UpdateReminder(ctx context.Context, p auth.Principal, reminder
 			Updates(r).Error; err != nil {
 			return fmt.Errorf("update reminder: %w", err)
 		}
-		if err := s.bus.Publish(ctx, tx, ReminderChanged{Reminder: *r, Action: "updated"}); err != nil {
+		if err := s.bus.Publish(ctx, tx, reminderChanged(r, "updated")); err != nil {
 			return err
 		}
 		out = r
 		if moved && !r.Fired {
-			return s.bus.Publish(ctx, tx, ReminderScheduled{Reminder: *r})
+			return s.bus.Publish(ctx, tx, scheduled(r))
 		}
 		return nil
 	})
@@ -264,7 +248,7 @@ func (s *Service) DeleteReminder(ctx context.Context, p auth.Principal, reminder
 		if err := database.One(tx.Where("id = ?", r.ID).Delete(&Reminder{}), errReminderNotFound); err != nil {
 			return fmt.Errorf("delete reminder: %w", err)
 		}
-		return s.bus.Publish(ctx, tx, ReminderChanged{Reminder: *r, Action: "deleted"})
+		return s.bus.Publish(ctx, tx, reminderChanged(r, "deleted"))
 	})
 }
 
@@ -288,7 +272,7 @@ func (s *Service) MarkReminderFired(ctx context.Context, p auth.Principal, remin
 			Updates(map[string]any{"fired": true, "fired_at": now, "updated_at": now}), errReminderNotFound); err != nil {
 			return err
 		}
-		return s.bus.Publish(ctx, tx, ReminderChanged{Reminder: *r, Action: "fired"})
+		return s.bus.Publish(ctx, tx, reminderChanged(r, "fired"))
 	})
 	return out, err
 }
@@ -321,19 +305,12 @@ func (s *Service) moveRelativeReminders(ctx context.Context, tx *gorm.DB, t *Tas
 			return fmt.Errorf("move reminder: %w", err)
 		}
 		if !r.Fired {
-			if err := s.bus.Publish(ctx, tx, ReminderScheduled{Reminder: *r}); err != nil {
+			if err := s.bus.Publish(ctx, tx, scheduled(r)); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
-}
-
-// FiredReminder is a reminder that its scheduled delivery just fired.
-type FiredReminder struct {
-	Reminder  Reminder
-	TaskTitle string
-	DueDate   *time.Time
 }
 
 // FireReminder marks a reminder fired by its scheduled delivery, inside the
@@ -370,9 +347,9 @@ func (s *Service) FireReminder(ctx context.Context, tx *gorm.DB, reminderID uuid
 	if res.RowsAffected == 0 {
 		return nil, nil
 	}
-	r.Fired, r.FiredAt, r.UpdatedAt = true, &now, now
-	fired := &FiredReminder{Reminder: r, TaskTitle: t.Title, DueDate: t.DueDate}
-	if err := s.bus.Publish(ctx, tx, ReminderFired{Reminder: r, TaskTitle: t.Title, DueDate: t.DueDate}); err != nil {
+	fired := &FiredReminder{ReminderID: r.ID, TaskID: r.TaskID, UserID: r.UserID, Method: r.Method,
+		TaskTitle: t.Title, DueDate: t.DueDate}
+	if err := s.bus.Publish(ctx, tx, ReminderFired{FiredReminder: *fired}); err != nil {
 		return nil, err
 	}
 	return fired, nil

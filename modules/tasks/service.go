@@ -13,17 +13,12 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/modules/recovery"
 	"github.com/perpetuaflow/api/platform/apperr"
 	"github.com/perpetuaflow/api/platform/clock"
 	"github.com/perpetuaflow/api/platform/database"
 	"github.com/perpetuaflow/api/platform/events"
 	"github.com/perpetuaflow/api/platform/id"
-)
-
-// Error codes of this module.
-const (
-	CodeTaskNotFound = "TASK_NOT_FOUND"
-	CodeArchived     = "ARCHIVED"
 )
 
 var (
@@ -44,30 +39,29 @@ const (
 
 // Service holds the task rules. It is the only writer of the tasks tables.
 type Service struct {
-	db         *database.DB
-	bus        *events.Bus
-	clock      clock.Clock
-	cfg        Config
-	perks      Perks
-	users      auth.Users
-	tombstones *tombstones
+	db    *database.DB
+	bus   *events.Bus
+	clock clock.Clock
+	cfg   Config
+	perks Perks
+	users auth.Users
+	bin   recovery.Bin
 }
 
 type serviceParams struct {
 	fx.In
 
-	DB         *database.DB
-	Bus        *events.Bus
-	Clock      clock.Clock
-	Cfg        Config
-	Users      auth.Users
-	Tombstones *tombstones
-	Perks      Perks `optional:"true"`
+	DB    *database.DB
+	Bus   *events.Bus
+	Clock clock.Clock
+	Cfg   Config
+	Users auth.Users
+	Bin   recovery.Bin
+	Perks Perks `optional:"true"`
 }
 
 func newService(p serviceParams) *Service {
-	return &Service{db: p.DB, bus: p.Bus, clock: p.Clock, cfg: p.Cfg, perks: p.Perks, users: p.Users,
-		tombstones: p.Tombstones}
+	return &Service{db: p.DB, bus: p.Bus, clock: p.Clock, cfg: p.Cfg, perks: p.Perks, users: p.Users, bin: p.Bin}
 }
 
 // ListFilter selects tasks; nil fields do not filter.
@@ -118,20 +112,11 @@ func (s *Service) List(ctx context.Context, p auth.Principal, f ListFilter) ([]T
 		pattern := "%" + database.EscapeLike(strings.ToLower(term)) + "%"
 		q = q.Where(`(LOWER(title) LIKE ? ESCAPE '\' OR LOWER(description) LIKE ? ESCAPE '\')`, pattern, pattern)
 	}
-	var total int64
-	if err := q.Count(&total).Error; err != nil {
-		return nil, 0, fmt.Errorf("count tasks: %w", err)
-	}
 	order, ok := sortOrders[f.Sort]
 	if !ok {
 		order = sortOrders["-created_at"]
 	}
-	var out []Task
-	err := q.Order(order + ", id DESC").Offset(f.Offset).Limit(f.Limit).Find(&out).Error
-	if err != nil {
-		return nil, 0, fmt.Errorf("list tasks: %w", err)
-	}
-	return out, total, nil
+	return database.Page[Task](q, order+", id DESC", f.Offset, f.Limit)
 }
 
 // Get returns one task of the user.
@@ -164,28 +149,20 @@ func (s *Service) Detail(ctx context.Context, p auth.Principal, taskID uuid.UUID
 }
 
 func (s *Service) load(tx *gorm.DB, userID, taskID uuid.UUID) (*Task, error) {
-	var t Task
-	err := tx.Where("id = ? AND user_id = ?", taskID, userID).Take(&t).Error
-	if database.IsNotFound(err) {
-		return nil, errTaskNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load task %s: %w", taskID, err)
-	}
-	return &t, nil
-}
-
-// NewTask is the input of Create.
-type NewTask struct {
-	Title             string
-	Description       string
-	Priority          string
-	DueDate           *time.Time
-	EstimatedDuration *int
+	return database.Owned[Task](tx, userID, taskID, errTaskNotFound)
 }
 
 // Create adds a task, within the user's active-task limit.
 func (s *Service) Create(ctx context.Context, p auth.Principal, in NewTask) (*Task, error) {
+	var out *Task
+	err := s.db.Tx(ctx, func(tx *gorm.DB) (err error) {
+		out, err = s.create(ctx, tx, p, in)
+		return err
+	})
+	return out, err
+}
+
+func (s *Service) create(ctx context.Context, tx *gorm.DB, p auth.Principal, in NewTask) (*Task, error) {
 	title, err := s.checkTitle(in.Title)
 	if err != nil {
 		return nil, err
@@ -206,37 +183,13 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, in NewTask) (*Ta
 	now := s.clock.Now()
 	t := Task{ID: id.New(), UserID: p.UserID, Title: title, Description: in.Description, Priority: priority,
 		DueDate: utcPtr(in.DueDate), EstimatedDuration: in.EstimatedDuration, Version: 1, CreatedAt: now, UpdatedAt: now}
-	err = s.db.Tx(ctx, func(tx *gorm.DB) error {
-		if err := s.checkTaskLimit(ctx, tx, p); err != nil {
-			return err
-		}
-		if err := tx.Create(&t).Error; err != nil {
-			return fmt.Errorf("create task: %w", err)
-		}
-		return s.bus.Publish(ctx, tx, TaskCreated{Task: t})
-	})
-	if err != nil {
+	if err := s.checkTaskLimit(ctx, tx, p); err != nil {
 		return nil, err
 	}
-	return &t, nil
-}
-
-// Changes is the input of Update. Nil leaves a field as it is; the Clear
-// flags set a nullable field to null (an empty description).
-type Changes struct {
-	Title                  *string
-	Description            *string
-	ClearDescription       bool
-	Priority               *string
-	DueDate                *time.Time
-	ClearDueDate           bool
-	EstimatedDuration      *int
-	ClearEstimatedDuration bool
-	Hidden                 *bool
-	Archived               *bool
-	Completed              *bool
-	// Version, when given, must be the task's current version.
-	Version *int
+	if err := tx.Create(&t).Error; err != nil {
+		return nil, fmt.Errorf("create task: %w", err)
+	}
+	return &t, s.bus.Publish(ctx, tx, taskCreated(&t))
 }
 
 // touchesMoreThanArchived reports whether the changes go beyond the
@@ -251,74 +204,95 @@ func (c Changes) touchesMoreThanArchived() bool {
 // one (the client's complete/reopen and hide toggles send none: last write
 // wins). completed: true has every effect of Complete.
 func (s *Service) Update(ctx context.Context, p auth.Principal, taskID uuid.UUID, c Changes) (*Task, error) {
+	var out *Task
+	err := s.db.Tx(ctx, func(tx *gorm.DB) (err error) {
+		out, err = s.update(ctx, tx, p, taskID, c)
+		return err
+	})
+	return out, err
+}
+
+// checkChanges validates the fields of c that need no database and
+// returns c with the title trimmed.
+func (s *Service) checkChanges(p auth.Principal, c Changes) (Changes, error) {
 	if c.Title != nil {
 		title, err := s.checkTitle(*c.Title)
 		if err != nil {
-			return nil, err
+			return c, err
 		}
 		c.Title = &title
 	}
 	if c.Description != nil {
 		if err := s.checkDescription(p, *c.Description); err != nil {
-			return nil, err
+			return c, err
 		}
 	}
 	if err := s.checkDueDate(c.DueDate); err != nil {
+		return c, err
+	}
+	return c, checkEstimate(c.EstimatedDuration)
+}
+
+// completion says how the changes move the task's completion: completed now
+// (every effect of Complete), reopened, or neither.
+func completion(before, after *Task) (completedNow, reopened bool) {
+	return after.Completed && !before.Completed, !after.Completed && before.Completed
+}
+
+func (s *Service) update(ctx context.Context, tx *gorm.DB, p auth.Principal, taskID uuid.UUID, c Changes) (*Task, error) {
+	c, err := s.checkChanges(p, c)
+	if err != nil {
 		return nil, err
 	}
-	if err := checkEstimate(c.EstimatedDuration); err != nil {
+	t, err := s.lockVersion(tx, p, taskID, c.Version)
+	if err != nil {
 		return nil, err
 	}
-	var out *Task
-	err := s.withTask(ctx, p, taskID, c.Version, func(tx *gorm.DB, t *Task) error {
-		unarchive := c.Archived != nil && !*c.Archived
-		if t.Archived && !unarchive && c.touchesMoreThanArchived() {
-			return errArchived
+	unarchive := c.Archived != nil && !*c.Archived
+	if t.Archived && !unarchive && c.touchesMoreThanArchived() {
+		return nil, errArchived
+	}
+	before := *t
+	now := s.clock.Now()
+	applyChanges(t, c)
+	completedNow, reopened := completion(&before, t)
+	switch {
+	case completedNow:
+		by := CompletedManual
+		t.CompletedAt, t.CompletedBy = &now, &by
+	case reopened:
+		t.CompletedAt, t.CompletedBy = nil, nil
+	}
+	if before.Archived && !t.Archived && t.Active() {
+		if err := s.checkTaskLimit(ctx, tx, p); err != nil {
+			return nil, err
 		}
-		before := *t
-		now := s.clock.Now()
-		applyChanges(t, c)
-		completedNow := c.Completed != nil && *c.Completed && !before.Completed
-		switch {
-		case completedNow:
-			by := CompletedManual
-			t.CompletedAt, t.CompletedBy = &now, &by
-		case c.Completed != nil && !*c.Completed && before.Completed:
-			t.CompletedAt, t.CompletedBy = nil, nil
+	}
+	fields := changedFields(&before, t)
+	if len(fields) == 0 {
+		return t, nil
+	}
+	if err := s.save(tx, t, before.Version, now); err != nil {
+		return nil, err
+	}
+	if !eqTime(before.DueDate, t.DueDate) {
+		if err := s.moveRelativeReminders(ctx, tx, t, now); err != nil {
+			return nil, err
 		}
-		if before.Archived && !t.Archived && t.Active() {
-			if err := s.checkTaskLimit(ctx, tx, p); err != nil {
-				return err
-			}
+	}
+	if completedNow {
+		if _, err := s.publishCompleted(ctx, tx, p, t, now); err != nil {
+			return nil, err
 		}
-		fields := changedFields(&before, t)
-		if len(fields) == 0 {
-			out = t
-			return nil
+		fields = without(fields, "completed")
+	}
+	if len(fields) > 0 {
+		e := TaskUpdated{UserID: t.UserID, TaskID: t.ID, Changed: fields, Archived: t.Archived}
+		if err := s.bus.Publish(ctx, tx, e); err != nil {
+			return nil, err
 		}
-		if err := s.save(tx, t, before.Version, now); err != nil {
-			return err
-		}
-		if !eqTime(before.DueDate, t.DueDate) {
-			if err := s.moveRelativeReminders(ctx, tx, t, now); err != nil {
-				return err
-			}
-		}
-		if completedNow {
-			if _, err := s.publishCompleted(ctx, tx, p, t, now); err != nil {
-				return err
-			}
-			fields = without(fields, "completed")
-		}
-		if len(fields) > 0 {
-			if err := s.bus.Publish(ctx, tx, TaskUpdated{Task: *t, Changed: fields}); err != nil {
-				return err
-			}
-		}
-		out = t
-		return nil
-	})
-	return out, err
+	}
+	return t, nil
 }
 
 func applyChanges(t *Task, c Changes) {
@@ -397,36 +371,43 @@ type Completion struct {
 // completing is safe to retry.
 func (s *Service) Complete(ctx context.Context, p auth.Principal, taskID uuid.UUID, by string, version *int) (*Completion, error) {
 	var out *Completion
-	err := s.withTask(ctx, p, taskID, version, func(tx *gorm.DB, t *Task) error {
-		if t.Archived {
-			return errArchived
-		}
-		if t.Completed {
-			out = &Completion{Task: *t, Rewards: Rewards{Unlocked: []UnlockedAchievement{}}}
-			return nil
-		}
-		now := s.clock.Now()
-		before := t.Version
-		t.Completed, t.CompletedAt, t.CompletedBy = true, &now, &by
-		if err := s.save(tx, t, before, now); err != nil {
-			return err
-		}
-		if by == CompletedForce {
-			if err := s.completeOpenSubtasks(tx, t.ID, now); err != nil {
-				return err
-			}
-			if err := tx.Where("id = ?", t.ID).Take(t).Error; err != nil {
-				return err
-			}
-		}
-		rewards, err := s.publishCompleted(ctx, tx, p, t, now)
-		if err != nil {
-			return err
-		}
-		out = &Completion{Task: *t, Rewards: *rewards}
-		return nil
+	err := s.db.Tx(ctx, func(tx *gorm.DB) (err error) {
+		out, err = s.complete(ctx, tx, p, taskID, by, version)
+		return err
 	})
 	return out, err
+}
+
+func (s *Service) complete(ctx context.Context, tx *gorm.DB, p auth.Principal, taskID uuid.UUID, by string, version *int) (*Completion, error) {
+	t, err := s.lockVersion(tx, p, taskID, version)
+	if err != nil {
+		return nil, err
+	}
+	if t.Archived {
+		return nil, errArchived
+	}
+	if t.Completed {
+		return &Completion{Task: *t, Rewards: Rewards{Unlocked: []UnlockedAchievement{}}}, nil
+	}
+	now := s.clock.Now()
+	before := t.Version
+	t.Completed, t.CompletedAt, t.CompletedBy = true, &now, &by
+	if err := s.save(tx, t, before, now); err != nil {
+		return nil, err
+	}
+	if by == CompletedForce {
+		if err := s.completeOpenSubtasks(tx, t.ID, now); err != nil {
+			return nil, err
+		}
+		if err := tx.Where("id = ?", t.ID).Take(t).Error; err != nil {
+			return nil, err
+		}
+	}
+	rewards, err := s.publishCompleted(ctx, tx, p, t, now)
+	if err != nil {
+		return nil, err
+	}
+	return &Completion{Task: *t, Rewards: *rewards}, nil
 }
 
 func (s *Service) publishCompleted(ctx context.Context, tx *gorm.DB, p auth.Principal, t *Task, now time.Time) (*Rewards, error) {
@@ -435,28 +416,25 @@ func (s *Service) publishCompleted(ctx context.Context, tx *gorm.DB, p auth.Prin
 	if t.CompletedBy != nil {
 		by = *t.CompletedBy
 	}
-	err := s.bus.Publish(ctx, tx, TaskCompleted{UserID: p.UserID, Timezone: p.Timezone, Task: *t,
-		CompletedBy: by, At: now, Rewards: rewards})
+	err := s.bus.Publish(ctx, tx, TaskCompleted{UserID: p.UserID, Timezone: p.Timezone, TaskID: t.ID,
+		CompletedBy: by, At: now, EstimatedMinutes: t.EstimatedDuration, FocusTimeSeconds: t.FocusTimeSeconds,
+		Rewards: rewards})
 	return rewards, err
 }
 
-// withTask locks the task in a transaction and runs fn on it. When the
-// caller sent a version it must be the current one (409 CONFLICT otherwise);
-// without one, the change applies to whatever the task is now (last write
-// wins): the row lock makes concurrent writers take turns instead of failing.
-func (s *Service) withTask(ctx context.Context, p auth.Principal, taskID uuid.UUID, version *int,
-	fn func(tx *gorm.DB, t *Task) error,
-) error {
-	return s.db.Tx(ctx, func(tx *gorm.DB) error {
-		t, err := s.lockTask(tx, p.UserID, taskID)
-		if err != nil {
-			return err
-		}
-		if version != nil && *version != t.Version {
-			return apperr.VersionConflict("task", t.Version)
-		}
-		return fn(tx, t)
-	})
+// lockVersion locks the task (see lockTask). When the caller sent a version
+// it must be the current one (409 CONFLICT otherwise); without one, the
+// change applies to whatever the task is now (last write wins): the row lock
+// makes concurrent writers take turns instead of failing.
+func (s *Service) lockVersion(tx *gorm.DB, p auth.Principal, taskID uuid.UUID, version *int) (*Task, error) {
+	t, err := s.lockTask(tx, p.UserID, taskID)
+	if err != nil {
+		return nil, err
+	}
+	if version != nil && *version != t.Version {
+		return nil, apperr.VersionConflict("task", t.Version)
+	}
+	return t, nil
 }
 
 // lockTask loads a task of the user and locks its row until tx ends. Every
@@ -484,8 +462,8 @@ func (s *Service) save(tx *gorm.DB, t *Task, prev int, now time.Time) error {
 // Delete removes a task into a tombstone, recoverable for the configured
 // time. A user keeps at most the configured number of tombstones: making one
 // more purges the oldest.
-func (s *Service) Delete(ctx context.Context, p auth.Principal, taskID uuid.UUID) (*Deleted, error) {
-	var out *Deleted
+func (s *Service) Delete(ctx context.Context, p auth.Principal, taskID uuid.UUID) (*recovery.Buried, error) {
+	var out *recovery.Buried
 	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
 		t, err := s.lockTask(tx, p.UserID, taskID)
 		if err != nil {
@@ -515,7 +493,8 @@ func (s *Service) Delete(ctx context.Context, p auth.Principal, taskID uuid.UUID
 				return fmt.Errorf("delete task children: %w", err)
 			}
 		}
-		buried, err := s.tombstones.Bury(ctx, tx, p.UserID, EntityTask, t.ID, t.Title, snap)
+		buried, err := s.bin.Bury(ctx, tx, recovery.Item{UserID: p.UserID, EntityType: EntityTask, EntityID: t.ID,
+			Title: t.Title, Snapshot: snap})
 		if err != nil {
 			return err
 		}
@@ -626,11 +605,19 @@ func eqInt(a, b *int) bool {
 }
 
 // OwnedTask implements Lookup.
-func (s *Service) OwnedTask(ctx context.Context, tx *gorm.DB, userID, taskID uuid.UUID) (*Task, error) {
-	return s.load(tx.WithContext(ctx), userID, taskID)
+func (s *Service) OwnedTask(ctx context.Context, tx *gorm.DB, userID, taskID uuid.UUID) (*TaskInfo, error) {
+	t, err := s.load(tx.WithContext(ctx), userID, taskID)
+	if err != nil {
+		return nil, err
+	}
+	return t.info(), nil
 }
 
 // LockTask implements Lookup.
-func (s *Service) LockTask(ctx context.Context, tx *gorm.DB, userID, taskID uuid.UUID) (*Task, error) {
-	return s.lockTask(tx.WithContext(ctx), userID, taskID)
+func (s *Service) LockTask(ctx context.Context, tx *gorm.DB, userID, taskID uuid.UUID) (*TaskInfo, error) {
+	t, err := s.lockTask(tx.WithContext(ctx), userID, taskID)
+	if err != nil {
+		return nil, err
+	}
+	return t.info(), nil
 }

@@ -41,14 +41,6 @@ func (s *Service) subtasksOf(tx *gorm.DB, userID, taskID uuid.UUID) ([]Subtask, 
 	return out, nil
 }
 
-// NewSubtask is the input of AddSubtask.
-type NewSubtask struct {
-	Title string
-	// OrderIndex places it; nil (or past the end) puts it last.
-	OrderIndex *int
-	Source     string
-}
-
 // AddSubtask adds a subtask within the per-task limit of the user's tier.
 func (s *Service) AddSubtask(ctx context.Context, p auth.Principal, taskID uuid.UUID, in NewSubtask) (*Subtask, error) {
 	var out *Subtask
@@ -115,7 +107,7 @@ func (s *Service) addSubtasks(ctx context.Context, tx *gorm.DB, p auth.Principal
 				created[i].OrderIndex = o.OrderIndex
 			}
 		}
-		if err := s.bus.Publish(ctx, tx, SubtaskChanged{Subtask: created[i], Action: "created"}); err != nil {
+		if err := s.bus.Publish(ctx, tx, subtaskChanged(&created[i], "created", nil)); err != nil {
 			return nil, err
 		}
 	}
@@ -235,7 +227,7 @@ func (s *Service) UpdateSubtask(ctx context.Context, p auth.Principal, subtaskID
 			case c.Completed != nil && !*c.Completed && len(changed) == 1:
 				action = "reopened"
 			}
-			if err := s.bus.Publish(ctx, tx, SubtaskChanged{Subtask: *st, Action: action, Changed: changed}); err != nil {
+			if err := s.bus.Publish(ctx, tx, subtaskChanged(st, action, changed)); err != nil {
 				return err
 			}
 		}
@@ -374,7 +366,7 @@ func (s *Service) DeleteSubtask(ctx context.Context, p auth.Principal, subtaskID
 		if err := s.refreshCounts(tx, st.TaskID); err != nil {
 			return err
 		}
-		return s.bus.Publish(ctx, tx, SubtaskChanged{Subtask: *st, Action: "deleted"})
+		return s.bus.Publish(ctx, tx, subtaskChanged(st, "deleted", nil))
 	})
 }
 
@@ -382,23 +374,13 @@ func (s *Service) DeleteSubtask(ctx context.Context, p auth.Principal, subtaskID
 // child, as every change to a task's subtasks does), then reads the subtask
 // again under that lock: a concurrent change may have moved or removed it.
 func (s *Service) loadSubtask(tx *gorm.DB, p auth.Principal, subtaskID uuid.UUID) (*Subtask, *Task, error) {
-	find := func() (*Subtask, error) {
-		var st Subtask
-		err := tx.Where("id = ? AND user_id = ?", subtaskID, p.UserID).Take(&st).Error
-		if database.IsNotFound(err) {
-			return nil, errSubtaskNotFound
-		}
-		if err != nil {
-			return nil, fmt.Errorf("load subtask: %w", err)
-		}
-		return &st, nil
-	}
+	find := func() (*Subtask, error) { return database.Owned[Subtask](tx, p.UserID, subtaskID, errSubtaskNotFound) }
 	st, err := find()
 	if err != nil {
 		return nil, nil, err
 	}
 	t, err := s.lockTask(tx, p.UserID, st.TaskID)
-	if database.IsNotFound(err) || apperr.Is(err, CodeTaskNotFound) {
+	if apperr.Is(err, CodeTaskNotFound) {
 		return nil, nil, errSubtaskNotFound
 	}
 	if err != nil {

@@ -47,13 +47,7 @@ func location(p auth.Principal) *time.Location {
 // Templates lists the user's templates, newest first.
 func (s *Service) Templates(ctx context.Context, p auth.Principal, offset, limit int) ([]Template, int64, error) {
 	q := s.db.WithContext(ctx).Model(&Template{}).Where("user_id = ?", p.UserID)
-	var total int64
-	if err := q.Count(&total).Error; err != nil {
-		return nil, 0, err
-	}
-	var out []Template
-	err := q.Order("created_at DESC, id DESC").Offset(offset).Limit(limit).Find(&out).Error
-	return out, total, err
+	return database.Page[Template](q, "created_at DESC, id DESC", offset, limit)
 }
 
 // Template returns one template of the user.
@@ -62,15 +56,7 @@ func (s *Service) Template(ctx context.Context, p auth.Principal, templateID uui
 }
 
 func (s *Service) loadTemplate(tx *gorm.DB, userID, templateID uuid.UUID) (*Template, error) {
-	var t Template
-	err := tx.Where("id = ? AND user_id = ?", templateID, userID).Take(&t).Error
-	if database.IsNotFound(err) {
-		return nil, errTemplateNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load template: %w", err)
-	}
-	return &t, nil
+	return database.Owned[Template](tx, userID, templateID, errTemplateNotFound)
 }
 
 // CreateTemplate adds a recurring task. Its first occurrence is the first
@@ -89,7 +75,7 @@ func (s *Service) CreateTemplate(ctx context.Context, p auth.Principal, in Templ
 		if err := tx.Create(&t).Error; err != nil {
 			return fmt.Errorf("create template: %w", err)
 		}
-		return s.bus.Publish(ctx, tx, TemplateChanged{Template: t, Action: "created"})
+		return s.bus.Publish(ctx, tx, templateChanged(&t, "created"))
 	})
 	if err != nil {
 		return nil, err
@@ -187,7 +173,7 @@ func (s *Service) UpdateTemplate(ctx context.Context, p auth.Principal, template
 			return err
 		}
 		out = t
-		return s.bus.Publish(ctx, tx, TemplateChanged{Template: *t, Action: "updated"})
+		return s.bus.Publish(ctx, tx, templateChanged(t, "updated"))
 	})
 	return out, err
 }
@@ -216,7 +202,7 @@ func (s *Service) DeleteTemplate(ctx context.Context, p auth.Principal, template
 		if err := database.One(tx.Where("id = ?", t.ID).Delete(&Template{}), errTemplateNotFound); err != nil {
 			return fmt.Errorf("delete template: %w", err)
 		}
-		return s.bus.Publish(ctx, tx, TemplateChanged{Template: *t, Action: "deleted"})
+		return s.bus.Publish(ctx, tx, templateChanged(t, "deleted"))
 	})
 }
 
@@ -298,7 +284,7 @@ func (s *Service) createInstance(ctx context.Context, tx *gorm.DB, p auth.Princi
 	if res.RowsAffected == 0 {
 		return nil, nil, nil
 	}
-	if err := s.bus.Publish(ctx, tx, TaskCreated{Task: task}); err != nil {
+	if err := s.bus.Publish(ctx, tx, taskCreated(&task)); err != nil {
 		return nil, nil, err
 	}
 	var subtasks []Subtask
@@ -387,7 +373,8 @@ func (s *Service) generate(ctx context.Context, templateID uuid.UUID, horizon ti
 				if !apperr.Is(err, apperr.CodeLimitExceeded) {
 					return err
 				}
-				if err := s.bus.Publish(ctx, tx, RecurringTaskSkipped{Template: t, DueDate: due, Reason: err.Error()}); err != nil {
+				if err := s.bus.Publish(ctx, tx, RecurringTaskSkipped{UserID: t.UserID, TemplateID: t.ID,
+					Title: t.Title, DueDate: due, Reason: err.Error()}); err != nil {
 					return err
 				}
 			} else {
@@ -402,7 +389,7 @@ func (s *Service) generate(ctx context.Context, templateID uuid.UUID, horizon ti
 			advance(&t, rule)
 		}
 		if !t.Active {
-			if err := s.bus.Publish(ctx, tx, TemplateChanged{Template: t, Action: "deactivated"}); err != nil {
+			if err := s.bus.Publish(ctx, tx, templateChanged(&t, "deactivated")); err != nil {
 				return err
 			}
 		}

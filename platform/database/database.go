@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/glebarez/sqlite"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -278,4 +279,34 @@ func LockKey(tx *gorm.DB, key string) error {
 		return nil
 	}
 	return tx.Exec("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", key).Error
+}
+
+// Owned reads the row of T with the given id that belongs to userID (with
+// its row locked when tx is a ForUpdate session). A row that is absent or
+// another user's is the same answer, notFound: nobody learns that another
+// user's id exists.
+func Owned[T any](tx *gorm.DB, userID, id uuid.UUID, notFound error) (*T, error) {
+	var row T
+	err := tx.Where("id = ? AND user_id = ?", id, userID).Take(&row).Error
+	if IsNotFound(err) {
+		return nil, notFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load %T %s: %w", row, id, err)
+	}
+	return &row, nil
+}
+
+// Page returns the total number of rows q selects and the page of them at
+// offset, in order (a list endpoint's two queries).
+func Page[T any](q *gorm.DB, order string, offset, limit int) ([]T, int64, error) {
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return nil, 0, fmt.Errorf("count %T: %w", *new(T), err)
+	}
+	var rows []T
+	if err := q.Order(order).Offset(offset).Limit(limit).Find(&rows).Error; err != nil {
+		return nil, 0, fmt.Errorf("list %T: %w", *new(T), err)
+	}
+	return rows, total, nil
 }

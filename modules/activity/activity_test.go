@@ -1,4 +1,4 @@
-package tasks_test
+package activity_test
 
 import (
 	"context"
@@ -7,9 +7,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/perpetuaflow/api/modules/tasks"
+	"github.com/perpetuaflow/api/modules/activity"
 	"github.com/perpetuaflow/api/test/testkit"
 )
+
+func createTask(t *testing.T, app *testkit.App, u *testkit.User, body map[string]any) map[string]any {
+	t.Helper()
+	return app.Do(t, u, http.MethodPost, "/api/v1/tasks", body).Expect(t, http.StatusCreated).Data(t)
+}
+
+func addSubtask(t *testing.T, app *testkit.App, u *testkit.User, taskID string, body map[string]any) map[string]any {
+	t.Helper()
+	return app.Do(t, u, http.MethodPost, "/api/v1/tasks/"+taskID+"/subtasks", body).Expect(t, http.StatusCreated).Data(t)
+}
+
+func addReminder(t *testing.T, app *testkit.App, u *testkit.User, body map[string]any) map[string]any {
+	t.Helper()
+	return app.Do(t, u, http.MethodPost, "/api/v1/reminders", body).Expect(t, http.StatusCreated).Data(t)
+}
 
 type activityRow struct {
 	EntityType string         `json:"entity_type"`
@@ -20,7 +35,7 @@ type activityRow struct {
 	RequestID  *string        `json:"request_id"`
 }
 
-func activity(t *testing.T, app *testkit.App, u *testkit.User, query string) []activityRow {
+func entries(t *testing.T, app *testkit.App, u *testkit.User, query string) []activityRow {
 	t.Helper()
 	var env struct {
 		Data []activityRow `json:"data"`
@@ -52,7 +67,7 @@ func TestEveryChangeWritesOneActivityRow(t *testing.T) {
 	// A refused change writes nothing.
 	app.Do(t, alice, http.MethodPatch, "/api/v1/tasks/"+id, map[string]any{"title": "x", "version": 99}).Expect(t, http.StatusConflict)
 
-	rows := activity(t, app, alice, "")
+	rows := entries(t, app, alice, "")
 	var got []string
 	for i := len(rows) - 1; i >= 0; i-- {
 		got = append(got, rows[i].EntityType+":"+rows[i].Action)
@@ -75,23 +90,23 @@ func TestEveryChangeWritesOneActivityRow(t *testing.T) {
 	}
 
 	// Filters and pagination.
-	if r := activity(t, app, alice, "?entity_type=note"); len(r) != 2 {
+	if r := entries(t, app, alice, "?entity_type=note"); len(r) != 2 {
 		t.Fatalf("entity_type filter: %v", r)
 	}
-	if r := activity(t, app, alice, "?entity_id="+id); len(r) != 5 {
+	if r := entries(t, app, alice, "?entity_id="+id); len(r) != 5 {
 		t.Fatalf("entity_id filter: %d rows", len(r))
 	}
-	if r := activity(t, app, alice, "?limit=3"); len(r) != 3 {
+	if r := entries(t, app, alice, "?limit=3"); len(r) != 3 {
 		t.Fatalf("limit: %d", len(r))
 	}
-	if r := activity(t, app, alice, "?from="+app.Clock.Now().Add(time.Minute).Format(time.RFC3339)); len(r) != 0 {
+	if r := entries(t, app, alice, "?from="+app.Clock.Now().Add(time.Minute).Format(time.RFC3339)); len(r) != 0 {
 		t.Fatalf("from filter: %d", len(r))
 	}
 	// The /users/{id}/activity alias answers for the caller's own id only.
 	app.Do(t, alice, http.MethodGet, "/api/v1/users/"+alice.ID.String()+"/activity", nil).Expect(t, http.StatusOK)
 	bob := app.SignIn(t, "bob@example.com")
 	app.Do(t, bob, http.MethodGet, "/api/v1/users/"+alice.ID.String()+"/activity", nil).ExpectError(t, http.StatusNotFound, "NOT_FOUND")
-	if r := activity(t, app, bob, ""); len(r) != 0 {
+	if r := entries(t, app, bob, ""); len(r) != 0 {
 		t.Fatalf("bob sees alice's activity: %v", r)
 	}
 }
@@ -104,14 +119,14 @@ func TestActivityIsKeptThirtyDays(t *testing.T) {
 	app.Clock.Advance(31 * 24 * time.Hour)
 	alice = app.SignIn(t, "alice@example.com")
 	createTask(t, app, alice, map[string]any{"title": "new"})
-	res, err := app.Queue.Insert(context.Background(), tasks.ActivityPurgeArgs{}, nil)
+	res, err := app.Queue.Insert(context.Background(), activity.PurgeArgs{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 10*time.Second, "activity_purge", func() bool {
 		return app.Count(t, "river_job", "id = ? AND state = ?", res.Job.ID, "completed") == 1
 	})
-	rows := activity(t, app, alice, "")
+	rows := entries(t, app, alice, "")
 	if len(rows) != 1 || rows[0].ExtraData["title"] != "new" {
 		t.Fatalf("after purge: %+v", rows)
 	}

@@ -1,4 +1,4 @@
-package tasks_test
+package recovery_test
 
 import (
 	"context"
@@ -7,9 +7,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/perpetuaflow/api/modules/tasks"
+	"github.com/perpetuaflow/api/modules/recovery"
 	"github.com/perpetuaflow/api/test/testkit"
 )
+
+func createTask(t *testing.T, app *testkit.App, u *testkit.User, body map[string]any) map[string]any {
+	t.Helper()
+	return app.Do(t, u, http.MethodPost, "/api/v1/tasks", body).Expect(t, http.StatusCreated).Data(t)
+}
+
+func addSubtask(t *testing.T, app *testkit.App, u *testkit.User, taskID string, body map[string]any) map[string]any {
+	t.Helper()
+	return app.Do(t, u, http.MethodPost, "/api/v1/tasks/"+taskID+"/subtasks", body).Expect(t, http.StatusCreated).Data(t)
+}
+
+func addReminder(t *testing.T, app *testkit.App, u *testkit.User, body map[string]any) map[string]any {
+	t.Helper()
+	return app.Do(t, u, http.MethodPost, "/api/v1/reminders", body).Expect(t, http.StatusCreated).Data(t)
+}
 
 func TestRecoveryRestoresTheTaskWithItsChildren(t *testing.T) {
 	t.Parallel()
@@ -89,7 +104,7 @@ func TestRecoveryAliasesExpiryAndScope(t *testing.T) {
 		t.Fatalf("expired tombstones listed: %v", list)
 	}
 	// tombstone_purge removes it.
-	res, err := app.Queue.Insert(context.Background(), tasks.PurgeArgs{}, nil)
+	res, err := app.Queue.Insert(context.Background(), recovery.PurgeArgs{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,56 @@
+package activity
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/platform/clock"
+	"github.com/perpetuaflow/api/platform/database"
+)
+
+// Service reads and purges the log (events write it, see events.go).
+type Service struct {
+	db    *database.DB
+	clock clock.Clock
+	cfg   Config
+}
+
+func newService(db *database.DB, clk clock.Clock, cfg Config) *Service {
+	return &Service{db: db, clock: clk, cfg: cfg}
+}
+
+// Filter selects entries; nil fields do not filter.
+type Filter struct {
+	EntityType *string
+	EntityID   *uuid.UUID
+	From       *time.Time
+	To         *time.Time
+	Offset     int
+	Limit      int
+}
+
+// List returns one page of the user's entries, newest first, and the total.
+func (s *Service) List(ctx context.Context, p auth.Principal, f Filter) ([]Entry, int64, error) {
+	q := s.db.WithContext(ctx).Model(&Entry{}).Where("user_id = ?", p.UserID)
+	if f.EntityType != nil {
+		q = q.Where("entity_type = ?", *f.EntityType)
+	}
+	if f.EntityID != nil {
+		q = q.Where("entity_id = ?", *f.EntityID)
+	}
+	if f.From != nil {
+		q = q.Where("created_at >= ?", f.From.UTC())
+	}
+	if f.To != nil {
+		q = q.Where("created_at <= ?", f.To.UTC())
+	}
+	return database.Page[Entry](q, "created_at DESC, id DESC", f.Offset, f.Limit)
+}
+
+// Purge deletes entries older than the retention.
+func (s *Service) Purge(ctx context.Context) error {
+	return s.db.WithContext(ctx).Where("created_at < ?", s.clock.Now().Add(-s.cfg.Retention)).Delete(&Entry{}).Error
+}

@@ -1,0 +1,75 @@
+package tasks
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+
+	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/platform/database"
+)
+
+// The Editor and Focus faces: the HTTP routes' rules, in the caller's
+// transaction.
+
+// CreateTaskTx implements Editor.
+func (s *Service) CreateTaskTx(ctx context.Context, tx *gorm.DB, p auth.Principal, in NewTask) (*TaskInfo, error) {
+	t, err := s.create(ctx, tx, p, in)
+	if err != nil {
+		return nil, err
+	}
+	return t.info(), nil
+}
+
+// UpdateTaskTx implements Editor.
+func (s *Service) UpdateTaskTx(ctx context.Context, tx *gorm.DB, p auth.Principal, taskID uuid.UUID, c Changes) (*TaskInfo, error) {
+	t, err := s.update(ctx, tx, p, taskID, c)
+	if err != nil {
+		return nil, err
+	}
+	return t.info(), nil
+}
+
+// CompleteTaskTx implements Editor.
+func (s *Service) CompleteTaskTx(ctx context.Context, tx *gorm.DB, p auth.Principal, taskID uuid.UUID) (*TaskInfo, *Rewards, error) {
+	c, err := s.complete(ctx, tx, p, taskID, CompletedManual, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.Task.info(), &c.Rewards, nil
+}
+
+// AddSubtasksTx implements Editor.
+func (s *Service) AddSubtasksTx(ctx context.Context, tx *gorm.DB, p auth.Principal, taskID uuid.UUID, in []NewSubtask) ([]SubtaskInfo, error) {
+	list, err := s.addSubtasks(ctx, tx, p, taskID, in)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SubtaskInfo, len(list))
+	for i := range list {
+		out[i] = list[i].info()
+	}
+	return out, nil
+}
+
+// AddFocusTime implements Focus. Time can be added to any task of the user,
+// archived or completed too: the session happened.
+func (s *Service) AddFocusTime(ctx context.Context, tx *gorm.DB, userID, taskID uuid.UUID, seconds int) (*TaskInfo, error) {
+	t, err := s.lockTask(tx.WithContext(ctx), userID, taskID)
+	if err != nil {
+		return nil, err
+	}
+	if seconds <= 0 {
+		return t.info(), nil
+	}
+	now := s.clock.Now()
+	t.FocusTimeSeconds += seconds
+	res := tx.Model(&Task{}).Where("id = ? AND version = ?", t.ID, t.Version).
+		Updates(map[string]any{"focus_time_seconds": t.FocusTimeSeconds, "version": t.Version + 1, "updated_at": now})
+	if err := database.One(res, errStale); err != nil {
+		return nil, err
+	}
+	t.Version, t.UpdatedAt = t.Version+1, now
+	return t.info(), nil
+}

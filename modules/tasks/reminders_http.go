@@ -1,0 +1,179 @@
+package tasks
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/google/uuid"
+
+	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/platform/httpx"
+)
+
+func toReminderDTO(r *Reminder) ReminderDTO {
+	return ReminderDTO{ID: r.ID, TaskID: r.TaskID, UserID: r.UserID, Type: r.Type, OffsetMinutes: r.OffsetMinutes,
+		Method: r.Method, ScheduledAt: r.ScheduledAt.UTC(), Fired: r.Fired, FiredAt: httpx.UTCPtr(r.FiredAt),
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
+}
+
+func toReminderDTOs(list []Reminder) []ReminderDTO { return httpx.Map(list, toReminderDTO) }
+
+// ReminderBody is the body of reminder writes (exported so that Huma can
+// read it where it is embedded).
+type ReminderBody struct {
+	Type          *string    `json:"type,omitempty" enum:"before,after,absolute"`
+	OffsetMinutes *int       `json:"offset_minutes,omitempty" minimum:"-43200" maximum:"43200" doc:"Minutes from the due date (at most 30 days); either sign (the type says the direction)"`
+	ScheduledAt   *time.Time `json:"scheduled_at,omitempty" doc:"For absolute reminders; recomputed for before/after"`
+	Method        *string    `json:"method,omitempty" enum:"push,in_app"`
+}
+
+func (b ReminderBody) input() ReminderInput {
+	return ReminderInput{Type: b.Type, OffsetMinutes: b.OffsetMinutes, ScheduledAt: b.ScheduledAt, Method: b.Method}
+}
+
+type createReminderInput struct {
+	Body struct {
+		TaskID uuid.UUID `json:"task_id" format:"uuid"`
+		ReminderBody
+	} `nameHint:"ReminderCreate"`
+}
+
+type createTaskReminderInput struct {
+	ID   string `path:"id" format:"uuid" doc:"Task id"`
+	Body ReminderBody
+}
+
+type updateReminderInput struct {
+	ID   string `path:"id" format:"uuid"`
+	Body ReminderBody
+}
+
+type reminderListInput struct {
+	httpx.Page
+	Fired httpx.Param[bool]      `query:"fired"`
+	From  httpx.Param[time.Time] `query:"from" doc:"Scheduled at or after"`
+	To    httpx.Param[time.Time] `query:"to" doc:"Scheduled at or before"`
+}
+
+type taskReminderListInput struct {
+	ID string `path:"id" format:"uuid"`
+	httpx.Page
+}
+
+func (h *handlers) registerReminders(api huma.API) {
+	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/reminders", "reminders-list",
+		"The user's reminders by scheduled time", "Reminders"), h.listReminders)
+	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/tasks/{id}/reminders", "reminders-list-task",
+		"A task's reminders", "Reminders"), h.listTaskReminders)
+	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/reminders/{id}", "reminders-get", "A reminder", "Reminders"), h.getReminder)
+	huma.Register(api, httpx.Created(httpx.Route(http.MethodPost, "/api/v1/reminders", "reminders-create",
+		"Add a reminder to a task", "Reminders")), h.createReminder)
+	huma.Register(api, httpx.Created(httpx.Route(http.MethodPost, "/api/v1/tasks/{id}/reminders", "reminders-create-task",
+		"Add a reminder to this task", "Reminders")), h.createTaskReminder)
+	for _, m := range []string{http.MethodPatch, http.MethodPut} {
+		huma.Register(api, httpx.Route(m, "/api/v1/reminders/{id}", "reminders-update-"+m,
+			"Change a reminder", "Reminders"), h.updateReminder)
+	}
+	huma.Register(api, httpx.Route(http.MethodDelete, "/api/v1/reminders/{id}", "reminders-delete",
+		"Delete a reminder", "Reminders"), h.deleteReminder)
+	huma.Register(api, httpx.Route(http.MethodPost, "/api/v1/reminders/{id}/fire", "reminders-fire",
+		"Mark a reminder delivered (idempotent)", "Reminders"), h.fireReminder)
+}
+
+func (h *handlers) listReminders(ctx context.Context, in *reminderListInput) (*httpx.ListOutput[ReminderDTO], error) {
+	p, err := auth.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	list, total, err := h.svc.Reminders(ctx, p, ReminderFilter{Fired: in.Fired.Ptr(), From: in.From.Ptr(), To: in.To.Ptr(),
+		Offset: in.Offset, Limit: in.Limit})
+	if err != nil {
+		return nil, err
+	}
+	return httpx.ReplyList(toReminderDTOs(list), in.Page, total), nil
+}
+
+func (h *handlers) listTaskReminders(ctx context.Context, in *taskReminderListInput) (*httpx.ListOutput[ReminderDTO], error) {
+	p, taskID, err := auth.CallerAndID(ctx, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	list, total, err := h.svc.Reminders(ctx, p, ReminderFilter{TaskID: &taskID, Offset: in.Offset, Limit: in.Limit})
+	if err != nil {
+		return nil, err
+	}
+	return httpx.ReplyList(toReminderDTOs(list), in.Page, total), nil
+}
+
+func (h *handlers) getReminder(ctx context.Context, in *idPath) (*httpx.DataOutput[ReminderDTO], error) {
+	p, id, err := auth.CallerAndID(ctx, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	r, err := h.svc.Reminder(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	return httpx.Reply(toReminderDTO(r)), nil
+}
+
+func (h *handlers) createReminder(ctx context.Context, in *createReminderInput) (*httpx.DataOutput[ReminderDTO], error) {
+	p, err := auth.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r, err := h.svc.AddReminder(ctx, p, in.Body.TaskID, in.Body.ReminderBody.input())
+	if err != nil {
+		return nil, err
+	}
+	return httpx.Reply(toReminderDTO(r)), nil
+}
+
+func (h *handlers) createTaskReminder(ctx context.Context, in *createTaskReminderInput) (*httpx.DataOutput[ReminderDTO], error) {
+	p, taskID, err := auth.CallerAndID(ctx, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	r, err := h.svc.AddReminder(ctx, p, taskID, in.Body.input())
+	if err != nil {
+		return nil, err
+	}
+	return httpx.Reply(toReminderDTO(r)), nil
+}
+
+func (h *handlers) updateReminder(ctx context.Context, in *updateReminderInput) (*httpx.DataOutput[ReminderDTO], error) {
+	p, id, err := auth.CallerAndID(ctx, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	r, err := h.svc.UpdateReminder(ctx, p, id, in.Body.input())
+	if err != nil {
+		return nil, err
+	}
+	return httpx.Reply(toReminderDTO(r)), nil
+}
+
+func (h *handlers) deleteReminder(ctx context.Context, in *idPath) (*httpx.DataOutput[httpx.DeletedID], error) {
+	p, id, err := auth.CallerAndID(ctx, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.svc.DeleteReminder(ctx, p, id); err != nil {
+		return nil, err
+	}
+	return httpx.Reply(httpx.DeletedID{ID: id, Deleted: true}), nil
+}
+
+func (h *handlers) fireReminder(ctx context.Context, in *optionalBodyInput) (*httpx.DataOutput[ReminderDTO], error) {
+	p, id, err := auth.CallerAndID(ctx, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	r, err := h.svc.MarkReminderFired(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	return httpx.Reply(toReminderDTO(r)), nil
+}
