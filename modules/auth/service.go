@@ -355,7 +355,9 @@ type directory struct {
 	clock clock.Clock
 }
 
-func newDirectory(bus *events.Bus, clk clock.Clock) *directory { return &directory{bus: bus, clock: clk} }
+func newDirectory(bus *events.Bus, clk clock.Clock) *directory {
+	return &directory{bus: bus, clock: clk}
+}
 
 // Principal implements Users: a user as a Principal (without a session).
 func (d *directory) Principal(ctx context.Context, tx *gorm.DB, userID uuid.UUID) (Principal, error) {
