@@ -3,6 +3,7 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -100,6 +101,10 @@ func TestStartRefusals(t *testing.T) {
 		"no client id in prod":  {map[string]string{"ENVIRONMENT": "production"}, "auth.google_client_id"},
 		"no keys in production": {map[string]string{"ENVIRONMENT": "production", "GOOGLE_CLIENT_ID": "x"}, "auth.jwt_private_key"},
 		"bad key":               {map[string]string{"JWT_PRIVATE_KEY": "not a key"}, "auth.jwt_private_key"},
+		"needed module left out": {map[string]string{"PERPETUA_MODULES_DISABLED": "tasks"},
+			"modules.disabled (from PERPETUA_MODULES_DISABLED): tasks cannot be left out: notes, notifications need it"},
+		"core module left out": {map[string]string{"PERPETUA_MODULES_DISABLED": "notes,auth"}, "auth cannot be left out"},
+		"unknown module":       {map[string]string{"PERPETUA_MODULES_DISABLED": "billing2"}, `"billing2" is not a module`},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -146,5 +151,35 @@ func TestHealthcheckCommand(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "healthcheck"); code != 1 {
 		t.Fatalf("healthcheck of a stopped server: %d", code)
+	}
+}
+
+// A deployment leaves out an optional module: its routes answer 404, its
+// items stay out of the recycle bin's list, and the rest works.
+func TestModulesCanBeLeftOut(t *testing.T) {
+	t.Parallel()
+	db := testkit.NewDatabase(t)
+	full := testkit.Start(t, testkit.WithDatabase(db))
+	alice := full.SignIn(t, "alice@example.com")
+	note := full.Do(t, alice, http.MethodPost, "/api/v1/notes", map[string]any{"content": "n"}).Expect(t, http.StatusCreated).Data(t)
+	full.Do(t, alice, http.MethodDelete, "/api/v1/notes/"+note["id"].(string), nil).Expect(t, http.StatusOK)
+	if err := full.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	lean := testkit.Start(t, testkit.WithDatabase(db), testkit.WithConfig("modules.disabled", "notes,notifications"))
+	lean.Clock.Set(full.Clock.Now())
+	alice = lean.SignIn(t, "alice@example.com")
+	lean.Do(t, alice, http.MethodGet, "/api/v1/notes", nil).ExpectError(t, http.StatusNotFound, "NOT_FOUND")
+	lean.Do(t, alice, http.MethodGet, "/api/v1/notifications", nil).ExpectError(t, http.StatusNotFound, "NOT_FOUND")
+	lean.Do(t, alice, http.MethodPost, "/api/v1/tasks", map[string]any{"title": "still works"}).Expect(t, http.StatusCreated)
+	if list := lean.Do(t, alice, http.MethodGet, "/api/v1/recovery", nil).Expect(t, http.StatusOK).JSON(t)["data"].([]any); len(list) != 0 {
+		t.Fatalf("a note's tombstone is listed without the notes module: %v", list)
+	}
+	doc := lean.Do(t, nil, http.MethodGet, "/openapi.json", nil).Expect(t, http.StatusOK).JSON(t)
+	for path := range doc["paths"].(map[string]any) {
+		if strings.HasPrefix(path, "/api/v1/notes") || strings.HasPrefix(path, "/api/v1/notifications") {
+			t.Errorf("%s is documented although its module is left out", path)
+		}
 	}
 }

@@ -3,6 +3,9 @@ package app
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,23 +34,98 @@ import (
 	"github.com/perpetuaflow/api/platform/server"
 )
 
-// Modules are the domain modules, in no particular order: they meet only
-// through fx groups, events and their public interfaces.
-func Modules() []fx.Option {
-	return []fx.Option{
+// Catalog is every domain module of the binary. They meet only through fx
+// groups, events and their public faces.
+func Catalog() []platform.Module {
+	return []platform.Module{
 		auth.Module,
+		jobs.Module,
+		recovery.Module,
+		activity.Module,
 		tasks.Module,
 		notes.Module,
 		notifications.Module,
-		activity.Module,
-		recovery.Module,
-		jobs.Module,
 	}
 }
 
-// Options composes the process for role. Tests add options (a fake clock,
-// config overrides) and use the same composition.
+// Select returns the modules to compose: wanted (nil means the whole
+// catalog) with the modules they need and the core ones, less those
+// disabled. It refuses to disable a core module or one that a composed
+// module needs, and names it.
+func Select(wanted []platform.Module, disabled []string) ([]platform.Module, error) {
+	byName := map[string]platform.Module{}
+	for _, m := range Catalog() {
+		byName[m.Name] = m
+	}
+	off := map[string]bool{}
+	for _, name := range disabled {
+		m, ok := byName[name]
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("%q is not a module (the modules are %s)", name, strings.Join(slices.Sorted(maps.Keys(byName)), ", "))
+		case m.Core:
+			return nil, fmt.Errorf("%s cannot be left out: every deployment needs it", name)
+		}
+		off[name] = true
+	}
+	if wanted == nil {
+		for _, m := range Catalog() {
+			if !off[m.Name] {
+				wanted = append(wanted, m)
+			}
+		}
+	}
+	for _, m := range Catalog() {
+		if m.Core {
+			wanted = append(wanted, m)
+		}
+	}
+	chosen := map[string]platform.Module{}
+	neededBy := map[string][]string{}
+	var add func(m platform.Module, by string)
+	add = func(m platform.Module, by string) {
+		if by != "" {
+			neededBy[m.Name] = append(neededBy[m.Name], by)
+		}
+		if _, ok := chosen[m.Name]; ok {
+			return
+		}
+		chosen[m.Name] = m
+		for _, need := range m.Needs {
+			add(byName[need], m.Name)
+		}
+	}
+	for _, m := range wanted {
+		add(m, "")
+	}
+	var out []platform.Module
+	for _, m := range Catalog() {
+		if _, ok := chosen[m.Name]; !ok {
+			continue
+		}
+		if off[m.Name] {
+			by := slices.Compact(slices.Sorted(slices.Values(neededBy[m.Name])))
+			return nil, fmt.Errorf("%s cannot be left out: %s need it", m.Name, strings.Join(by, ", "))
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// Options composes the process for role with every module the
+// configuration does not leave out. Tests add options (a fake clock, config
+// overrides) and use the same composition.
 func Options(cfg *config.Config, role platform.Role, extra ...fx.Option) fx.Option {
+	return Compose(cfg, role, nil, extra...)
+}
+
+// Compose composes the process for role with the given modules (nil: the
+// whole catalog), what they need, and the platform.
+func Compose(cfg *config.Config, role platform.Role, modules []platform.Module, extra ...fx.Option) fx.Option {
+	selected, err := Select(modules, cfg.Modules.Disabled)
+	if err != nil {
+		return fx.Error(cfg.Refuse("modules.disabled", "%v", err))
+	}
 	opts := []fx.Option{
 		fx.Supply(cfg, role),
 		fx.StartTimeout(60 * time.Second),
@@ -59,7 +137,9 @@ func Options(cfg *config.Config, role platform.Role, extra ...fx.Option) fx.Opti
 		}),
 		platformModule,
 	}
-	opts = append(opts, Modules()...)
+	for _, m := range selected {
+		opts = append(opts, m.Option)
+	}
 	if role.ServesAPI() {
 		opts = append(opts, server.Module)
 	}

@@ -61,3 +61,16 @@ type Models struct {
 func AsModels(f any) any {
 	return fx.Annotate(f, fx.ResultTags(`group:"models"`))
 }
+
+// Module is a domain module as the app composes it: its fx options and the
+// modules it cannot work without (by name). A module declares its needs; the
+// app adds them (and theirs) when it is asked for, and refuses to leave out a
+// module that a composed one needs.
+type Module struct {
+	Name  string
+	Needs []string
+	// Core modules are part of every composition (authentication, the job
+	// queue): they cannot be left out.
+	Core bool
+	fx.Option
+}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/perpetuaflow/api/modules/activity"
+	"github.com/perpetuaflow/api/modules/notes"
+	"github.com/perpetuaflow/api/modules/tasks"
 	"github.com/perpetuaflow/api/test/testkit"
 )
 
@@ -46,7 +48,7 @@ func entries(t *testing.T, app *testkit.App, u *testkit.User, query string) []ac
 
 func TestEveryChangeWritesOneActivityRow(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(activity.Module, tasks.Module, notes.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	due := app.Clock.Now().Add(24 * time.Hour)
 
@@ -113,7 +115,7 @@ func TestEveryChangeWritesOneActivityRow(t *testing.T) {
 
 func TestActivityIsKeptThirtyDays(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(activity.Module, tasks.Module, notes.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	createTask(t, app, alice, map[string]any{"title": "old"})
 	app.Clock.Advance(31 * 24 * time.Hour)

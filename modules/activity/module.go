@@ -17,16 +17,19 @@ import (
 )
 
 // Module is the activity module.
-var Module = fx.Module("activity",
-	fx.Provide(
-		newConfig,
-		newService,
-		platform.AsRoutes(newHandlers),
-		platform.AsModels(models),
-		events.AsSubscriber(record),
-		jobs.AsHousekeeping(purgeJob),
+var Module = platform.Module{
+	Name: "activity",
+	Option: fx.Module("activity",
+		fx.Provide(
+			newConfig,
+			newService,
+			platform.AsRoutes(newHandlers),
+			platform.AsModels(models),
+			events.AsSubscriber(record),
+			jobs.AsHousekeeping(purgeJob),
+		),
 	),
-)
+}
 
 // Config is the activity section of the configuration.
 type Config struct {

@@ -22,7 +22,7 @@ import (
 
 func TestGoogleSignInCreatesUserWithTokens(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(auth.Module))
 	token := app.Issuer.IDToken(t, testkit.GoogleClaims{Email: "alice@example.com", Name: "Alice",
 		Picture: "https://example.com/a.png"})
 
@@ -60,7 +60,7 @@ func TestGoogleSignInCreatesUserWithTokens(t *testing.T) {
 
 func TestGoogleSignInAgainFindsTheSameUser(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(auth.Module))
 	first := app.SignIn(t, "bob@example.com")
 	second := app.SignIn(t, "bob@example.com")
 	if first.ID != second.ID {
@@ -76,7 +76,7 @@ func TestGoogleSignInAgainFindsTheSameUser(t *testing.T) {
 
 func TestConcurrentFirstSignInsMakeOneUser(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(auth.Module))
 	token := app.Issuer.IDToken(t, testkit.GoogleClaims{Email: "race@example.com"})
 	racers := make([]testkit.Racer, 6)
 	for i := range racers {
@@ -95,7 +95,7 @@ func TestConcurrentFirstSignInsMakeOneUser(t *testing.T) {
 
 func TestGoogleSignInRefusesBadTokens(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(auth.Module))
 	unverified := false
 	cases := map[string]testkit.GoogleClaims{
 		"wrong audience":     {Email: "x@example.com", Audience: "someone-else"},
@@ -126,7 +126,7 @@ func TestGoogleSignInRefusesBadTokens(t *testing.T) {
 
 func TestIssuerKeysAreCachedBetweenSignIns(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(auth.Module))
 	for _, email := range []string{"a@example.com", "b@example.com", "c@example.com"} {
 		app.SignIn(t, email)
 	}
@@ -137,7 +137,7 @@ func TestIssuerKeysAreCachedBetweenSignIns(t *testing.T) {
 
 func TestAccessTokenCodes(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(auth.Module))
 	alice := app.SignIn(t, "alice@example.com")
 
 	app.Do(t, alice, http.MethodGet, "/api/v1/users/me", nil).Expect(t, http.StatusOK)
@@ -159,7 +159,7 @@ func TestAccessTokenCodes(t *testing.T) {
 
 func TestRefreshRotatesAndReuseRevokesTheFamily(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(auth.Module))
 	alice := app.SignIn(t, "alice@example.com")
 
 	// The live client sends its expired access token along; auth routes ignore it.
@@ -204,7 +204,7 @@ func TestRefreshRotatesAndReuseRevokesTheFamily(t *testing.T) {
 
 func TestRefreshTokenExpires(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(auth.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	app.Clock.Advance(7*24*time.Hour + time.Second)
 	app.Do(t, nil, http.MethodPost, "/api/v1/auth/refresh", map[string]any{"refresh_token": alice.RefreshToken}).
@@ -215,7 +215,7 @@ func TestRefreshTokenExpires(t *testing.T) {
 
 func TestLogoutIsIdempotentAndEndsTheSession(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(auth.Module))
 	alice := app.SignIn(t, "alice@example.com")
 
 	res := app.Do(t, nil, http.MethodPost, "/api/v1/auth/logout", map[string]any{"refresh_token": alice.RefreshToken}).
@@ -234,7 +234,7 @@ func TestLogoutIsIdempotentAndEndsTheSession(t *testing.T) {
 
 func TestLogoutWithOnlyTheBearerEndsItsSession(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(auth.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	otherTab := app.SignIn(t, "alice@example.com")
 
@@ -253,7 +253,7 @@ func TestLogoutWithOnlyTheBearerEndsItsSession(t *testing.T) {
 
 func TestUsersMe(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(auth.Module))
 	alice := app.SignIn(t, "alice@example.com")
 
 	me := app.Do(t, alice, http.MethodGet, "/api/v1/users/me", nil).Expect(t, http.StatusOK).Data(t)
@@ -298,7 +298,7 @@ func TestUsersMe(t *testing.T) {
 
 func TestJWKSVerifiesAccessTokens(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(auth.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	for _, path := range []string{"/api/v1/.well-known/jwks.json", "/.well-known/jwks.json"} {
 		var set struct {
@@ -335,7 +335,7 @@ func TestJWKSVerifiesAccessTokens(t *testing.T) {
 
 func TestDevLogin(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(auth.Module))
 	res := app.Do(t, nil, http.MethodPost, "/api/v1/auth/dev/login", map[string]any{"email": "dev@example.com"}).
 		Expect(t, http.StatusOK)
 	if res.JSON(t)["user"].(map[string]any)["email"] != "dev@example.com" {
@@ -344,7 +344,7 @@ func TestDevLogin(t *testing.T) {
 	app.Do(t, nil, http.MethodPost, "/api/v1/auth/dev/login", map[string]any{"email": "not-an-email"}).
 		ExpectError(t, http.StatusBadRequest, "VALIDATION_ERROR")
 
-	off := testkit.Start(t, testkit.WithConfig("auth.dev_login_enabled", "false"))
+	off := testkit.Start(t, testkit.Modules(auth.Module), testkit.WithConfig("auth.dev_login_enabled", "false"))
 	off.Do(t, nil, http.MethodPost, "/api/v1/auth/dev/login", map[string]any{"email": "dev@example.com"}).
 		ExpectError(t, http.StatusNotFound, "NOT_FOUND")
 }
@@ -353,7 +353,7 @@ func TestTiersChangeInTheCallersTransaction(t *testing.T) {
 	t.Parallel()
 	var tiers auth.Tiers
 	var changes atomic.Int32
-	app := testkit.Start(t, testkit.WithFx(fx.Populate(&tiers), fx.Invoke(func(bus *events.Bus) {
+	app := testkit.Start(t, testkit.Modules(auth.Module), testkit.WithFx(fx.Populate(&tiers), fx.Invoke(func(bus *events.Bus) {
 		events.Subscribe(bus, "test", func(_ context.Context, _ *gorm.DB, e auth.TierChanged) error {
 			if e.From == auth.TierFree && e.To == auth.TierPro {
 				changes.Add(1)

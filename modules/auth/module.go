@@ -16,22 +16,26 @@ import (
 	"github.com/perpetuaflow/api/platform/httpx"
 )
 
-// Module is the auth module.
-var Module = fx.Module("auth",
-	fx.Provide(
-		newConfig,
-		newKeyring,
-		newService,
-		newDirectory,
-		func(d *directory) Users { return d },
-		func(d *directory) Tiers { return d },
-		func(s *Service) httpx.Authenticator { return s },
-		platform.AsRoutes(newHandlers),
-		platform.AsModels(models),
+// Module is the auth module: every request is authenticated through it.
+var Module = platform.Module{
+	Name: "auth",
+	Core: true,
+	Option: fx.Module("auth",
+		fx.Provide(
+			newConfig,
+			newKeyring,
+			newService,
+			newDirectory,
+			func(d *directory) Users { return d },
+			func(d *directory) Tiers { return d },
+			func(s *Service) httpx.Authenticator { return s },
+			platform.AsRoutes(newHandlers),
+			platform.AsModels(models),
+		),
+		// Configuration mistakes (dev login in production) stop every role.
+		fx.Invoke(func(Config) {}),
 	),
-	// Configuration mistakes (dev login in production) stop every role.
-	fx.Invoke(func(Config) {}),
-)
+}
 
 // Config is the auth section of the configuration.
 type Config struct {

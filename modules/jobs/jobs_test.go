@@ -53,7 +53,7 @@ func TestInsertTxCommitsAndRollsBackWithTheTransaction(t *testing.T) {
 	t.Parallel()
 	p := newProbe()
 	var q jobs.Enqueuer
-	app := testkit.Start(t, withProbe(p), testkit.WithFx(fx.Populate(&q)))
+	app := testkit.Start(t, testkit.Modules(jobs.Module), withProbe(p), testkit.WithFx(fx.Populate(&q)))
 	ctx := context.Background()
 
 	err := app.DB.Tx(ctx, func(tx *gorm.DB) error {
@@ -84,7 +84,7 @@ func TestInsertTxCommitsAndRollsBackWithTheTransaction(t *testing.T) {
 func TestInsertTxNeedsATransaction(t *testing.T) {
 	t.Parallel()
 	var q jobs.Enqueuer
-	app := testkit.Start(t, withProbe(newProbe()), testkit.WithFx(fx.Populate(&q)))
+	app := testkit.Start(t, testkit.Modules(jobs.Module), withProbe(newProbe()), testkit.WithFx(fx.Populate(&q)))
 	if _, err := q.InsertTx(context.Background(), app.DB.Gorm, probeArgs{}, nil); err == nil {
 		t.Fatal("InsertTx outside a transaction succeeded")
 	}
@@ -92,7 +92,7 @@ func TestInsertTxNeedsATransaction(t *testing.T) {
 
 func TestHousekeepingRunsAtStartAndIsMeasured(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(jobs.Module))
 	past := app.Clock.Now().Add(-time.Hour)
 	err := app.DB.Gorm.Exec(`INSERT INTO idempotency_keys (subject, idem_key, request_hash, method, path, state,
 		response_status, content_type, created_at, expires_at) VALUES ('u', 'k', 'h', 'POST', '/x', 'done', 200, '', ?, ?)`,
@@ -124,7 +124,7 @@ func TestWorkerFinishesItsCurrentJobOnShutdown(t *testing.T) {
 	t.Parallel()
 	p := newProbe()
 	p.hold.Store(true)
-	app := testkit.Start(t, withProbe(p))
+	app := testkit.Start(t, testkit.Modules(jobs.Module), withProbe(p))
 	if _, err := app.Queue.Insert(context.Background(), probeArgs{N: 1}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -152,11 +152,11 @@ func TestAPIRoleInsertsAndWorkerRoleWorks(t *testing.T) {
 	}
 	db := testkit.NewDatabase(t)
 	apiProbe, workerProbe := newProbe(), newProbe()
-	api := testkit.Start(t, testkit.WithDatabase(db), testkit.WithRole(platform.RoleAPI), withProbe(apiProbe))
+	api := testkit.Start(t, testkit.Modules(jobs.Module), testkit.WithDatabase(db), testkit.WithRole(platform.RoleAPI), withProbe(apiProbe))
 	if _, err := api.Queue.Insert(context.Background(), probeArgs{N: 1}, nil); err != nil {
 		t.Fatal(err)
 	}
-	worker := testkit.Start(t, testkit.WithDatabase(db), testkit.WithRole(platform.RoleWorker), withProbe(workerProbe))
+	worker := testkit.Start(t, testkit.Modules(jobs.Module), testkit.WithDatabase(db), testkit.WithRole(platform.RoleWorker), withProbe(workerProbe))
 	testkit.Eventually(t, 10*time.Second, "the worker to run the job", func() bool { return workerProbe.runs.Load() == 1 })
 	if apiProbe.runs.Load() != 0 {
 		t.Fatal("the api role worked a job")

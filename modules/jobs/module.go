@@ -29,19 +29,23 @@ import (
 	"github.com/perpetuaflow/api/platform/database"
 )
 
-// Module is the jobs module.
-var Module = fx.Module("jobs",
-	fx.Provide(
-		newConfig,
-		newQueue,
-		func(q *Queue) Enqueuer { return q },
-		AsHousekeeping(idempotencyPurge),
-		AsHousekeeping(rateLimitPurge),
+// Module is the jobs module: every module's workers run on it.
+var Module = platform.Module{
+	Name: "jobs",
+	Core: true,
+	Option: fx.Module("jobs",
+		fx.Provide(
+			newConfig,
+			newQueue,
+			func(q *Queue) Enqueuer { return q },
+			AsHousekeeping(idempotencyPurge),
+			AsHousekeeping(rateLimitPurge),
+		),
+		fx.Invoke(func(lc fx.Lifecycle, q *Queue) {
+			lc.Append(fx.Hook{OnStart: q.start, OnStop: q.stop})
+		}),
 	),
-	fx.Invoke(func(lc fx.Lifecycle, q *Queue) {
-		lc.Append(fx.Hook{OnStart: q.start, OnStop: q.stop})
-	}),
-)
+}
 
 // Config is the jobs section of the configuration.
 type Config struct {

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/fx"
 	"gorm.io/gorm"
 
+	"github.com/perpetuaflow/api/modules/activity"
 	"github.com/perpetuaflow/api/modules/auth"
 	"github.com/perpetuaflow/api/modules/notes"
 	"github.com/perpetuaflow/api/platform/apperr"
@@ -18,7 +19,7 @@ import (
 func TestNotesFaceReadsAndArchives(t *testing.T) {
 	t.Parallel()
 	var face notes.Notes
-	app := testkit.Start(t, testkit.WithFx(fx.Populate(&face)))
+	app := testkit.Start(t, testkit.Modules(notes.Module, activity.Module), testkit.WithFx(fx.Populate(&face)))
 	alice := app.SignIn(t, "alice@example.com")
 	id := uuid.MustParse(app.Do(t, alice, http.MethodPost, "/api/v1/notes", map[string]any{"content": "buy milk"}).
 		Expect(t, http.StatusCreated).Data(t)["id"].(string))

@@ -13,19 +13,24 @@ import (
 	"github.com/perpetuaflow/api/platform/events"
 )
 
-// Module is the notes module.
-var Module = fx.Module("notes",
-	fx.Provide(
-		newConfig,
-		newService,
-		platform.AsRoutes(newHandlers),
-		platform.AsModels(models),
-		events.AsSubscriber(buryWithTask),
-		events.AsSubscriber(recoverWithTask),
-		recovery.AsRecoverer(newRecoverer),
-		func(s *Service) Notes { return s },
+// Module is the notes module; notes hang on tasks and deleted ones go to the
+// recovery module's bin.
+var Module = platform.Module{
+	Name:  "notes",
+	Needs: []string{"tasks", "recovery"},
+	Option: fx.Module("notes",
+		fx.Provide(
+			newConfig,
+			newService,
+			platform.AsRoutes(newHandlers),
+			platform.AsModels(models),
+			events.AsSubscriber(buryWithTask),
+			events.AsSubscriber(recoverWithTask),
+			recovery.AsRecoverer(newRecoverer),
+			func(s *Service) Notes { return s },
+		),
 	),
-)
+}
 
 // TierLimits are the limits of one tier that notes enforce.
 type TierLimits struct {

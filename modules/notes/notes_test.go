@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/perpetuaflow/api/modules/notes"
 	"github.com/perpetuaflow/api/test/testkit"
 )
 
@@ -16,7 +17,7 @@ func addNote(t *testing.T, app *testkit.App, u *testkit.User, body map[string]an
 
 func TestNotesLifecycle(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(notes.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	n := addNote(t, app, alice, map[string]any{"content": "Buy milk"})
 	for k, want := range map[string]any{"content": "Buy milk", "archived": false, "task_id": nil, "voice_url": nil,
@@ -66,7 +67,7 @@ func TestNotesLifecycle(t *testing.T) {
 
 func TestNoteLimitCountsOnlyUnarchivedNotes(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(notes.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	var first string
 	for i := range 10 {
@@ -97,7 +98,7 @@ func TestNoteLimitCountsOnlyUnarchivedNotes(t *testing.T) {
 
 func TestTaskNotes(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(notes.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	bob := app.SignIn(t, "bob@example.com")
 	task := app.Do(t, alice, http.MethodPost, "/api/v1/tasks", map[string]any{"title": "t"}).Expect(t, http.StatusCreated).Data(t)
@@ -123,7 +124,7 @@ func TestTaskNotes(t *testing.T) {
 
 func TestVoiceNotesAndConversionSayWhyTheyAreUnavailable(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(notes.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	voice := map[string]any{"voice_url": "https://cdn.example.com/a.webm", "voice_duration_seconds": 42}
 	app.Do(t, alice, http.MethodPost, "/api/v1/notes", voice).ExpectError(t, http.StatusForbidden, "TIER_REQUIRED")

@@ -11,22 +11,27 @@ import (
 	"github.com/perpetuaflow/api/platform/events"
 )
 
-// Module is the notifications module.
-var Module = fx.Module("notifications",
-	fx.Provide(
-		newConfig,
-		newVAPID,
-		newService,
-		platform.AsRoutes(newHandlers),
-		platform.AsModels(models),
-		newDeliveries,
-		events.AsSubscriber(scheduleReminders),
-		events.AsSubscriber(cancelRemovedReminders),
-		events.AsSubscriber(cancelDeletedTaskReminders),
-		events.AsSubscriber(notifySkippedOccurrences),
-		jobs.AsWorker(newReminderFireWorker),
+// Module is the notifications module; it delivers the tasks module's
+// reminders.
+var Module = platform.Module{
+	Name:  "notifications",
+	Needs: []string{"tasks"},
+	Option: fx.Module("notifications",
+		fx.Provide(
+			newConfig,
+			newVAPID,
+			newService,
+			platform.AsRoutes(newHandlers),
+			platform.AsModels(models),
+			newDeliveries,
+			events.AsSubscriber(scheduleReminders),
+			events.AsSubscriber(cancelRemovedReminders),
+			events.AsSubscriber(cancelDeletedTaskReminders),
+			events.AsSubscriber(notifySkippedOccurrences),
+			jobs.AsWorker(newReminderFireWorker),
+		),
 	),
-)
+}
 
 // Config is the push section of the configuration.
 type Config struct {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/perpetuaflow/api/modules/notifications"
 	"github.com/perpetuaflow/api/test/testkit"
 )
 
@@ -27,7 +28,7 @@ func seed(t *testing.T, app *testkit.App, u *testkit.User, n int) {
 
 func TestNotificationList(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(notifications.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	bob := app.SignIn(t, "bob@example.com")
 	seed(t, app, alice, 3)
@@ -92,7 +93,7 @@ func browserKeys(t *testing.T) (string, string) {
 
 func TestPushSubscriptions(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(notifications.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	key := app.Do(t, alice, http.MethodGet, "/api/v1/notifications/vapid-public-key", nil).Expect(t, http.StatusOK).Data(t)
 	raw, err := base64.RawURLEncoding.DecodeString(key["public_key"].(string))
@@ -164,7 +165,7 @@ func TestPushSubscriptions(t *testing.T) {
 
 func TestWithoutVAPIDKeysInProductionPushIsOff(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t, testkit.WithConfig("environment", "production"), testkit.WithConfig("auth.dev_login_enabled", "false"))
+	app := testkit.Start(t, testkit.Modules(notifications.Module), testkit.WithConfig("environment", "production"), testkit.WithConfig("auth.dev_login_enabled", "false"))
 	alice := app.SignIn(t, "alice@example.com")
 	app.Do(t, alice, http.MethodGet, "/api/v1/notifications/vapid-public-key", nil).ExpectError(t, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
 }

@@ -15,17 +15,20 @@ import (
 )
 
 // Module is the recovery module.
-var Module = fx.Module("recovery",
-	fx.Provide(
-		newConfig,
-		newBin,
-		newService,
-		func(b *bin) Bin { return b },
-		platform.AsRoutes(newHandlers),
-		platform.AsModels(models),
-		jobs.AsHousekeeping(purgeJob),
+var Module = platform.Module{
+	Name: "recovery",
+	Option: fx.Module("recovery",
+		fx.Provide(
+			newConfig,
+			newBin,
+			newService,
+			func(b *bin) Bin { return b },
+			platform.AsRoutes(newHandlers),
+			platform.AsModels(models),
+			jobs.AsHousekeeping(purgeJob),
+		),
 	),
-)
+}
 
 // Config is the recovery section of the configuration.
 type Config struct {

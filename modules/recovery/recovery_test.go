@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perpetuaflow/api/modules/notes"
 	"github.com/perpetuaflow/api/modules/recovery"
+	"github.com/perpetuaflow/api/modules/tasks"
 	"github.com/perpetuaflow/api/test/testkit"
 )
 
@@ -28,7 +30,7 @@ func addReminder(t *testing.T, app *testkit.App, u *testkit.User, body map[strin
 
 func TestRecoveryRestoresTheTaskWithItsChildren(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(recovery.Module, tasks.Module, notes.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	due := app.Clock.Now().Add(3 * 24 * time.Hour)
 	task := createTask(t, app, alice, map[string]any{"title": "Plan trip", "due_date": due.Format(time.RFC3339)})
@@ -82,7 +84,7 @@ func TestRecoveryRestoresTheTaskWithItsChildren(t *testing.T) {
 
 func TestRecoveryAliasesExpiryAndScope(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(recovery.Module, tasks.Module, notes.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	bob := app.SignIn(t, "bob@example.com")
 	var stones []string
@@ -120,7 +122,7 @@ func TestRecoveryAliasesExpiryAndScope(t *testing.T) {
 
 func TestRecoveryChecksLimitsAgain(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t, testkit.WithConfig("limits.free.max_tasks", 2))
+	app := testkit.Start(t, testkit.Modules(recovery.Module, tasks.Module, notes.Module), testkit.WithConfig("limits.free.max_tasks", 2))
 	alice := app.SignIn(t, "alice@example.com")
 	id := createTask(t, app, alice, map[string]any{"title": "deleted"})["id"].(string)
 	stone := app.Do(t, alice, http.MethodDelete, "/api/v1/tasks/"+id, nil).Data(t)["tombstone_id"].(string)
@@ -134,7 +136,7 @@ func TestRecoveryChecksLimitsAgain(t *testing.T) {
 
 func TestFourthTombstonePurgesTheOldestAcrossTasksAndNotes(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(recovery.Module, tasks.Module, notes.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	note := app.Do(t, alice, http.MethodPost, "/api/v1/notes", map[string]any{"content": "oldest"}).Expect(t, http.StatusCreated).Data(t)
 	app.Do(t, alice, http.MethodDelete, "/api/v1/notes/"+note["id"].(string), nil).Expect(t, http.StatusOK)

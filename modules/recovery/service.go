@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/google/uuid"
 	"go.uber.org/fx"
@@ -83,11 +85,13 @@ func (s *bin) Bury(ctx context.Context, tx *gorm.DB, item Item) (*Buried, error)
 	return &Buried{TombstoneID: ts.ID, RecoverableUntil: ts.RecoverableUntil}, nil
 }
 
-// List returns the user's recoverable items, newest first.
+// List returns the user's recoverable items, newest first: those of the
+// entity types a composed module can bring back (a deployment may leave
+// a module out).
 func (s *Service) List(ctx context.Context, p auth.Principal) ([]Tombstone, error) {
-	var out []Tombstone
-	err := s.db.WithContext(ctx).Where("user_id = ? AND recoverable_until > ?", p.UserID, s.clock.Now()).
-		Order("deleted_at DESC, id DESC").Find(&out).Error
+	out := []Tombstone{}
+	err := s.db.WithContext(ctx).Where("user_id = ? AND recoverable_until > ? AND entity_type IN ?", p.UserID,
+		s.clock.Now(), slices.Collect(maps.Keys(s.recoverers))).Order("deleted_at DESC, id DESC").Find(&out).Error
 	return out, err
 }
 
@@ -107,7 +111,7 @@ func (s *Service) Recover(ctx context.Context, p auth.Principal, tombstoneID uui
 		}
 		rec, ok := s.recoverers[ts.EntityType]
 		if !ok {
-			return fmt.Errorf("no recoverer for %q", ts.EntityType)
+			return errNotFound // its module is not part of this deployment
 		}
 		if out, err = rec.Recover(ctx, tx, p, Restore{TombstoneID: ts.ID, Snapshot: []byte(ts.Snapshot)}); err != nil {
 			return err

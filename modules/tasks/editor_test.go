@@ -8,6 +8,7 @@ import (
 	"go.uber.org/fx"
 	"gorm.io/gorm"
 
+	"github.com/perpetuaflow/api/modules/activity"
 	"github.com/perpetuaflow/api/modules/auth"
 	"github.com/perpetuaflow/api/modules/tasks"
 	"github.com/perpetuaflow/api/platform/apperr"
@@ -21,7 +22,7 @@ func TestEditorAndFocusWorkInTheCallersTransaction(t *testing.T) {
 	t.Parallel()
 	var editor tasks.Editor
 	var focus tasks.Focus
-	app := testkit.Start(t, testkit.WithFx(fx.Populate(&editor, &focus)))
+	app := testkit.Start(t, testkit.Modules(tasks.Module, activity.Module), testkit.WithFx(fx.Populate(&editor, &focus)))
 	alice := app.SignIn(t, "alice@example.com")
 	p := auth.Principal{UserID: alice.ID, Tier: auth.TierFree, Timezone: "UTC"}
 	ctx := events.WithSource(context.Background(), events.SourceAI)

@@ -16,21 +16,25 @@ import (
 	"github.com/perpetuaflow/api/platform/config"
 )
 
-// Module is the tasks module.
-var Module = fx.Module("tasks",
-	fx.Provide(
-		newConfig,
-		newService,
-		func(s *Service) ReminderDelivery { return s },
-		func(s *Service) Lookup { return s },
-		func(s *Service) Editor { return s },
-		func(s *Service) Focus { return s },
-		platform.AsRoutes(newHandlers),
-		platform.AsModels(models),
-		recovery.AsRecoverer(newRecoverer),
-		jobs.AsHousekeeping(recurringJob),
+// Module is the tasks module; deleted tasks go to the recovery module's bin.
+var Module = platform.Module{
+	Name:  "tasks",
+	Needs: []string{"recovery"},
+	Option: fx.Module("tasks",
+		fx.Provide(
+			newConfig,
+			newService,
+			func(s *Service) ReminderDelivery { return s },
+			func(s *Service) Lookup { return s },
+			func(s *Service) Editor { return s },
+			func(s *Service) Focus { return s },
+			platform.AsRoutes(newHandlers),
+			platform.AsModels(models),
+			recovery.AsRecoverer(newRecoverer),
+			jobs.AsHousekeeping(recurringJob),
+		),
 	),
-)
+}
 
 // TierLimits are the limits of one tier that tasks enforce.
 type TierLimits struct {

@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/perpetuaflow/api/modules/notifications"
+	"github.com/perpetuaflow/api/modules/tasks"
 	"github.com/perpetuaflow/api/test/testkit"
 )
 
@@ -39,7 +40,7 @@ func fire(t *testing.T, app *testkit.App, id string, scheduledAt time.Time) {
 
 func TestRemindersAsTheLiveClientSendsThem(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(tasks.Module, notifications.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	due := app.Clock.Now().Add(48 * time.Hour)
 	task := createTask(t, app, alice, map[string]any{"title": "t", "due_date": due.Format(time.RFC3339)})
@@ -95,7 +96,7 @@ func TestRemindersAsTheLiveClientSendsThem(t *testing.T) {
 
 func TestReminderInputRules(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(tasks.Module, notifications.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	bob := app.SignIn(t, "bob@example.com")
 	noDue := createTask(t, app, alice, map[string]any{"title": "no due date"})["id"].(string)
@@ -124,7 +125,7 @@ func TestReminderInputRules(t *testing.T) {
 
 func TestRelativeRemindersMoveWithTheDueDate(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(tasks.Module, notifications.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	due := app.Clock.Now().Add(24 * time.Hour)
 	id := createTask(t, app, alice, map[string]any{"title": "t", "due_date": due.Format(time.RFC3339)})["id"].(string)
@@ -168,7 +169,7 @@ func TestRelativeRemindersMoveWithTheDueDate(t *testing.T) {
 
 func TestReminderFiresOnceThroughTheWorker(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(tasks.Module, notifications.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	due := app.Clock.Now().Add(10 * time.Minute)
 	id := createTask(t, app, alice, map[string]any{"title": "Call the bank", "due_date": due.Format(time.RFC3339)})["id"].(string)
@@ -195,7 +196,7 @@ func TestReminderFiresOnceThroughTheWorker(t *testing.T) {
 
 func TestClientFireAndDeletedTasksSilenceDeliveries(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(tasks.Module, notifications.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	due := app.Clock.Now().Add(5 * 24 * time.Hour)
 	id := createTask(t, app, alice, map[string]any{"title": "t", "due_date": due.Format(time.RFC3339)})["id"].(string)

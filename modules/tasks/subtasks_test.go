@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/perpetuaflow/api/modules/tasks"
 	"github.com/perpetuaflow/api/test/testkit"
 )
 
@@ -43,7 +44,7 @@ func counts(t *testing.T, app *testkit.App, u *testkit.User, taskID string) (flo
 
 func TestSubtaskLimitPerTaskFollowsTier(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(tasks.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	id := createTask(t, app, alice, map[string]any{"title": "t"})["id"].(string)
 	for i := range 4 {
@@ -75,7 +76,7 @@ func TestSubtaskLimitPerTaskFollowsTier(t *testing.T) {
 
 func TestSubtaskOrder(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(tasks.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	if err := app.DB.Gorm.Exec("UPDATE users SET tier = 'pro' WHERE id = ?", alice.ID).Error; err != nil {
 		t.Fatal(err)
@@ -148,7 +149,7 @@ func TestSubtaskOrder(t *testing.T) {
 func TestLastSubtaskAutoCompletesTheTask(t *testing.T) {
 	t.Parallel()
 	c := &completions{}
-	app := testkit.Start(t, testkit.WithFx(subscribeCompletions(c)))
+	app := testkit.Start(t, testkit.Modules(tasks.Module), testkit.WithFx(subscribeCompletions(c)))
 	alice := app.SignIn(t, "alice@example.com")
 	id := createTask(t, app, alice, map[string]any{"title": "t"})["id"].(string)
 	a := addSubtask(t, app, alice, id, map[string]any{"title": "a"})["id"].(string)
@@ -184,7 +185,7 @@ func TestLastSubtaskAutoCompletesTheTask(t *testing.T) {
 
 func TestDeletingTheOpenSubtaskNeverCompletesTheTask(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(tasks.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	id := createTask(t, app, alice, map[string]any{"title": "t"})["id"].(string)
 	a := addSubtask(t, app, alice, id, map[string]any{"title": "a"})["id"].(string)
@@ -201,7 +202,7 @@ func TestDeletingTheOpenSubtaskNeverCompletesTheTask(t *testing.T) {
 
 func TestForceCompleteCompletesOpenSubtasks(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(tasks.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	id := createTask(t, app, alice, map[string]any{"title": "t"})["id"].(string)
 	for _, title := range []string{"a", "b", "c"} {
@@ -221,7 +222,7 @@ func TestForceCompleteCompletesOpenSubtasks(t *testing.T) {
 
 func TestSubtasksAreScopedAndFollowTheTaskState(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(tasks.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	bob := app.SignIn(t, "bob@example.com")
 	id := createTask(t, app, alice, map[string]any{"title": "t"})["id"].(string)

@@ -25,7 +25,7 @@ func createTask(t *testing.T, app *testkit.App, u *testkit.User, body map[string
 
 func TestCreateTask(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(tasks.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	due := app.Clock.Now().Add(48 * time.Hour).In(time.FixedZone("CEST", 2*3600))
 
@@ -55,7 +55,7 @@ func TestCreateTask(t *testing.T) {
 
 func TestCreateTaskRefusesBadInput(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(tasks.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	now := app.Clock.Now()
 	cases := map[string]struct {
@@ -104,7 +104,7 @@ func TestCreateTaskRefusesBadInput(t *testing.T) {
 
 func TestDescriptionLimitFollowsTier(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(tasks.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	createTask(t, app, alice, map[string]any{"title": "x", "description": strings.Repeat("d", 1000)})
 	app.Do(t, alice, http.MethodPost, "/api/v1/tasks", map[string]any{"title": "x", "description": strings.Repeat("d", 1001)}).
@@ -120,7 +120,7 @@ func TestDescriptionLimitFollowsTier(t *testing.T) {
 
 func TestActiveTaskLimit(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(tasks.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	var first map[string]any
 	for i := range 50 {
@@ -154,7 +154,7 @@ func TestActiveTaskLimit(t *testing.T) {
 
 func TestConcurrentCreatesNeverPassTheLimit(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t, testkit.WithConfig("limits.free.max_tasks", 5))
+	app := testkit.Start(t, testkit.Modules(tasks.Module), testkit.WithConfig("limits.free.max_tasks", 5))
 	alice := app.SignIn(t, "alice@example.com")
 	racers := make([]testkit.Racer, 12)
 	for i := range racers {
@@ -172,7 +172,7 @@ func TestConcurrentCreatesNeverPassTheLimit(t *testing.T) {
 
 func TestListTasks(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(tasks.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	now := app.Clock.Now()
 	mk := func(title, priority string, dueIn time.Duration) string {
@@ -256,7 +256,7 @@ func TestListTasks(t *testing.T) {
 
 func TestGetTaskDetail(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(tasks.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	task := createTask(t, app, alice, map[string]any{"title": "detail"})
 	got := app.Do(t, alice, http.MethodGet, "/api/v1/tasks/"+task["id"].(string), nil).Expect(t, http.StatusOK).Data(t)
@@ -272,7 +272,7 @@ func TestGetTaskDetail(t *testing.T) {
 
 func TestAnotherUsersTaskIsNotFound(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(tasks.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	bob := app.SignIn(t, "bob@example.com")
 	id := createTask(t, app, alice, map[string]any{"title": "alice's"})["id"].(string)
@@ -303,7 +303,7 @@ func TestAnotherUsersTaskIsNotFound(t *testing.T) {
 
 func TestUpdateWithVersion(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(tasks.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	id := createTask(t, app, alice, map[string]any{"title": "v1"})["id"].(string)
 	path := "/api/v1/tasks/" + id
@@ -339,7 +339,7 @@ func TestUpdateWithVersion(t *testing.T) {
 
 func TestConcurrentUpdatesWithoutVersionBothApply(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(tasks.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	id := createTask(t, app, alice, map[string]any{"title": "race"})["id"].(string)
 	var racers []testkit.Racer
@@ -359,7 +359,7 @@ func TestConcurrentUpdatesWithoutVersionBothApply(t *testing.T) {
 
 func TestPatchNullClearsOnlyNullableFields(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(tasks.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	id := createTask(t, app, alice, map[string]any{"title": "t", "description": "d", "estimated_duration": 30,
 		"due_date": app.Clock.Now().Add(time.Hour).Format(time.RFC3339)})["id"].(string)
@@ -385,7 +385,7 @@ func TestPatchNullClearsOnlyNullableFields(t *testing.T) {
 
 func TestArchivedTaskIsReadOnlyUntilUnarchived(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(tasks.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	id := createTask(t, app, alice, map[string]any{"title": "old"})["id"].(string)
 	path := "/api/v1/tasks/" + id
@@ -424,7 +424,7 @@ func subscribeCompletions(c *completions) fx.Option {
 func TestCompleteAndForceComplete(t *testing.T) {
 	t.Parallel()
 	c := &completions{}
-	app := testkit.Start(t, testkit.WithFx(subscribeCompletions(c)))
+	app := testkit.Start(t, testkit.Modules(tasks.Module), testkit.WithFx(subscribeCompletions(c)))
 	alice := app.SignIn(t, "alice@example.com")
 	id := createTask(t, app, alice, map[string]any{"title": "t"})["id"].(string)
 
@@ -455,7 +455,7 @@ func TestCompleteAndForceComplete(t *testing.T) {
 func TestCompletionRollsBackWhenASubscriberFails(t *testing.T) {
 	t.Parallel()
 	c := &completions{}
-	app := testkit.Start(t, testkit.WithFx(subscribeCompletions(c)))
+	app := testkit.Start(t, testkit.Modules(tasks.Module), testkit.WithFx(subscribeCompletions(c)))
 	alice := app.SignIn(t, "alice@example.com")
 	id := createTask(t, app, alice, map[string]any{"title": "t"})["id"].(string)
 	c.fail.Store(true)
@@ -470,7 +470,7 @@ func TestCompletionRollsBackWhenASubscriberFails(t *testing.T) {
 func TestDeleteLeavesARecoverableTombstone(t *testing.T) {
 	t.Parallel()
 	var deleted atomic.Int32
-	app := testkit.Start(t, testkit.WithFx(fx.Invoke(func(bus *events.Bus) {
+	app := testkit.Start(t, testkit.Modules(tasks.Module), testkit.WithFx(fx.Invoke(func(bus *events.Bus) {
 		events.Subscribe(bus, "test", func(_ context.Context, _ *gorm.DB, e tasks.TaskDeleted) error {
 			deleted.Add(1)
 			return nil

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perpetuaflow/api/modules/activity"
+	"github.com/perpetuaflow/api/modules/notifications"
 	"github.com/perpetuaflow/api/modules/tasks"
 	"github.com/perpetuaflow/api/platform/database"
 	"github.com/perpetuaflow/api/test/testkit"
@@ -44,7 +46,7 @@ func instances(t *testing.T, app *testkit.App, templateID string) []time.Time {
 
 func TestTemplateCRUDAndValidation(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(tasks.Module, notifications.Module, activity.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	tmpl := createTemplate(t, app, alice, map[string]any{"title": "Water plants", "rrule": "FREQ=WEEKLY;BYDAY=MO,TH",
 		"subtask_titles": []string{"kitchen", "balcony"}, "priority": "low", "estimated_duration": 10})
@@ -102,7 +104,7 @@ func TestTemplateCRUDAndValidation(t *testing.T) {
 
 func TestRecurringGenerationMakesEachOccurrenceOnce(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(tasks.Module, notifications.Module, activity.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	app.Do(t, alice, http.MethodPatch, "/api/v1/users/me", map[string]any{"timezone": "Europe/Berlin"}).Expect(t, http.StatusOK)
 	tmpl := createTemplate(t, app, alice, map[string]any{"title": "Stand-up", "rrule": "FREQ=DAILY;COUNT=3",
@@ -151,7 +153,7 @@ func TestRecurringGenerationMakesEachOccurrenceOnce(t *testing.T) {
 
 func TestCountOneRuleMakesItsOneOccurrence(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(tasks.Module, notifications.Module, activity.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	id := createTemplate(t, app, alice, map[string]any{"title": "Once", "rrule": "FREQ=WEEKLY;COUNT=1"})["id"].(string)
 	generate(t, app)
@@ -166,7 +168,7 @@ func TestCountOneRuleMakesItsOneOccurrence(t *testing.T) {
 
 func TestInstantiateMakesTheNextOccurrenceNow(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := testkit.Start(t, testkit.Modules(tasks.Module, notifications.Module, activity.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	tmpl := createTemplate(t, app, alice, map[string]any{"title": "Review", "rrule": "FREQ=DAILY",
 		"subtask_titles": []string{"read", "comment"}})
@@ -188,7 +190,7 @@ func TestInstantiateMakesTheNextOccurrenceNow(t *testing.T) {
 
 func TestOccurrenceAtTheTaskLimitIsSkippedAndToldToTheUser(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t, testkit.WithConfig("limits.free.max_tasks", 1))
+	app := testkit.Start(t, testkit.Modules(tasks.Module, notifications.Module, activity.Module), testkit.WithConfig("limits.free.max_tasks", 1))
 	alice := app.SignIn(t, "alice@example.com")
 	createTask(t, app, alice, map[string]any{"title": "fills the list"})
 	id := createTemplate(t, app, alice, map[string]any{"title": "Daily", "rrule": "FREQ=DAILY"})["id"].(string)

@@ -72,6 +72,7 @@ type Config struct {
 	Redis       RedisConfig       `mapstructure:"redis"`
 	RateLimit   RateLimitConfig   `mapstructure:"rate_limit"`
 	Idempotency IdempotencyConfig `mapstructure:"idempotency"`
+	Modules     ModulesConfig     `mapstructure:"modules"`
 
 	v       *viper.Viper
 	sources map[string]string // key -> environment variable it was taken from
@@ -125,6 +126,11 @@ type RateLimitConfig struct {
 type IdempotencyConfig struct {
 	TTL         time.Duration `mapstructure:"ttl"`
 	WaitTimeout time.Duration `mapstructure:"wait_timeout"`
+}
+
+// ModulesConfig says which optional modules a deployment leaves out.
+type ModulesConfig struct {
+	Disabled []string `mapstructure:"disabled"`
 }
 
 // Options tell Load where to look. The zero value reads the process
@@ -210,6 +216,13 @@ func (c *Config) Section(key string, out any) error {
 		}
 	}
 	return nil
+}
+
+// Refuse reports a bad value for key (a full key such as modules.disabled),
+// naming the environment variable it came from, for checks made outside
+// this package.
+func (c *Config) Refuse(key, format string, args ...any) error {
+	return c.keyError("", Invalid(key, format, args...))
 }
 
 // Invalid reports a bad value for key, naming the environment variable it came

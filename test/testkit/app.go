@@ -50,6 +50,7 @@ type options struct {
 	overrides map[string]any
 	dbURL     string
 	extra     []fx.Option
+	modules   []platform.Module
 }
 
 // Option adjusts Start.
@@ -120,7 +121,7 @@ func Start(t testing.TB, opts ...Option) *App {
 	if o.role.ServesAPI() {
 		populate = append(populate, fx.Populate(&srv))
 	}
-	a.fx = fx.New(app.Options(cfg, o.role, append(populate, o.extra...)...))
+	a.fx = fx.New(app.Compose(cfg, o.role, o.modules, append(populate, o.extra...)...))
 	if err := a.fx.Err(); err != nil {
 		t.Fatalf("compose app: %v", app.StartError(err))
 	}
@@ -366,4 +367,12 @@ func (a *App) Count(t testing.TB, table, where string, args ...any) int64 {
 		t.Fatalf("count %s: %v", table, err)
 	}
 	return n
+}
+
+// Modules composes only the given modules, with the modules they declare
+// they need, the core ones (auth, jobs) and the platform: a module's tests
+// show which other modules it really uses, and a missing dependency fails at
+// start, named by fx.
+func Modules(mods ...platform.Module) Option {
+	return func(o *options) { o.modules = append(o.modules, mods...) }
 }
