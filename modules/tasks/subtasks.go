@@ -184,24 +184,8 @@ func (s *Service) UpdateSubtask(ctx context.Context, p auth.Principal, subtaskID
 			return errArchived
 		}
 		now := s.clock.Now()
-		var changed []string
-		if c.Title != nil && *c.Title != st.Title {
-			st.Title = *c.Title
-			changed = append(changed, "title")
-		}
-		completedNow := false
-		if c.Completed != nil && *c.Completed != st.Completed {
-			st.Completed = *c.Completed
-			if st.Completed {
-				st.CompletedAt = &now
-				completedNow = true
-			} else {
-				st.CompletedAt = nil
-			}
-			changed = append(changed, "completed")
-		}
+		changed, completedNow := applySubtaskChanges(st, c, now)
 		if len(changed) > 0 {
-			st.UpdatedAt = now
 			if err := tx.Model(&Subtask{}).Where("id = ?", st.ID).
 				Select("title", "completed", "completed_at", "updated_at").Updates(st).Error; err != nil {
 				return fmt.Errorf("update subtask: %w", err)
@@ -220,14 +204,7 @@ func (s *Service) UpdateSubtask(ctx context.Context, p auth.Principal, subtaskID
 			return err
 		}
 		if len(changed) > 0 {
-			action := "updated"
-			switch {
-			case completedNow && len(changed) == 1:
-				action = "completed"
-			case c.Completed != nil && !*c.Completed && len(changed) == 1:
-				action = "reopened"
-			}
-			if err := s.bus.Publish(ctx, tx, subtaskChanged(st, action, changed)); err != nil {
+			if err := s.bus.Publish(ctx, tx, subtaskChanged(st, subtaskAction(changed, c), changed)); err != nil {
 				return err
 			}
 		}
@@ -240,6 +217,39 @@ func (s *Service) UpdateSubtask(ctx context.Context, p auth.Principal, subtaskID
 		return nil
 	})
 	return out, err
+}
+
+// applySubtaskChanges puts the title and completion of c on st and names
+// what changed; completedNow tells that the subtask was just completed.
+func applySubtaskChanges(st *Subtask, c SubtaskChanges, now time.Time) (changed []string, completedNow bool) {
+	if c.Title != nil && *c.Title != st.Title {
+		st.Title = *c.Title
+		changed = append(changed, "title")
+	}
+	if c.Completed != nil && *c.Completed != st.Completed {
+		st.Completed = *c.Completed
+		st.CompletedAt = nil
+		if st.Completed {
+			st.CompletedAt, completedNow = &now, true
+		}
+		changed = append(changed, "completed")
+	}
+	if len(changed) > 0 {
+		st.UpdatedAt = now
+	}
+	return changed, completedNow
+}
+
+// subtaskAction is the activity of a subtask change: a change of its
+// completion alone is "completed" or "reopened".
+func subtaskAction(changed []string, c SubtaskChanges) string {
+	if len(changed) == 1 && changed[0] == "completed" {
+		if *c.Completed {
+			return "completed"
+		}
+		return "reopened"
+	}
+	return "updated"
 }
 
 // CompleteSubtask completes a subtask (a no-op when it already is).

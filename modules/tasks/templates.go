@@ -86,24 +86,66 @@ func (s *Service) CreateTemplate(ctx context.Context, p auth.Principal, in Templ
 // applyTemplate validates in and applies it to t, recomputing the next
 // occurrence when the rule or the active flag changes.
 func (s *Service) applyTemplate(p auth.Principal, t *Template, in TemplateInput, now time.Time) error {
+	in, err := s.checkTemplate(p, in)
+	if err != nil {
+		return err
+	}
+	if !applyTemplateFields(t, in) {
+		return nil
+	}
+	return reschedule(t, location(p), in.Active, now)
+}
+
+// checkTemplate validates the fields of in and returns them cleaned
+// (trimmed titles).
+func (s *Service) checkTemplate(p auth.Principal, in TemplateInput) (TemplateInput, error) {
 	if in.Title != nil {
 		title, err := s.checkTitle(*in.Title)
 		if err != nil {
-			return err
+			return in, err
 		}
-		t.Title = title
+		in.Title = &title
 	}
 	if in.Description != nil {
 		if err := s.checkDescription(p, *in.Description); err != nil {
-			return err
+			return in, err
 		}
+	}
+	if err := checkEstimate(in.EstimatedDuration); err != nil {
+		return in, err
+	}
+	if in.SubtaskTitles != nil {
+		titles := make([]string, 0, len(*in.SubtaskTitles))
+		for _, raw := range *in.SubtaskTitles {
+			title, err := checkSubtaskTitle(raw)
+			if err != nil {
+				return in, apperr.Validation("subtask_titles", "%s", strings.TrimPrefix(err.(*apperr.Error).Message, "title: "))
+			}
+			titles = append(titles, title)
+		}
+		if limit := s.cfg.limits(p.Tier).MaxSubtasks; len(titles) > limit {
+			return in, apperr.LimitExceeded("max_subtasks", limit)
+		}
+		in.SubtaskTitles = &titles
+	}
+	if in.RRule != nil {
+		rule := strings.TrimSpace(*in.RRule)
+		in.RRule = &rule
+	}
+	return in, nil
+}
+
+// applyTemplateFields puts in on t and reports whether the next occurrence
+// must be computed again (a new rule, or the template turned active).
+func applyTemplateFields(t *Template, in TemplateInput) (reschedule bool) {
+	if in.Title != nil {
+		t.Title = *in.Title
+	}
+	if in.Description != nil {
 		t.Description = *in.Description
 	}
 	if in.Priority != nil {
 		t.Priority = *in.Priority
-	}
-	if err := checkEstimate(in.EstimatedDuration); err != nil {
-		return err
 	}
 	if in.EstimatedDuration != nil {
 		t.EstimatedDuration = in.EstimatedDuration
@@ -112,39 +154,31 @@ func (s *Service) applyTemplate(p auth.Principal, t *Template, in TemplateInput,
 		t.EstimatedDuration = nil
 	}
 	if in.SubtaskTitles != nil {
-		titles := make([]string, 0, len(*in.SubtaskTitles))
-		for _, raw := range *in.SubtaskTitles {
-			title, err := checkSubtaskTitle(raw)
-			if err != nil {
-				return apperr.Validation("subtask_titles", "%s", strings.TrimPrefix(err.(*apperr.Error).Message, "title: "))
-			}
-			titles = append(titles, title)
-		}
-		if limit := s.cfg.limits(p.Tier).MaxSubtasks; len(titles) > limit {
-			return apperr.LimitExceeded("max_subtasks", limit)
-		}
-		t.SubtaskTitles = titles
+		t.SubtaskTitles = *in.SubtaskTitles
 	}
-	reschedule := false
 	if in.RRule != nil {
-		t.RRule = strings.TrimSpace(*in.RRule)
+		t.RRule = *in.RRule
 		reschedule = true
 	}
 	if in.Active != nil && *in.Active != t.Active {
 		t.Active = *in.Active
 		reschedule = reschedule || t.Active
 	}
-	if !reschedule {
-		return nil
-	}
-	rule, err := ParseRule(t.RRule, location(p), t.StartsAt)
+	return reschedule
+}
+
+// reschedule parses t's rule in loc and sets its next occurrence from now;
+// a rule with none left makes the template inactive (or, when the caller
+// asked to activate it, is refused).
+func reschedule(t *Template, loc *time.Location, activate *bool, now time.Time) error {
+	rule, err := ParseRule(t.RRule, loc, t.StartsAt)
 	if err != nil {
 		return apperr.Validation("rrule", "%v", err)
 	}
 	t.StartsAt = rule.Start()
 	next, ok := rule.Next(now, true)
 	if !ok {
-		if in.Active != nil && *in.Active {
+		if activate != nil && *activate {
 			return apperr.Validation("rrule", "the rule has no occurrence left to activate")
 		}
 		t.Active, t.NextDue = false, nil
