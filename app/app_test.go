@@ -13,6 +13,7 @@ import (
 	"gorm.io/gorm/schema"
 
 	"github.com/perpetuaflow/api/app"
+	"github.com/perpetuaflow/api/modules/tasks"
 	"github.com/perpetuaflow/api/platform"
 	"github.com/perpetuaflow/api/platform/config"
 	"github.com/perpetuaflow/api/test/testkit"
@@ -181,5 +182,26 @@ func TestModulesCanBeLeftOut(t *testing.T) {
 		if strings.HasPrefix(path, "/api/v1/notes") || strings.HasPrefix(path, "/api/v1/notifications") {
 			t.Errorf("%s is documented although its module is left out", path)
 		}
+	}
+}
+
+// A module that uses another module's face without declaring the need
+// fails at start, and fx names the missing type.
+func TestAnUndeclaredNeedIsNamedAtStart(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Load(config.Options{LookupEnv: func(string) (string, bool) { return "", false },
+		Overrides: map[string]any{"database.url": "sqlite::memory:", "data_dir": t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	careless := platform.Module{Name: "careless", Option: fx.Module("careless", fx.Invoke(func(tasks.Lookup) {}))}
+	err = fx.New(app.Compose(cfg, platform.RoleAll, []platform.Module{careless}), fx.NopLogger).Err()
+	if err == nil || !strings.Contains(err.Error(), "tasks.Lookup") {
+		t.Fatalf("start error %v, want one naming tasks.Lookup", err)
+	}
+	declared := platform.Module{Name: "careful", Needs: []string{"tasks"},
+		Option: fx.Module("careful", fx.Invoke(func(tasks.Lookup) {}))}
+	if err := fx.New(app.Compose(cfg, platform.RoleAll, []platform.Module{declared}), fx.NopLogger).Err(); err != nil {
+		t.Fatalf("a declared need: %v", err)
 	}
 }

@@ -92,7 +92,9 @@ func Select(wanted []platform.Module, disabled []string) ([]platform.Module, err
 		}
 		chosen[m.Name] = m
 		for _, need := range m.Needs {
-			add(byName[need], m.Name)
+			if dep, ok := byName[need]; ok {
+				add(dep, m.Name)
+			}
 		}
 	}
 	for _, m := range wanted {
@@ -108,6 +110,11 @@ func Select(wanted []platform.Module, disabled []string) ([]platform.Module, err
 			return nil, fmt.Errorf("%s cannot be left out: %s need it", m.Name, strings.Join(by, ", "))
 		}
 		out = append(out, m)
+	}
+	for _, m := range wanted {
+		if _, known := byName[m.Name]; !known {
+			out = append(out, m) // a module of a test, outside the catalog
+		}
 	}
 	return out, nil
 }
