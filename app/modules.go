@@ -18,6 +18,7 @@ import (
 	"github.com/perpetuaflow/api/migrations"
 	"github.com/perpetuaflow/api/modules/activity"
 	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/modules/gamification"
 	"github.com/perpetuaflow/api/modules/jobs"
 	"github.com/perpetuaflow/api/modules/notes"
 	"github.com/perpetuaflow/api/modules/notifications"
@@ -45,6 +46,7 @@ func Catalog() []platform.Module {
 		tasks.Module,
 		notes.Module,
 		notifications.Module,
+		gamification.Module,
 	}
 }
 

@@ -20,5 +20,6 @@ func All() []*gormigrate.Migration {
 		noteTables,
 		reminderDeliveries,
 		pushSubscriptionsPerUser,
+		gamificationTables,
 	}
 }

@@ -77,6 +77,9 @@ type UserCreated struct {
 // caller's transaction.
 type Users interface {
 	Principal(ctx context.Context, tx *gorm.DB, userID uuid.UUID) (Principal, error)
+	// Principals loads many users at once (users that do not exist are
+	// absent from the map).
+	Principals(ctx context.Context, tx *gorm.DB, userIDs []uuid.UUID) (map[uuid.UUID]Principal, error)
 }
 
 // Tiers changes users' tiers (billing: a subscription starts or ends),

@@ -368,6 +368,22 @@ func (d *directory) Principal(ctx context.Context, tx *gorm.DB, userID uuid.UUID
 	return Principal{UserID: u.ID, Email: u.Email, Tier: u.Tier, Timezone: u.Timezone}, nil
 }
 
+// Principals implements Users.
+func (d *directory) Principals(ctx context.Context, tx *gorm.DB, userIDs []uuid.UUID) (map[uuid.UUID]Principal, error) {
+	out := make(map[uuid.UUID]Principal, len(userIDs))
+	if len(userIDs) == 0 {
+		return out, nil
+	}
+	var users []User
+	if err := tx.WithContext(ctx).Where("id IN ?", userIDs).Find(&users).Error; err != nil {
+		return nil, fmt.Errorf("load users: %w", err)
+	}
+	for _, u := range users {
+		out[u.ID] = Principal{UserID: u.ID, Email: u.Email, Tier: u.Tier, Timezone: u.Timezone}
+	}
+	return out, nil
+}
+
 // SetTier implements Tiers.
 func (d *directory) SetTier(ctx context.Context, tx *gorm.DB, userID uuid.UUID, tier string) error {
 	if tier != TierFree && tier != TierPro {

@@ -15,6 +15,10 @@ import (
 // activity log.
 const EntityNote = "note"
 
+// ActionConverted is the NoteChanged action of a note that became a task
+// (ArchiveTx with it).
+const ActionConverted = "converted"
+
 // NoteInfo is what other modules see of a note.
 type NoteInfo struct {
 	ID       uuid.UUID

@@ -10,6 +10,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
+	"github.com/perpetuaflow/api/modules/gamification"
 	"github.com/perpetuaflow/api/modules/jobs"
 	"github.com/perpetuaflow/api/modules/tasks"
 	"github.com/perpetuaflow/api/platform/clock"
@@ -105,6 +106,15 @@ func notifySkippedOccurrences(s *Service) events.Subscription {
 			Title: fmt.Sprintf("%q was not created", e.Title),
 			Message: fmt.Sprintf("The occurrence due %s was skipped: %s. Complete or archive tasks to make room.",
 				e.DueDate.UTC().Format(time.RFC3339), e.Reason)})
+		return err
+	})
+}
+
+// notifyAchievements tells the user of an achievement they unlocked.
+func notifyAchievements(s *Service) events.Subscription {
+	return events.On("notify achievement", func(ctx context.Context, tx *gorm.DB, e gamification.AchievementUnlocked) error {
+		_, err := s.Create(ctx, tx, New{UserID: e.UserID, Type: TypeAchievement,
+			Title: "Achievement unlocked: " + e.Name, Message: e.Message})
 		return err
 	})
 }

@@ -28,6 +28,7 @@ var Module = platform.Module{
 			events.AsSubscriber(cancelRemovedReminders),
 			events.AsSubscriber(cancelDeletedTaskReminders),
 			events.AsSubscriber(notifySkippedOccurrences),
+			events.AsSubscriber(notifyAchievements),
 			jobs.AsWorker(newReminderFireWorker),
 		),
 	),

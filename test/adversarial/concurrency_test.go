@@ -290,3 +290,34 @@ func TestTwoTabsRefreshingAtOnceStaySignedIn(t *testing.T) {
 	app.Do(t, nil, http.MethodPost, "/api/v1/auth/refresh", map[string]any{"refresh_token": tabs[1].RefreshToken}).
 		ExpectError(t, http.StatusUnauthorized, "INVALID_REFRESH_TOKEN")
 }
+
+func TestConcurrentFocusStartsLeaveOneRunning(t *testing.T) {
+	t.Parallel()
+	app := testkit.Start(t)
+	u := app.SignIn(t, "alice@example.com")
+	var rs []testkit.Racer
+	for i := range 8 {
+		task := create(t, app, u, "/api/v1/tasks", map[string]any{"title": title(i)})["id"].(string)
+		rs = append(rs, testkit.Racer{User: u, Request: testkit.Request{Method: http.MethodPost,
+			Path: "/api/v1/focus-sessions", Body: map[string]any{"task_id": task}}})
+	}
+	expectStatuses(t, "start", app.Burst(t, rs), http.StatusCreated)
+	count(t, app, 1, "focus_sessions", "user_id = ? AND ended_at IS NULL", u.ID)
+	count(t, app, 8, "focus_sessions", "user_id = ?", u.ID)
+}
+
+func TestConcurrentCompletionsAreEachCounted(t *testing.T) {
+	t.Parallel()
+	app := testkit.Start(t)
+	u := app.SignIn(t, "alice@example.com")
+	var rs []testkit.Racer
+	for i := range 10 {
+		task := create(t, app, u, "/api/v1/tasks", map[string]any{"title": title(i)})["id"].(string)
+		rs = append(rs, racers(2, u, http.MethodPost, "/api/v1/tasks/"+task+"/complete", nil)...)
+	}
+	got := app.Burst(t, rs)
+	expectStatuses(t, "complete", got, http.StatusOK)
+	count(t, app, 1, "user_stats", "user_id = ? AND lifetime_tasks_completed = ?", u.ID, 10)
+	count(t, app, 1, "user_achievements", "user_id = ? AND achievement_code = ?", u.ID, "tasks_5")
+	count(t, app, 1, "notifications", "user_id = ? AND type = ?", u.ID, "achievement")
+}

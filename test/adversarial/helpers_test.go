@@ -27,6 +27,7 @@ type fixture struct {
 	taskNote     string
 	tombstone    string
 	notification string
+	focusSession string
 }
 
 func create(t *testing.T, app *testkit.App, u *testkit.User, path string, body any) map[string]any {
@@ -63,6 +64,7 @@ func own(t *testing.T, app *testkit.App, u *testkit.User) *fixture {
 	})
 	list := app.Do(t, u, http.MethodGet, "/api/v1/notifications", nil).Expect(t, http.StatusOK).List(t)
 	f.notification = list[0]["id"].(string)
+	f.focusSession = create(t, app, u, "/api/v1/focus-sessions", map[string]any{"task_id": f.task})["id"].(string)
 	return f
 }
 

@@ -221,16 +221,17 @@ var pathSegment = regexp.MustCompile(`/([a-z-]+)/\{id\}`)
 // route cannot slip by untested.
 func ownerIDs(f *fixture) map[string]string {
 	return map[string]string{
-		"tasks":         f.task,
-		"subtasks":      f.subtask,
-		"reminders":     f.reminder,
-		"templates":     f.template,
-		"notes":         f.note,
-		"notifications": f.notification,
-		"recovery":      f.tombstone,
-		"tombstones":    f.tombstone,
-		"recover":       f.tombstone,
-		"users":         f.user.ID.String(),
+		"tasks":          f.task,
+		"subtasks":       f.subtask,
+		"reminders":      f.reminder,
+		"templates":      f.template,
+		"notes":          f.note,
+		"notifications":  f.notification,
+		"recovery":       f.tombstone,
+		"tombstones":     f.tombstone,
+		"recover":        f.tombstone,
+		"users":          f.user.ID.String(),
+		"focus-sessions": f.focusSession,
 	}
 }
 
@@ -248,7 +249,7 @@ func fillPath(path string, ids map[string]string) (string, bool) {
 // names of everything the owner has, to find in an intruder's answers.
 func (f *fixture) secrets() []string {
 	return []string{f.task, f.subtask, f.reminder, f.template, f.note, f.taskNote, f.tombstone, f.notification,
-		f.user.ID.String(), "Secret", "alice@example.com"}
+		f.focusSession, f.user.ID.String(), "Secret", "alice@example.com"}
 }
 
 func revealed(body []byte, secrets []string) string {
@@ -417,9 +418,10 @@ func snapshot(t *testing.T, app *testkit.App, u *testkit.User) map[string]string
 	t.Helper()
 	out := map[string]string{}
 	for _, table := range []string{"tasks", "subtasks", "reminders", "task_templates", "notes", "notifications",
-		"tombstones", "push_subscriptions", "activity_log", "auth_sessions"} {
+		"tombstones", "push_subscriptions", "activity_log", "auth_sessions", "focus_sessions", "user_stats",
+		"user_achievements"} {
 		var rows []map[string]any
-		if err := app.DB.Gorm.Table(table).Where("user_id = ?", u.ID).Order("id").Find(&rows).Error; err != nil {
+		if err := app.DB.Gorm.Table(table).Where("user_id = ?", u.ID).Order("1, 2").Find(&rows).Error; err != nil {
 			t.Fatalf("snapshot %s: %v", table, err)
 		}
 		out[table] = fmt.Sprint(rows)
