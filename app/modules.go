@@ -18,6 +18,7 @@ import (
 	"github.com/perpetuaflow/api/migrations"
 	"github.com/perpetuaflow/api/modules/activity"
 	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/modules/billing"
 	"github.com/perpetuaflow/api/modules/gamification"
 	"github.com/perpetuaflow/api/modules/jobs"
 	"github.com/perpetuaflow/api/modules/notes"
@@ -47,6 +48,7 @@ func Catalog() []platform.Module {
 		notes.Module,
 		notifications.Module,
 		gamification.Module,
+		billing.Module,
 	}
 }
 

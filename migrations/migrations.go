@@ -21,5 +21,6 @@ func All() []*gormigrate.Migration {
 		reminderDeliveries,
 		pushSubscriptionsPerUser,
 		gamificationTables,
+		billingTables,
 	}
 }

@@ -77,9 +77,29 @@ func CompleteTx[T river.JobArgs](ctx context.Context, tx *gorm.DB, job *river.Jo
 // whole work is run (a purge, a sweep): A names the kind. The job also runs
 // when the leader starts. Contribute both with AsHousekeeping.
 func NewHousekeeping[A river.JobArgs](every time.Duration, run func(ctx context.Context) error) (Worker, Periodic) {
+	return NewScheduled[A](Every(every), run)
+}
+
+// NewScheduled is NewHousekeeping on any schedule (DailyAt, say).
+func NewScheduled[A river.JobArgs](schedule river.PeriodicSchedule, run func(ctx context.Context) error) (Worker, Periodic) {
 	var args A
 	return NewWorker[A](&housekeepingWorker[A]{run: run}),
-		Periodic{ID: args.Kind(), Schedule: Every(every), Args: func() river.JobArgs { return args }, RunOnStart: true}
+		Periodic{ID: args.Kind(), Schedule: schedule, Args: func() river.JobArgs { return args }, RunOnStart: true}
+}
+
+// DailyAt is a schedule at hour:minute UTC every day.
+func DailyAt(hour, minute int) river.PeriodicSchedule { return dailyAt{hour: hour, minute: minute} }
+
+type dailyAt struct{ hour, minute int }
+
+// Next implements river.PeriodicSchedule.
+func (d dailyAt) Next(t time.Time) time.Time {
+	u := t.UTC()
+	next := time.Date(u.Year(), u.Month(), u.Day(), d.hour, d.minute, 0, 0, time.UTC)
+	if !next.After(u) {
+		next = next.AddDate(0, 0, 1)
+	}
+	return next
 }
 
 // AsHousekeeping annotates a constructor returning (Worker, Periodic) so that

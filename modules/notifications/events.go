@@ -10,6 +10,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
+	"github.com/perpetuaflow/api/modules/billing"
 	"github.com/perpetuaflow/api/modules/gamification"
 	"github.com/perpetuaflow/api/modules/jobs"
 	"github.com/perpetuaflow/api/modules/tasks"
@@ -115,6 +116,32 @@ func notifyAchievements(s *Service) events.Subscription {
 	return events.On("notify achievement", func(ctx context.Context, tx *gorm.DB, e gamification.AchievementUnlocked) error {
 		_, err := s.Create(ctx, tx, New{UserID: e.UserID, Type: TypeAchievement,
 			Title: "Achievement unlocked: " + e.Name, Message: e.Message})
+		return err
+	})
+}
+
+// notifySubscriptions tells the user when their subscription starts, enters
+// its grace period, is cancelled or ends.
+func notifySubscriptions(s *Service) events.Subscription {
+	return events.On("notify subscription", func(ctx context.Context, tx *gorm.DB, e billing.SubscriptionChanged) error {
+		var title, msg string
+		until := ""
+		if e.Until != nil {
+			until = e.Until.UTC().Format("2 Jan 2006")
+		}
+		switch e.Action {
+		case billing.ActionActivated:
+			title, msg = "Welcome to Pro", "Your Pro subscription is active until "+until+"."
+		case billing.ActionGrace:
+			title, msg = "Payment failed", "We could not take your payment. Pro stays on until "+until+"; update your payment details to keep it."
+		case billing.ActionCancelled:
+			title, msg = "Subscription cancelled", "Pro stays on until "+until+"."
+		case billing.ActionEnded:
+			title, msg = "Pro has ended", "You are on the free plan now."
+		default:
+			return nil
+		}
+		_, err := s.Create(ctx, tx, New{UserID: e.UserID, Type: TypeSubscription, Title: title, Message: msg})
 		return err
 	})
 }

@@ -29,6 +29,7 @@ var Module = platform.Module{
 			events.AsSubscriber(cancelDeletedTaskReminders),
 			events.AsSubscriber(notifySkippedOccurrences),
 			events.AsSubscriber(notifyAchievements),
+			events.AsSubscriber(notifySubscriptions),
 			jobs.AsWorker(newReminderFireWorker),
 		),
 	),

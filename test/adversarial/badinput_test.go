@@ -237,7 +237,7 @@ func unavailable(t *testing.T, res *testkit.Response) bool {
 		return false
 	}
 	switch res.ErrorCode(t) {
-	case "AI_SERVICE_UNAVAILABLE", "TRANSCRIPTION_SERVICE_UNAVAILABLE", "SERVICE_UNAVAILABLE":
+	case "AI_SERVICE_UNAVAILABLE", "TRANSCRIPTION_SERVICE_UNAVAILABLE", "SERVICE_UNAVAILABLE", "PAYMENT_SERVICE_UNAVAILABLE":
 		return true
 	}
 	return false

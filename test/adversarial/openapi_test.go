@@ -84,8 +84,10 @@ func document(t *testing.T, app *testkit.App) ([]operation, func(schema) schema)
 					Schema: resolve(pm["schema"].(map[string]any))})
 			}
 			if rb, ok := o["requestBody"].(map[string]any); ok {
-				content := rb["content"].(map[string]any)["application/json"].(map[string]any)
-				op.Body = resolve(content["schema"].(map[string]any))
+				// A raw body (a signed webhook) has no JSON schema to follow.
+				if content, ok := rb["content"].(map[string]any)["application/json"].(map[string]any); ok {
+					op.Body = resolve(content["schema"].(map[string]any))
+				}
 			}
 			ops = append(ops, op)
 		}
@@ -393,8 +395,9 @@ func TestNoUserReachesAnotherUsersData(t *testing.T) {
 			covered++
 		}
 		switch {
-		case res.Status >= 500:
+		case res.Status >= 500 && !unavailable(t, res):
 			t.Errorf("%s as another user: %d %s", op, res.Status, res.Body)
+		case res.Status >= 500:
 		case res.Status < 300 && hasID && len(op.pathParams()) > 0:
 			t.Errorf("%s with another user's id in the path answered %d: %s", op, res.Status, res.Body)
 		case res.Status < 300:
@@ -419,7 +422,7 @@ func snapshot(t *testing.T, app *testkit.App, u *testkit.User) map[string]string
 	out := map[string]string{}
 	for _, table := range []string{"tasks", "subtasks", "reminders", "task_templates", "notes", "notifications",
 		"tombstones", "push_subscriptions", "activity_log", "auth_sessions", "focus_sessions", "user_stats",
-		"user_achievements"} {
+		"user_achievements", "credit_ledger", "subscriptions", "payment_sessions"} {
 		var rows []map[string]any
 		if err := app.DB.Gorm.Table(table).Where("user_id = ?", u.ID).Order("1, 2").Find(&rows).Error; err != nil {
 			t.Fatalf("snapshot %s: %v", table, err)

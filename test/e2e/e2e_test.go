@@ -5,6 +5,9 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -36,6 +39,77 @@ func TestMain(m *testing.M) {
 
 func run(t *testing.T, env []string, args ...string) *testkit.Proc {
 	return testkit.Run(t, binary, env, args...)
+}
+
+const webhookSecret = "whsec_e2e"
+
+// rewardsAndPayments: a new user gets the welcome credits, five completions
+// unlock Task Starter (and raise the task limit), a signed payment webhook
+// makes her Pro with the month's credits, and bought credits show in the
+// history with everything else.
+func rewardsAndPayments(t *testing.T, c *client, signIn func(string) (string, string)) {
+	carol, _ := signIn("carol@example.com")
+	if b := c.do(carol, http.MethodGet, "/api/v1/credits/balance", nil, "").expect(t, http.StatusOK, "").data(); b["kickstart"] != float64(5) {
+		t.Fatalf("welcome credits: %v", b)
+	}
+	var last answer
+	for i := range 5 {
+		id := c.do(carol, http.MethodPost, "/api/v1/tasks", map[string]any{"title": fmt.Sprintf("step %d", i)}, "").
+			expect(t, http.StatusCreated, "").data()["id"].(string)
+		last = c.do(carol, http.MethodPost, "/api/v1/tasks/"+id+"/complete", nil, "").expect(t, http.StatusOK, "")
+	}
+	unlocked := last.data()["unlocked_achievements"].([]any)
+	if len(unlocked) != 1 || unlocked[0].(map[string]any)["achievement_id"] != "tasks_5" {
+		t.Fatalf("fifth completion: %s", last.raw)
+	}
+	mine := c.do(carol, http.MethodGet, "/api/v1/achievements/me", nil, "").expect(t, http.StatusOK, "").data()
+	if u := mine["unlocked"].([]any); len(u) != 1 || u[0] != "tasks_5" ||
+		mine["effective_limits"].(map[string]any)["max_tasks"] != float64(65) {
+		t.Fatalf("achievements: %v", mine)
+	}
+	me := c.do(carol, http.MethodGet, "/api/v1/users/me", nil, "").expect(t, http.StatusOK, "").data()
+
+	body, _ := json.Marshal(map[string]any{"id": "evt_e2e_1", "type": "payment_captured",
+		"created_on": time.Now().UTC().Format(time.RFC3339),
+		"data": map[string]any{"id": "pay_e2e_1", "amount": 999, "currency": "USD", "reference": "e2e",
+			"metadata": map[string]any{"user_id": me["id"], "purpose": "subscription"}}})
+	mac := hmac.New(sha256.New, []byte(webhookSecret))
+	mac.Write(body)
+	req, _ := http.NewRequest(http.MethodPost, c.base+"/api/v1/webhooks/checkout", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Cko-Signature", hex.EncodeToString(mac.Sum(nil)))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("webhook answered %d", res.StatusCode)
+	}
+	if me := c.do(carol, http.MethodGet, "/api/v1/users/me", nil, "").expect(t, http.StatusOK, "").data(); me["tier"] != "pro" {
+		t.Fatalf("tier after payment: %v", me["tier"])
+	}
+	if b := c.do(carol, http.MethodGet, "/api/v1/credits/balance", nil, "").expect(t, http.StatusOK, "").data(); b["subscription"] != float64(50) {
+		t.Fatalf("credits after payment: %v", b)
+	}
+	if l := c.do(carol, http.MethodGet, "/api/v1/achievements/limits", nil, "").expect(t, http.StatusOK, "").data(); l["max_tasks"] != float64(215) {
+		t.Fatalf("Pro limits with the perk: %v", l)
+	}
+	bought := c.do(carol, http.MethodPost, "/api/v1/subscription/purchase-credits", map[string]any{"amount": 50}, "").
+		expect(t, http.StatusOK, "").data()
+	if bought["success"] != true || bought["credits_purchased"] != float64(50) {
+		t.Fatalf("purchase: %v", bought)
+	}
+	hist := c.do(carol, http.MethodGet, "/api/v1/credits/history", nil, "").expect(t, http.StatusOK, "")
+	seen := map[string]bool{}
+	for _, r := range hist.body["data"].([]any) {
+		seen[r.(map[string]any)["category"].(string)] = true
+	}
+	for _, want := range []string{"kickstart", "daily", "subscription", "purchase"} {
+		if !seen[want] {
+			t.Fatalf("history lacks a %s row: %s", want, hist.raw)
+		}
+	}
 }
 
 // client talks to the API like the web client: JSON everywhere, a fresh
@@ -120,6 +194,7 @@ func TestJourney(t *testing.T) {
 		// The journey reuses a spent refresh token at once; the grace window
 		// for tabs refreshing together has its own tests (on the fake clock).
 		"PERPETUA_AUTH_REFRESH_REUSE_GRACE=0s",
+		"CHECKOUT_WEBHOOK_SECRET=" + webhookSecret,
 	}
 	var procs []*testkit.Proc
 	// Metrics are on the ops listener in every role, never on the API port.
@@ -250,6 +325,8 @@ func TestJourney(t *testing.T) {
 	if back["id"] != trip || back["subtask_count"] != float64(2) || back["version"] != float64(1) {
 		t.Fatalf("recovered: %v", back)
 	}
+
+	rewardsAndPayments(t, c, signIn)
 
 	// The worker ran its periodic housekeeping (scheduled on start).
 	deadline = time.Now().Add(20 * time.Second)

@@ -1,0 +1,505 @@
+package billing_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/fx"
+	"gorm.io/gorm"
+
+	"github.com/perpetuaflow/api/modules/billing"
+	"github.com/perpetuaflow/api/modules/notifications"
+	"github.com/perpetuaflow/api/platform/apperr"
+	"github.com/perpetuaflow/api/test/testkit"
+)
+
+const webhookSecret = "whsec_test_secret"
+
+func start(t *testing.T, opts ...testkit.Option) *testkit.App {
+	t.Helper()
+	return testkit.Start(t, append([]testkit.Option{testkit.Modules(billing.Module, notifications.Module),
+		testkit.WithConfig("billing.checkout.webhook_secret", webhookSecret)}, opts...)...)
+}
+
+func balanceOf(t *testing.T, app *testkit.App, u *testkit.User) map[string]any {
+	t.Helper()
+	return app.Do(t, u, http.MethodGet, "/api/v1/credits/balance", nil).Expect(t, http.StatusOK).Data(t)
+}
+
+func TestNewUserGetsKickstartAndDailyCredits(t *testing.T) {
+	t.Parallel()
+	app := start(t)
+	alice := app.SignIn(t, "alice@example.com")
+	b := balanceOf(t, app, alice)
+	if b["kickstart"] != float64(5) || b["daily"] != float64(10) || b["subscription"] != float64(0) ||
+		b["purchased"] != float64(0) || b["total"] != float64(15) {
+		t.Fatalf("balance %v", b)
+	}
+	alice = app.SignIn(t, "alice@example.com") // signing in again grants no second kickstart
+	if b := balanceOf(t, app, alice); b["kickstart"] != float64(5) {
+		t.Fatalf("kickstart granted twice: %v", b)
+	}
+	ai := app.Do(t, alice, http.MethodGet, "/api/v1/ai/credits", nil).Expect(t, http.StatusOK).Data(t)
+	next := time.Date(app.Clock.Now().UTC().Year(), app.Clock.Now().UTC().Month(), app.Clock.Now().UTC().Day()+1, 0, 0, 0, 0, time.UTC)
+	if ai["tier"] != "free" || ai["balance"].(map[string]any)["daily_free"] != float64(10) ||
+		ai["daily_reset_at"] != next.Format(time.RFC3339) {
+		t.Fatalf("/ai/credits %v", ai)
+	}
+	hist := app.Do(t, alice, http.MethodGet, "/api/v1/credits/history", nil).Expect(t, http.StatusOK).JSON(t)
+	rows := hist["data"].([]any)
+	if len(rows) != 2 || hist["pagination"].(map[string]any)["limit"] != float64(50) {
+		t.Fatalf("history %v", hist)
+	}
+	first := rows[1].(map[string]any) // oldest
+	if first["type"] != "grant" || first["category"] != "kickstart" || first["amount"] != float64(5) || first["balance_after"] != float64(5) {
+		t.Fatalf("kickstart row %v", first)
+	}
+}
+
+// TestDailyCreditsExpireAtUTCMidnight: yesterday's daily credits are
+// written off by credit_expire, which also grants the new day's to users
+// who came yesterday.
+func TestDailyCreditsExpireAtUTCMidnight(t *testing.T) {
+	t.Parallel()
+	app := start(t)
+	alice := app.SignIn(t, "alice@example.com")
+	balanceOf(t, app, alice)
+	now := app.Clock.Now().UTC()
+	app.Clock.Set(time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 1, 0, time.UTC))
+	res, err := app.Queue.Insert(context.Background(), billing.CreditExpireArgs{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 10*time.Second, "credit_expire", func() bool {
+		return app.Count(t, "river_job", "id = ? AND state = ?", res.Job.ID, "completed") == 1
+	})
+	if n := app.Count(t, "credit_ledger", "user_id = ? AND entry = ? AND kind = ? AND amount = ?", alice.ID, "expire", "daily", -10); n != 1 {
+		t.Fatalf("%d expiry rows", n)
+	}
+	if n := app.Count(t, "credit_ledger", "user_id = ? AND entry = ? AND kind = ?", alice.ID, "grant", "daily"); n != 2 {
+		t.Fatalf("%d daily grants, want yesterday's and today's", n)
+	}
+	alice = app.SignIn(t, "alice@example.com")
+	if b := balanceOf(t, app, alice); b["daily"] != float64(10) || b["total"] != float64(15) {
+		t.Fatalf("next day %v", b)
+	}
+}
+
+// spender is the ledger face, as the AI module will use it.
+func spender(t *testing.T, opts ...testkit.Option) (*testkit.App, billing.Credits) {
+	t.Helper()
+	var credits billing.Credits
+	app := start(t, append(opts, testkit.WithFx(fx.Populate(&credits)))...)
+	return app, credits
+}
+
+func TestConcurrentSpendsNeverOverdraw(t *testing.T) {
+	t.Parallel()
+	app, credits := spender(t, testkit.WithConfig("limits.free.daily_ai_credits", 5))
+	alice := app.SignIn(t, "alice@example.com") // 5 kickstart + 5 daily = 10
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	results := map[string]int{}
+	gate := make(chan struct{})
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-gate
+			err := app.DB.Tx(context.Background(), func(tx *gorm.DB) error {
+				_, err := credits.Spend(context.Background(), tx, alice.ID, 1, "chat")
+				return err
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				results["spent"]++
+			case apperr.Is(err, billing.CodeInsufficientCredits):
+				results["refused"]++
+			default:
+				results[err.Error()]++
+			}
+		}()
+	}
+	close(gate)
+	wg.Wait()
+	if results["spent"] != 10 || results["refused"] != 10 || len(results) != 2 {
+		t.Fatalf("results %v; want 10 spent and 10 refused", results)
+	}
+	if b := balanceOf(t, app, alice); b["total"] != float64(0) {
+		t.Fatalf("balance %v", b)
+	}
+}
+
+func TestConcurrentFirstReadsOfTheDayGrantOnce(t *testing.T) {
+	t.Parallel()
+	app := start(t)
+	alice := app.SignIn(t, "alice@example.com")
+	app.Clock.Advance(24 * time.Hour)
+	alice = app.SignIn(t, "alice@example.com")
+	var rs []testkit.Racer
+	for range 20 {
+		rs = append(rs, testkit.Racer{User: alice, Request: testkit.Request{Method: http.MethodGet, Path: "/api/v1/credits/balance"}})
+	}
+	for _, r := range app.Burst(t, rs) {
+		r.Expect(t, http.StatusOK)
+	}
+	today := "daily:" + app.Clock.Now().UTC().Format(time.DateOnly)
+	if n := app.Count(t, "credit_ledger", "user_id = ? AND once_key = ?", alice.ID, today); n != 1 {
+		t.Fatalf("%d daily grants today after 20 concurrent first reads", n)
+	}
+}
+
+// TestLedgerPropertiesHold runs random sequences of grants, spends,
+// expiries and renewals on one user and checks after every step that each
+// kind's balance is the sum of its rows and of its grants' remainders,
+// nothing is negative, and spends take the kinds in order.
+func TestLedgerPropertiesHold(t *testing.T) {
+	t.Parallel()
+	var ledger *billing.Ledger
+	app := start(t, testkit.WithFx(fx.Populate(&ledger)))
+	alice := app.SignIn(t, "alice@example.com")
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(42, 7))
+	kinds := []string{"daily", "subscription", "purchased", "kickstart"}
+	steps := 300
+	if testing.Short() {
+		steps = 60
+	}
+	for step := range steps {
+		op := rng.IntN(6)
+		var before billing.Balance
+		err := app.DB.Tx(ctx, func(tx *gorm.DB) error {
+			var err error
+			before, err = ledger.Balance(ctx, tx, alice.ID)
+			if err != nil {
+				return err
+			}
+			switch op {
+			case 0, 1:
+				_, err = ledger.Spend(ctx, tx, alice.ID, 1+rng.IntN(12), "chat")
+			case 2:
+				_, _, err = ledger.GrantPurchase(ctx, tx, alice.ID, 1+rng.IntN(20), uuid.NewString())
+			case 3:
+				err = ledger.RenewSubscription(ctx, tx, alice.ID, 50, app.Clock.Now().AddDate(0, 1, 0), uuid.NewString())
+			case 4:
+				err = ledger.EndSubscriptionCredits(ctx, tx, alice.ID)
+			case 5:
+				app.Clock.Advance(time.Duration(1+rng.IntN(30)) * time.Hour)
+			}
+			return err
+		})
+		if err != nil && !apperr.Is(err, billing.CodeInsufficientCredits) {
+			t.Fatalf("step %d (op %d): %v", step, op, err)
+		}
+		var sums []struct {
+			Kind      string
+			Amount    int
+			Remaining int
+		}
+		app.DB.Gorm.Raw(`SELECT kind, SUM(amount) AS amount, SUM(CASE WHEN entry IN ('grant', 'carry_over') THEN remaining ELSE 0 END) AS remaining
+			FROM credit_ledger WHERE user_id = ? GROUP BY kind`, alice.ID).Scan(&sums)
+		total := 0
+		for _, s := range sums {
+			if s.Amount != s.Remaining || s.Amount < 0 {
+				t.Fatalf("step %d: kind %s sums to %d with %d remaining in its grants", step, s.Kind, s.Amount, s.Remaining)
+			}
+			total += s.Amount
+		}
+		var last struct{ BalanceAfter int }
+		app.DB.Gorm.Raw(`SELECT balance_after FROM credit_ledger WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT 1`,
+			alice.ID).Scan(&last)
+		if last.BalanceAfter != total {
+			t.Fatalf("step %d: last balance_after %d, ledger sum %d", step, last.BalanceAfter, total)
+		}
+		if op == 0 || op == 1 {
+			// A spend took a kind only when every kind before it was empty.
+			var spent []string
+			app.DB.Gorm.Raw(`SELECT kind FROM credit_ledger WHERE user_id = ? AND entry = 'spend' AND created_at = ?`,
+				alice.ID, app.Clock.Now()).Scan(&spent)
+			for i, k := range kinds {
+				for _, s := range spent {
+					if s == k {
+						for _, earlier := range kinds[:i] {
+							if v := amountOf(before, earlier); v > 0 && !contains(spent, earlier) {
+								t.Fatalf("step %d: spent %s while %s had %d", step, k, earlier, v)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func amountOf(b billing.Balance, kind string) int {
+	switch kind {
+	case "daily":
+		return b.Daily
+	case "subscription":
+		return b.Subscription
+	case "purchased":
+		return b.Purchased
+	}
+	return b.Kickstart
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// fakeCheckout is Checkout.com's hosted-payments endpoint, as far as we use
+// it: it records the requests and answers as the provider does.
+type fakeCheckout struct {
+	mu       sync.Mutex
+	requests []map[string]any
+	auth     []string
+}
+
+func (f *fakeCheckout) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || r.URL.Path != "/hosted-payments" {
+		http.NotFound(w, r)
+		return
+	}
+	body, _ := io.ReadAll(r.Body)
+	var req map[string]any
+	_ = json.Unmarshal(body, &req)
+	f.mu.Lock()
+	f.requests = append(f.requests, req)
+	f.auth = append(f.auth, r.Header.Get("Authorization"))
+	n := len(f.requests)
+	f.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	fmt.Fprintf(w, `{"id":"hpp_%d","reference":%q,"_links":{"self":{"href":"https://api.sandbox.checkout.com/hosted-payments/hpp_%d"},
+		"redirect":{"href":"https://pay.sandbox.checkout.com/page/hpp_%d"}}}`, n, req["reference"], n, n)
+}
+
+func sign(body []byte) string {
+	mac := hmac.New(sha256.New, []byte(webhookSecret))
+	mac.Write(body)
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+func event(id, typ string, user uuid.UUID, meta map[string]any) []byte {
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	meta["user_id"] = user.String()
+	b, _ := json.Marshal(map[string]any{"id": id, "type": typ, "created_on": time.Now().UTC().Format(time.RFC3339),
+		"data": map[string]any{"id": "pay_" + id, "amount": 999, "currency": "USD", "reference": "ref", "metadata": meta}})
+	return b
+}
+
+func deliver(t *testing.T, app *testkit.App, body []byte, signature string) *testkit.Response {
+	t.Helper()
+	return app.Send(t, nil, testkit.Request{Method: http.MethodPost, Path: "/api/v1/webhooks/checkout", Body: body,
+		Headers: map[string]string{"Cko-Signature": signature}})
+}
+
+func TestUpgradeOpensAHostedPaymentPage(t *testing.T) {
+	t.Parallel()
+	provider := &fakeCheckout{}
+	srv := httptest.NewServer(provider)
+	defer srv.Close()
+	app := start(t, testkit.WithConfig("billing.checkout.api_url", srv.URL),
+		testkit.WithConfig("billing.checkout.secret_key", "sk_sbox_test"))
+	alice := app.SignIn(t, "alice@example.com")
+
+	up := app.Do(t, alice, http.MethodPost, "/api/v1/subscription/upgrade", map[string]any{}).Expect(t, http.StatusOK).Data(t)
+	if up["checkout_url"] != "https://pay.sandbox.checkout.com/page/hpp_1" || up["tier"] != "free" || up["session_id"] == nil ||
+		up["status"] != nil || up["features"].(map[string]any)["max_subtasks"] != float64(4) {
+		t.Fatalf("upgrade answer %v", up)
+	}
+	req := provider.requests[0]
+	meta := req["metadata"].(map[string]any)
+	if provider.auth[0] != "Bearer sk_sbox_test" || req["amount"] != float64(999) || req["currency"] != "USD" ||
+		req["reference"] != up["session_id"] || meta["user_id"] != alice.ID.String() || meta["purpose"] != "subscription" ||
+		req["success_url"] == nil || req["failure_url"] == nil || req["cancel_url"] == nil ||
+		req["billing"].(map[string]any)["address"].(map[string]any)["country"] != "US" {
+		t.Fatalf("request to the provider: %v (auth %q)", req, provider.auth[0])
+	}
+	if n := app.Count(t, "payment_sessions", "user_id = ? AND provider_id = ?", alice.ID, "hpp_1"); n != 1 {
+		t.Fatal("the payment session was not recorded")
+	}
+	// Opening the page changes nothing: only the webhook makes the user Pro.
+	if me := app.Do(t, alice, http.MethodGet, "/api/v1/users/me", nil).Data(t); me["tier"] != "free" {
+		t.Fatalf("tier %v before payment", me["tier"])
+	}
+
+	// With a provider configured, credits bought wait for their payment.
+	deliver(t, app, event("evt_pro", "payment_captured", alice.ID, map[string]any{"purpose": "subscription"}),
+		sign(event("evt_pro", "payment_captured", alice.ID, map[string]any{"purpose": "subscription"}))).Expect(t, http.StatusOK)
+	alice = app.SignIn(t, "alice@example.com")
+	buy := app.Do(t, alice, http.MethodPost, "/api/v1/subscription/purchase-credits", map[string]any{"amount": 50}).
+		Expect(t, http.StatusOK).Data(t)
+	if buy["success"] != false || buy["checkout_url"] != "https://pay.sandbox.checkout.com/page/hpp_2" || buy["credits_purchased"] != float64(0) {
+		t.Fatalf("purchase with a provider: %v", buy)
+	}
+	creditsReq := provider.requests[1]
+	if creditsReq["amount"] != float64(500) || creditsReq["metadata"].(map[string]any)["credits"] != "50" ||
+		creditsReq["metadata"].(map[string]any)["purpose"] != "credits" {
+		t.Fatalf("credits payment request %v", creditsReq)
+	}
+	paid := event("evt_credits", "payment_captured", alice.ID, map[string]any{"purpose": "credits", "credits": 50})
+	deliver(t, app, paid, sign(paid)).Expect(t, http.StatusOK)
+	if b := balanceOf(t, app, alice); b["purchased"] != float64(50) {
+		t.Fatalf("credits after payment %v", b)
+	}
+	app.Do(t, alice, http.MethodPost, "/api/v1/subscription/upgrade", nil).ExpectError(t, http.StatusConflict, "CONFLICT")
+}
+
+func TestUpgradeWithoutAProviderSaysHowToConfigureIt(t *testing.T) {
+	t.Parallel()
+	app := start(t)
+	alice := app.SignIn(t, "alice@example.com")
+	res := app.Do(t, alice, http.MethodPost, "/api/v1/subscription/upgrade", nil).
+		ExpectError(t, http.StatusServiceUnavailable, "PAYMENT_SERVICE_UNAVAILABLE")
+	if !json.Valid(res.Body) || !contains([]string{string(res.Body)}, string(res.Body)) {
+		t.Fatal(string(res.Body))
+	}
+	app.Do(t, alice, http.MethodPost, "/api/v1/subscription/purchase-credits", map[string]any{"amount": 10}).
+		ExpectError(t, http.StatusForbidden, "TIER_REQUIRED")
+	off := start(t, testkit.WithConfig("billing.checkout.webhook_secret", ""))
+	deliver(t, off, []byte(`{"id":"evt_1","type":"payment_captured"}`), "00").
+		ExpectError(t, http.StatusServiceUnavailable, "PAYMENT_SERVICE_UNAVAILABLE")
+}
+
+func TestWebhooksMakeProAndBackToFree(t *testing.T) {
+	t.Parallel()
+	app := start(t)
+	alice := app.SignIn(t, "alice@example.com")
+
+	captured := event("evt_1", "payment_captured", alice.ID, map[string]any{"purpose": "subscription"})
+	deliver(t, app, captured, "").ExpectError(t, http.StatusUnauthorized, "UNAUTHORIZED")
+	deliver(t, app, captured, sign([]byte("something else"))).ExpectError(t, http.StatusUnauthorized, "UNAUTHORIZED")
+	deliver(t, app, []byte(`{"id": `), sign([]byte(`{"id": `))).ExpectError(t, http.StatusBadRequest, "VALIDATION_ERROR")
+
+	deliver(t, app, captured, sign(captured)).Expect(t, http.StatusOK)
+	deliver(t, app, captured, sign(captured)).Expect(t, http.StatusOK) // a replay: no second effect
+	alice = app.SignIn(t, "alice@example.com")
+	if me := app.Do(t, alice, http.MethodGet, "/api/v1/users/me", nil).Data(t); me["tier"] != "pro" {
+		t.Fatalf("tier %v after payment", me["tier"])
+	}
+	sub := app.Do(t, alice, http.MethodGet, "/api/v1/subscription", nil).Expect(t, http.StatusOK).Data(t)
+	if sub["tier"] != "pro" || sub["status"] != "active" || sub["current_period_end"] == nil ||
+		sub["features"].(map[string]any)["max_subtasks"] != float64(10) || sub["features"].(map[string]any)["voice_notes"] != true {
+		t.Fatalf("subscription %v", sub)
+	}
+	if b := balanceOf(t, app, alice); b["subscription"] != float64(50) {
+		t.Fatalf("balance after payment %v", b)
+	}
+	if n := app.Count(t, "credit_ledger", "user_id = ? AND kind = ? AND entry = ?", alice.ID, "subscription", "grant"); n != 1 {
+		t.Fatalf("%d subscription grants after a replayed event", n)
+	}
+	if n := app.Count(t, "notifications", "user_id = ? AND type = ?", alice.ID, "subscription"); n != 1 {
+		t.Fatalf("%d subscription notifications", n)
+	}
+
+	// Unknown events and unknown users change nothing and answer 200.
+	deliver(t, app, event("evt_x", "card_verified", alice.ID, nil), sign(event("evt_x", "card_verified", alice.ID, nil))).Expect(t, http.StatusOK)
+	ghost := event("evt_ghost", "payment_captured", uuid.New(), nil)
+	deliver(t, app, ghost, sign(ghost)).Expect(t, http.StatusOK)
+
+	// Three declines open a week of grace; the check job ends it after.
+	for i := range 3 {
+		declined := event(fmt.Sprintf("evt_d%d", i), "payment_declined", alice.ID, nil)
+		deliver(t, app, declined, sign(declined)).Expect(t, http.StatusOK)
+	}
+	sub = app.Do(t, alice, http.MethodGet, "/api/v1/subscription", nil).Data(t)
+	if sub["status"] != "grace" || sub["tier"] != "pro" {
+		t.Fatalf("after three declines %v", sub)
+	}
+	runCheck := func() {
+		res, err := app.Queue.Insert(context.Background(), billing.SubscriptionCheckArgs{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testkit.Eventually(t, 10*time.Second, "subscription_check", func() bool {
+			return app.Count(t, "river_job", "id = ? AND state = ?", res.Job.ID, "completed") == 1
+		})
+	}
+	app.Clock.Advance(6 * 24 * time.Hour)
+	runCheck()
+	alice = app.SignIn(t, "alice@example.com")
+	if me := app.Do(t, alice, http.MethodGet, "/api/v1/users/me", nil).Data(t); me["tier"] != "pro" {
+		t.Fatal("grace ended early")
+	}
+	app.Clock.Advance(2 * 24 * time.Hour)
+	runCheck()
+	alice = app.SignIn(t, "alice@example.com")
+	sub = app.Do(t, alice, http.MethodGet, "/api/v1/subscription", nil).Data(t)
+	if sub["tier"] != "free" || sub["status"] != "expired" {
+		t.Fatalf("after the grace period %v", sub)
+	}
+	if b := balanceOf(t, app, alice); b["subscription"] != float64(0) {
+		t.Fatalf("subscription credits kept after the end: %v", b)
+	}
+}
+
+func TestRenewalCarriesOverAtMostFifty(t *testing.T) {
+	t.Parallel()
+	app := start(t, testkit.WithConfig("limits.pro.monthly_credits", 80))
+	alice := app.SignIn(t, "alice@example.com")
+	first := event("evt_a", "payment_captured", alice.ID, nil)
+	deliver(t, app, first, sign(first)).Expect(t, http.StatusOK)
+	app.Clock.Advance(30 * 24 * time.Hour)
+	renewed := event("evt_b", "subscription_renewed", alice.ID, nil)
+	deliver(t, app, renewed, sign(renewed)).Expect(t, http.StatusOK)
+	alice = app.SignIn(t, "alice@example.com")
+	if b := balanceOf(t, app, alice); b["subscription"] != float64(130) {
+		t.Fatalf("after renewal %v, want 80 new + 50 carried", b)
+	}
+	if n := app.Count(t, "credit_ledger", "user_id = ? AND entry = ? AND amount = ?", alice.ID, "carry_over", 50); n != 1 {
+		t.Fatalf("%d carry-over rows", n)
+	}
+}
+
+func TestPurchaseCreditsWithinTheMonthlyLimit(t *testing.T) {
+	t.Parallel()
+	app := start(t)
+	alice := app.SignIn(t, "alice@example.com")
+	pro := event("evt_p", "payment_captured", alice.ID, nil)
+	deliver(t, app, pro, sign(pro)).Expect(t, http.StatusOK)
+	alice = app.SignIn(t, "alice@example.com")
+
+	got := app.Do(t, alice, http.MethodPost, "/api/v1/subscription/purchase-credits", map[string]any{"amount": 100}).
+		Expect(t, http.StatusOK).Data(t)
+	if got["success"] != true || got["credits_purchased"] != float64(100) || got["new_balance"] != float64(165) ||
+		got["monthly_purchased"] != float64(100) || got["monthly_remaining"] != float64(400) || got["checkout_url"] != nil {
+		t.Fatalf("purchase %v", got)
+	}
+	app.Do(t, alice, http.MethodPost, "/api/v1/subscription/purchase-credits", map[string]any{"amount": 501}).
+		ExpectError(t, http.StatusBadRequest, "VALIDATION_ERROR")
+	app.Do(t, alice, http.MethodPost, "/api/v1/subscription/purchase-credits", map[string]any{"amount": 401}).
+		ExpectError(t, http.StatusConflict, "LIMIT_EXCEEDED")
+	app.Do(t, alice, http.MethodPost, "/api/v1/subscription/purchase-credits", map[string]any{"amount": 400}).Expect(t, http.StatusOK)
+	app.Do(t, alice, http.MethodPost, "/api/v1/subscription/purchase-credits", map[string]any{"amount": 1}).
+		ExpectError(t, http.StatusConflict, "LIMIT_EXCEEDED")
+	cancel := app.Do(t, alice, http.MethodPost, "/api/v1/subscription/cancel", nil).Expect(t, http.StatusOK).Data(t)
+	if cancel["status"] != "cancelled" || cancel["access_until"] == nil {
+		t.Fatalf("cancel %v", cancel)
+	}
+	if sub := app.Do(t, alice, http.MethodGet, "/api/v1/subscription", nil).Data(t); sub["cancel_at_period_end"] != true || sub["tier"] != "pro" {
+		t.Fatalf("after cancel %v", sub)
+	}
+}
+

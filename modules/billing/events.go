@@ -1,0 +1,66 @@
+package billing
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+
+	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/platform/events"
+)
+
+// SubscriptionChanged is published, in the transaction of the change, when
+// a subscription is activated, renewed, enters its grace period, is
+// cancelled or ends (Action says which).
+type SubscriptionChanged struct {
+	UserID uuid.UUID
+	Action string
+	Status string
+	// Until is when Pro access ends (period end, or grace end).
+	Until *time.Time
+}
+
+// Subscription actions.
+const (
+	ActionActivated = "activated"
+	ActionRenewed   = "renewed"
+	ActionGrace     = "grace"
+	ActionCancelled = "cancelled"
+	ActionEnded     = "ended"
+)
+
+// ActivityEntry implements events.Recordable.
+func (e SubscriptionChanged) ActivityEntry() events.Entry {
+	extra := map[string]any{"status": e.Status}
+	if e.Until != nil {
+		extra["until"] = e.Until.UTC()
+	}
+	return events.Entry{UserID: e.UserID, EntityType: "subscription", EntityID: e.UserID, Action: e.Action,
+		Source: events.SourceSystem, Extra: extra}
+}
+
+// CreditsGranted is published when credits are granted outside the daily
+// rhythm (kickstart, purchase, subscription period).
+type CreditsGranted struct {
+	UserID uuid.UUID
+	Kind   string
+	Amount int
+}
+
+// ActivityEntry implements events.Recordable.
+func (e CreditsGranted) ActivityEntry() events.Entry {
+	return events.Entry{UserID: e.UserID, EntityType: "credits", EntityID: e.UserID, Action: "granted",
+		Source: events.SourceSystem, Extra: map[string]any{"kind": e.Kind, "amount": e.Amount}}
+}
+
+// grantKickstart grants the welcome credits in the sign-up transaction.
+func grantKickstart(l *Ledger, bus *events.Bus) events.Subscription {
+	return events.On("kickstart credits", func(ctx context.Context, tx *gorm.DB, e auth.UserCreated) error {
+		if err := l.GrantKickstart(ctx, tx, e.UserID); err != nil {
+			return err
+		}
+		return bus.Publish(ctx, tx, CreditsGranted{UserID: e.UserID, Kind: KindKickstart, Amount: l.cfg.KickstartCredits})
+	})
+}

@@ -1,0 +1,402 @@
+package billing
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/fx"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/modules/gamification"
+	"github.com/perpetuaflow/api/platform/apperr"
+	"github.com/perpetuaflow/api/platform/clock"
+	"github.com/perpetuaflow/api/platform/database"
+	"github.com/perpetuaflow/api/platform/id"
+)
+
+// Ledger keeps the AI-credit ledger; the only writer of credit_ledger.
+type Ledger struct {
+	db    *database.DB
+	clock clock.Clock
+	cfg   Config
+	users auth.Users
+	perks gamification.Perks
+}
+
+type ledgerParams struct {
+	fx.In
+
+	DB    *database.DB
+	Clock clock.Clock
+	Cfg   Config
+	Users auth.Users
+	Perks gamification.Perks `optional:"true"`
+}
+
+func newLedger(p ledgerParams) *Ledger {
+	return &Ledger{db: p.DB, clock: p.Clock, cfg: p.Cfg, users: p.Users, perks: p.Perks}
+}
+
+// nextUTCMidnight is when the day's credits of t expire.
+func nextUTCMidnight(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC)
+}
+
+// lockUser makes the ledger changes of one user take turns until tx ends.
+func lockUser(tx *gorm.DB, userID uuid.UUID) error {
+	return database.LockKey(tx, "credits:"+userID.String())
+}
+
+// balance sums the user's ledger by kind.
+func balance(tx *gorm.DB, userID uuid.UUID) (Balance, error) {
+	var rows []struct {
+		Kind string
+		Sum  int
+	}
+	if err := tx.Model(&Entry{}).Select("kind, COALESCE(SUM(amount), 0) AS sum").Where("user_id = ?", userID).
+		Group("kind").Scan(&rows).Error; err != nil {
+		return Balance{}, fmt.Errorf("sum credits: %w", err)
+	}
+	var b Balance
+	for _, r := range rows {
+		b.add(r.Kind, r.Sum)
+	}
+	return b, nil
+}
+
+func (b *Balance) add(kind string, n int) {
+	switch kind {
+	case KindDaily:
+		b.Daily += n
+	case KindSubscription:
+		b.Subscription += n
+	case KindPurchased:
+		b.Purchased += n
+	case KindKickstart:
+		b.Kickstart += n
+	}
+}
+
+// book holds a user's locked ledger while a change is made: the balance
+// as it is after each row written.
+type book struct {
+	l      *Ledger
+	tx     *gorm.DB
+	userID uuid.UUID
+	now    time.Time
+	bal    Balance
+}
+
+// open locks the user's ledger, expires what is due and grants the day's
+// credits (once a UTC day).
+func (l *Ledger) open(ctx context.Context, tx *gorm.DB, userID uuid.UUID) (*book, error) {
+	b, err := l.openWithoutDaily(tx, userID)
+	if err != nil {
+		return nil, err
+	}
+	return b, b.grantDaily(ctx)
+}
+
+// openWithoutDaily is open without the day's grant (sign-up: the welcome
+// credits come first).
+func (l *Ledger) openWithoutDaily(tx *gorm.DB, userID uuid.UUID) (*book, error) {
+	if err := lockUser(tx, userID); err != nil {
+		return nil, err
+	}
+	b := &book{l: l, tx: tx, userID: userID, now: l.clock.Now()}
+	var err error
+	if b.bal, err = balance(tx, userID); err != nil {
+		return nil, err
+	}
+	return b, b.expireDue()
+}
+
+// write appends one row and moves the balance.
+func (b *book) write(e *Entry) error {
+	b.bal.add(e.Kind, e.Amount)
+	e.ID, e.UserID, e.BalanceAfter, e.CreatedAt = id.New(), b.userID, b.bal.Total(), b.now
+	if err := b.tx.Create(e).Error; err != nil {
+		return fmt.Errorf("write ledger: %w", err)
+	}
+	return nil
+}
+
+// grant adds credits of kind, once per onceKey when one is given; it
+// reports whether it granted.
+func (b *book) grant(kind, entry string, amount int, desc string, onceKey string, expires *time.Time) (bool, error) {
+	if amount <= 0 {
+		return false, nil
+	}
+	e := &Entry{Kind: kind, Entry: entry, Amount: amount, Remaining: amount, Description: desc, ExpiresAt: expires}
+	if onceKey != "" {
+		e.OnceKey = &onceKey
+		var n int64
+		if err := b.tx.Model(&Entry{}).Where("user_id = ? AND once_key = ?", b.userID, onceKey).Count(&n).Error; err != nil {
+			return false, err
+		}
+		if n > 0 {
+			return false, nil
+		}
+	}
+	b.bal.add(kind, amount)
+	e.ID, e.UserID, e.BalanceAfter, e.CreatedAt = id.New(), b.userID, b.bal.Total(), b.now
+	// The unique (user, once key) decides between two requests that both
+	// found no grant: the second inserts nothing.
+	res := b.tx.Clauses(clause.OnConflict{DoNothing: true}).Create(e)
+	if res.Error != nil {
+		return false, fmt.Errorf("grant credits: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		b.bal.add(kind, -amount)
+		return false, nil
+	}
+	return true, nil
+}
+
+// grantDaily grants today's daily credits (the tier's plus perks), once a
+// UTC day; they expire at the next UTC midnight.
+func (b *book) grantDaily(ctx context.Context) error {
+	p, err := b.l.users.Principal(ctx, b.tx, b.userID)
+	if err != nil {
+		return fmt.Errorf("load user: %w", err)
+	}
+	amount := b.l.cfg.Tiers.For(p.Tier).DailyAICredits
+	if b.l.perks != nil {
+		bonus, err := b.l.perks.PerkBonus(ctx, b.tx, b.userID, gamification.PerkDailyCredits)
+		if err != nil {
+			return err
+		}
+		amount += bonus
+	}
+	until := nextUTCMidnight(b.now)
+	_, err = b.grant(KindDaily, EntryGrant, amount, "daily credits", "daily:"+b.now.UTC().Format(time.DateOnly), &until)
+	return err
+}
+
+// grantsWithCredits are the user's grants of kind with credits left,
+// oldest first.
+func (b *book) grantsWithCredits(kind string) ([]Entry, error) {
+	var out []Entry
+	err := b.tx.Where("user_id = ? AND kind = ? AND remaining > 0", b.userID, kind).Order("created_at, id").Find(&out).Error
+	return out, err
+}
+
+// take removes n credits from grant g (its Remaining).
+func (b *book) take(g *Entry, n int) error {
+	g.Remaining -= n
+	return b.tx.Model(&Entry{}).Where("id = ?", g.ID).Update("remaining", g.Remaining).Error
+}
+
+// expire writes off what is left of the grants of kind that pass filter.
+func (b *book) expire(kind, desc string, filter func(*Entry) bool) (int, error) {
+	grants, err := b.grantsWithCredits(kind)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for i := range grants {
+		g := &grants[i]
+		if !filter(g) {
+			continue
+		}
+		n := g.Remaining
+		if err := b.take(g, n); err != nil {
+			return total, err
+		}
+		if err := b.write(&Entry{Kind: kind, Entry: EntryExpire, Amount: -n, Description: desc}); err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// expireDue writes off the grants whose time has passed.
+func (b *book) expireDue() error {
+	for _, kind := range spendOrder {
+		if _, err := b.expire(kind, "expired", func(g *Entry) bool {
+			return g.ExpiresAt != nil && !g.ExpiresAt.After(b.now)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// spend takes amount credits in spending order, oldest grant first within a
+// kind, and writes one row per kind it took from.
+func (b *book) spend(amount int, reason string) error {
+	if amount <= 0 {
+		return nil
+	}
+	if b.bal.Total() < amount {
+		return apperr.New(apperr.KindPaymentRequired, CodeInsufficientCredits,
+			"this needs %d credits and %d are left", amount, b.bal.Total())
+	}
+	left := amount
+	for _, kind := range spendOrder {
+		if left == 0 {
+			break
+		}
+		grants, err := b.grantsWithCredits(kind)
+		if err != nil {
+			return err
+		}
+		taken := 0
+		for i := range grants {
+			n := min(grants[i].Remaining, left-taken)
+			if n == 0 {
+				break
+			}
+			if err := b.take(&grants[i], n); err != nil {
+				return err
+			}
+			taken += n
+		}
+		if taken > 0 {
+			if err := b.write(&Entry{Kind: kind, Entry: EntrySpend, Amount: -taken, Description: reason}); err != nil {
+				return err
+			}
+			left -= taken
+		}
+	}
+	return nil
+}
+
+// Spend implements Credits.
+func (l *Ledger) Spend(ctx context.Context, tx *gorm.DB, userID uuid.UUID, amount int, reason string) (Balance, error) {
+	b, err := l.open(ctx, tx.WithContext(ctx), userID)
+	if err != nil {
+		return Balance{}, err
+	}
+	if err := b.spend(amount, reason); err != nil {
+		return Balance{}, err
+	}
+	return b.bal, nil
+}
+
+// Balance implements Credits.
+func (l *Ledger) Balance(ctx context.Context, tx *gorm.DB, userID uuid.UUID) (Balance, error) {
+	b, err := l.open(ctx, tx.WithContext(ctx), userID)
+	if err != nil {
+		return Balance{}, err
+	}
+	return b.bal, nil
+}
+
+// CurrentBalance is Balance in a transaction of its own (the balance and
+// history routes). A read that finds today's credits granted takes no lock.
+func (l *Ledger) CurrentBalance(ctx context.Context, userID uuid.UUID) (Balance, error) {
+	var out Balance
+	err := l.db.Tx(ctx, func(tx *gorm.DB) (err error) {
+		out, err = l.Balance(ctx, tx, userID)
+		return err
+	})
+	return out, err
+}
+
+// History is one page of the user's ledger, newest first.
+func (l *Ledger) History(ctx context.Context, userID uuid.UUID, offset, limit int) ([]Entry, int64, error) {
+	q := l.db.WithContext(ctx).Model(&Entry{}).Where("user_id = ?", userID)
+	return database.Page[Entry](q, "created_at DESC, id DESC", offset, limit)
+}
+
+// GrantKickstart grants the sign-up credits (once).
+func (l *Ledger) GrantKickstart(ctx context.Context, tx *gorm.DB, userID uuid.UUID) error {
+	b, err := l.openWithoutDaily(tx, userID)
+	if err != nil {
+		return err
+	}
+	_, err = b.grant(KindKickstart, EntryGrant, l.cfg.KickstartCredits, "welcome credits", "kickstart", nil)
+	return err
+}
+
+// GrantPurchase grants purchased credits (never expiring), once per key (a
+// payment).
+func (l *Ledger) GrantPurchase(ctx context.Context, tx *gorm.DB, userID uuid.UUID, credits int, key string) (bool, Balance, error) {
+	b, err := l.open(ctx, tx, userID)
+	if err != nil {
+		return false, Balance{}, err
+	}
+	granted, err := b.grant(KindPurchased, EntryGrant, credits, "purchased credits", "purchase:"+key, nil)
+	return granted, b.bal, err
+}
+
+// PurchasedSince is the credits the user bought since t.
+func (l *Ledger) PurchasedSince(tx *gorm.DB, userID uuid.UUID, t time.Time) (int, error) {
+	var n int
+	err := tx.Model(&Entry{}).Select("COALESCE(SUM(amount), 0)").
+		Where("user_id = ? AND kind = ? AND entry = ? AND created_at >= ?", userID, KindPurchased, EntryGrant, t).Scan(&n).Error
+	return n, err
+}
+
+// RenewSubscription starts a paid period: unused subscription credits are
+// written off, at most the carry-over comes back, and the period's credits
+// are granted (once per period key). Subscription credits have no expiry
+// date of their own: the next renewal, or the end of the subscription,
+// writes them off.
+func (l *Ledger) RenewSubscription(ctx context.Context, tx *gorm.DB, userID uuid.UUID, monthly int, periodEnd time.Time, key string) error {
+	b, err := l.open(ctx, tx, userID)
+	if err != nil {
+		return err
+	}
+	var already int64
+	if err := tx.Model(&Entry{}).Where("user_id = ? AND once_key = ?", userID, "subscription:"+key).Count(&already).Error; err != nil {
+		return err
+	}
+	if already > 0 {
+		return nil
+	}
+	unused, err := b.expire(KindSubscription, "renewal", func(*Entry) bool { return true })
+	if err != nil {
+		return err
+	}
+	if carry := min(unused, l.cfg.SubscriptionCarryOver); carry > 0 {
+		if _, err := b.grant(KindSubscription, EntryCarryOver, carry, "carried over at renewal", "", nil); err != nil {
+			return err
+		}
+	}
+	_, err = b.grant(KindSubscription, EntryGrant, monthly, "subscription credits until "+periodEnd.UTC().Format(time.DateOnly),
+		"subscription:"+key, nil)
+	return err
+}
+
+// EndSubscriptionCredits writes off the subscription credits (the free tier
+// has none).
+func (l *Ledger) EndSubscriptionCredits(ctx context.Context, tx *gorm.DB, userID uuid.UUID) error {
+	b, err := l.open(ctx, tx, userID)
+	if err != nil {
+		return err
+	}
+	_, err = b.expire(KindSubscription, "subscription ended", func(*Entry) bool { return true })
+	return err
+}
+
+// ExpireDue writes off every user's credits whose time has passed, and
+// grants the new day's credits to those who had yesterday's (the users
+// who come back every day get them without waiting for a request). It
+// returns how many users it touched.
+func (l *Ledger) ExpireDue(ctx context.Context) (int, error) {
+	now := l.clock.Now()
+	yesterday := "daily:" + now.UTC().AddDate(0, 0, -1).Format(time.DateOnly)
+	var users []uuid.UUID
+	err := l.db.WithContext(ctx).Model(&Entry{}).Distinct("user_id").
+		Where("(remaining > 0 AND expires_at <= ?) OR once_key = ?", now, yesterday).Pluck("user_id", &users).Error
+	if err != nil {
+		return 0, fmt.Errorf("find due credits: %w", err)
+	}
+	for _, u := range users {
+		if err := l.db.Tx(ctx, func(tx *gorm.DB) error {
+			_, err := l.open(ctx, tx, u)
+			return err
+		}); err != nil {
+			return 0, err
+		}
+	}
+	return len(users), nil
+}

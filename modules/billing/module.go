@@ -1,0 +1,125 @@
+// Package billing owns money and what it buys: the AI-credit ledger (daily,
+// subscription, purchased and kickstart credits, every movement a row),
+// Pro subscriptions paid through Checkout.com's hosted payments, and the
+// provider's webhooks, the only thing that makes a user Pro.
+package billing
+
+import (
+	"net/url"
+	"time"
+
+	"go.uber.org/fx"
+
+	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/modules/jobs"
+	"github.com/perpetuaflow/api/platform"
+	"github.com/perpetuaflow/api/platform/config"
+	"github.com/perpetuaflow/api/platform/events"
+)
+
+// Module is the billing module.
+var Module = platform.Module{
+	Name: "billing",
+	Option: fx.Module("billing",
+		fx.Provide(
+			newConfig,
+			newLedger,
+			newCheckout,
+			newService,
+			func(l *Ledger) Credits { return l },
+			platform.AsRoutes(newHandlers),
+			platform.AsModels(models),
+			events.AsSubscriber(grantKickstart),
+			jobs.AsHousekeeping(creditExpireJob),
+			jobs.AsHousekeeping(subscriptionCheckJob),
+		),
+	),
+}
+
+// TierLimits are the credit rules of one tier (limits.<tier>).
+type TierLimits struct {
+	DailyAICredits        int  `mapstructure:"daily_ai_credits"`
+	MonthlyCredits        int  `mapstructure:"monthly_credits"`
+	MonthlyCreditPurchase int  `mapstructure:"monthly_credit_purchase"`
+	MaxSubtasks           int  `mapstructure:"max_subtasks"`
+	MaxDescriptionLength  int  `mapstructure:"max_description_length"`
+	VoiceNotes            bool `mapstructure:"voice_notes"`
+}
+
+// CheckoutConfig is how to reach Checkout.com.
+type CheckoutConfig struct {
+	APIURL        string        `mapstructure:"api_url"`
+	SecretKey     string        `mapstructure:"secret_key"`
+	WebhookSecret string        `mapstructure:"webhook_secret"`
+	Timeout       time.Duration `mapstructure:"timeout"`
+	SuccessURL    string        `mapstructure:"success_url"`
+	FailureURL    string        `mapstructure:"failure_url"`
+	CancelURL     string        `mapstructure:"cancel_url"`
+	Country       string        `mapstructure:"country"`
+}
+
+// Config is the billing section and the tiers' credit rules.
+type Config struct {
+	KickstartCredits          int            `mapstructure:"kickstart_credits"`
+	SubscriptionCarryOver     int            `mapstructure:"subscription_carry_over"`
+	SubscriptionPriceCents    int            `mapstructure:"subscription_price_cents"`
+	CreditPriceCents          int            `mapstructure:"credit_price_cents"`
+	Currency                  string         `mapstructure:"currency"`
+	GracePeriod               time.Duration  `mapstructure:"grace_period"`
+	MaxPaymentFailures        int            `mapstructure:"max_payment_failures"`
+	SubscriptionCheckInterval time.Duration  `mapstructure:"subscription_check_interval"`
+	HistoryPageSize           int            `mapstructure:"history_page_size"`
+	Checkout                  CheckoutConfig `mapstructure:"checkout"`
+
+	Tiers      config.Tiered[TierLimits] `mapstructure:"-"`
+	Production bool                      `mapstructure:"-"`
+}
+
+// Validate checks the section.
+func (c Config) Validate() error {
+	switch {
+	case c.KickstartCredits < 0:
+		return config.Invalid("kickstart_credits", "must not be negative")
+	case c.SubscriptionCarryOver < 0:
+		return config.Invalid("subscription_carry_over", "must not be negative")
+	case c.SubscriptionPriceCents < 1:
+		return config.Invalid("subscription_price_cents", "must be positive")
+	case c.CreditPriceCents < 1:
+		return config.Invalid("credit_price_cents", "must be positive")
+	case len(c.Currency) != 3:
+		return config.Invalid("currency", "must be an ISO 4217 code such as USD")
+	case c.GracePeriod <= 0:
+		return config.Invalid("grace_period", "must be positive")
+	case c.MaxPaymentFailures < 1:
+		return config.Invalid("max_payment_failures", "must be at least 1")
+	case c.SubscriptionCheckInterval <= 0:
+		return config.Invalid("subscription_check_interval", "must be positive")
+	case c.HistoryPageSize < 1 || c.HistoryPageSize > 100:
+		return config.Invalid("history_page_size", "must be 1-100")
+	case c.Checkout.Timeout <= 0:
+		return config.Invalid("checkout.timeout", "must be positive")
+	}
+	for key, raw := range map[string]string{"checkout.api_url": c.Checkout.APIURL, "checkout.success_url": c.Checkout.SuccessURL,
+		"checkout.failure_url": c.Checkout.FailureURL, "checkout.cancel_url": c.Checkout.CancelURL} {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return config.Invalid(key, "must be an http(s) URL, got %q", raw)
+		}
+	}
+	return nil
+}
+
+func newConfig(cfg *config.Config) (Config, error) {
+	var c Config
+	if err := cfg.Section("billing", &c); err != nil {
+		return c, err
+	}
+	var err error
+	c.Tiers, err = config.LoadTiered[TierLimits](cfg, "limits", auth.TierFree)
+	c.Production = cfg.IsProduction()
+	return c, err
+}
+
+func models() platform.Models {
+	return platform.Models{Module: "billing", List: []any{&Entry{}, &Subscription{}, &PaymentSession{}, &WebhookEvent{}}}
+}
