@@ -502,4 +502,3 @@ func TestPurchaseCreditsWithinTheMonthlyLimit(t *testing.T) {
 		t.Fatalf("after cancel %v", sub)
 	}
 }
-
