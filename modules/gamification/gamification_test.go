@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/perpetuaflow/api/modules/activity"
+	"github.com/perpetuaflow/api/modules/billing"
 	"github.com/perpetuaflow/api/modules/gamification"
 	"github.com/perpetuaflow/api/modules/notifications"
 	"github.com/perpetuaflow/api/test/testkit"
@@ -220,7 +221,7 @@ func TestStreakFollowsTheUsersZoneAcrossDSTAndAZoneChange(t *testing.T) {
 
 func TestStreakOfSevenUnlocksDailyCredits(t *testing.T) {
 	t.Parallel()
-	app := start(t)
+	app := start(t, testkit.Modules(billing.Module))
 	alice := app.SignIn(t, "alice@example.com")
 	var last map[string]any
 	for d := range 7 {
@@ -236,6 +237,13 @@ func TestStreakOfSevenUnlocksDailyCredits(t *testing.T) {
 	got := me(t, app, alice)
 	if !slices.Contains(got.Unlocked, "streak_7") || got.Limits.Credits != 13 {
 		t.Fatalf("after a week: %+v", got)
+	}
+	// The perk reaches the billing module's next daily grant.
+	app.Clock.Advance(24 * time.Hour)
+	alice = app.SignIn(t, "alice@example.com")
+	b := app.Do(t, alice, http.MethodGet, "/api/v1/credits/balance", nil).Expect(t, http.StatusOK).Data(t)
+	if b["daily"] != float64(13) {
+		t.Fatalf("daily credits with the perk: %v", b)
 	}
 }
 
