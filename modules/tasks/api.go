@@ -8,6 +8,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/platform/httpx"
 )
 
 // This file and events.go are the module's public face: what other modules
@@ -19,41 +20,73 @@ const (
 	CodeArchived     = "ARCHIVED"
 )
 
-// TaskInfo is what other modules see of a task.
-type TaskInfo struct {
-	ID               uuid.UUID
-	UserID           uuid.UUID
-	Title            string
-	Description      string
-	Priority         string
-	DueDate          *time.Time
-	EstimatedMinutes *int
-	FocusTimeSeconds int
-	Completed        bool
-	Archived         bool
-	Version          int
+// TaskDTO is a task as the API shows it; other modules see tasks in the
+// same form (TaskInfo).
+type TaskDTO struct {
+	ID                    uuid.UUID  `json:"id" format:"uuid"`
+	UserID                uuid.UUID  `json:"user_id" format:"uuid"`
+	TemplateID            *uuid.UUID `json:"template_id" format:"uuid" nullable:"true"`
+	Title                 string     `json:"title"`
+	Description           string     `json:"description"`
+	Priority              string     `json:"priority" enum:"low,medium,high"`
+	DueDate               *time.Time `json:"due_date" nullable:"true"`
+	EstimatedDuration     *int       `json:"estimated_duration" nullable:"true" doc:"Minutes"`
+	FocusTimeSeconds      int        `json:"focus_time_seconds"`
+	Completed             bool       `json:"completed"`
+	CompletedAt           *time.Time `json:"completed_at" nullable:"true"`
+	CompletedBy           *string    `json:"completed_by" enum:"manual,auto,force" nullable:"true"`
+	Hidden                bool       `json:"hidden"`
+	Archived              bool       `json:"archived"`
+	SubtaskCount          int        `json:"subtask_count"`
+	SubtaskCompletedCount int        `json:"subtask_completed_count"`
+	Version               int        `json:"version"`
+	CreatedAt             time.Time  `json:"created_at"`
+	UpdatedAt             time.Time  `json:"updated_at"`
+}
+
+// SubtaskDTO is a subtask as the API shows it (SubtaskInfo for other
+// modules).
+type SubtaskDTO struct {
+	ID          uuid.UUID  `json:"id" format:"uuid"`
+	TaskID      uuid.UUID  `json:"task_id" format:"uuid"`
+	Title       string     `json:"title"`
+	Completed   bool       `json:"completed"`
+	CompletedAt *time.Time `json:"completed_at" nullable:"true"`
+	OrderIndex  int        `json:"order_index"`
+	Source      string     `json:"source" enum:"user,ai"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+}
+
+// TaskInfo is what other modules see of a task: its API form.
+type TaskInfo = TaskDTO
+
+// SubtaskInfo is what other modules see of a subtask: its API form.
+type SubtaskInfo = SubtaskDTO
+
+func toTaskDTO(t *Task) TaskDTO {
+	return TaskDTO{
+		ID: t.ID, UserID: t.UserID, TemplateID: t.TemplateID, Title: t.Title, Description: t.Description,
+		Priority: t.Priority, DueDate: httpx.UTCPtr(t.DueDate), EstimatedDuration: t.EstimatedDuration,
+		FocusTimeSeconds: t.FocusTimeSeconds, Completed: t.Completed, CompletedAt: httpx.UTCPtr(t.CompletedAt),
+		CompletedBy: t.CompletedBy, Hidden: t.Hidden, Archived: t.Archived, SubtaskCount: t.SubtaskCount,
+		SubtaskCompletedCount: t.SubtaskCompletedCount, Version: t.Version,
+		CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC(),
+	}
 }
 
 func (t *Task) info() *TaskInfo {
-	return &TaskInfo{ID: t.ID, UserID: t.UserID, Title: t.Title, Description: t.Description, Priority: t.Priority,
-		DueDate: t.DueDate, EstimatedMinutes: t.EstimatedDuration, FocusTimeSeconds: t.FocusTimeSeconds,
-		Completed: t.Completed, Archived: t.Archived, Version: t.Version}
+	dto := toTaskDTO(t)
+	return &dto
 }
 
-// SubtaskInfo is what other modules see of a subtask.
-type SubtaskInfo struct {
-	ID         uuid.UUID
-	TaskID     uuid.UUID
-	Title      string
-	Completed  bool
-	OrderIndex int
-	Source     string
+func toSubtaskDTO(st *Subtask) SubtaskDTO {
+	return SubtaskDTO{ID: st.ID, TaskID: st.TaskID, Title: st.Title, Completed: st.Completed,
+		CompletedAt: httpx.UTCPtr(st.CompletedAt), OrderIndex: st.OrderIndex, Source: st.Source,
+		CreatedAt: st.CreatedAt.UTC(), UpdatedAt: st.UpdatedAt.UTC()}
 }
 
-func (st *Subtask) info() SubtaskInfo {
-	return SubtaskInfo{ID: st.ID, TaskID: st.TaskID, Title: st.Title, Completed: st.Completed,
-		OrderIndex: st.OrderIndex, Source: st.Source}
-}
+func (st *Subtask) info() SubtaskInfo { return toSubtaskDTO(st) }
 
 // Lookup lets other modules check a task's ownership in their transaction.
 type Lookup interface {
@@ -64,6 +97,12 @@ type Lookup interface {
 	// takes it first, as the task's own changes do, so that the two never
 	// interleave.
 	LockTask(ctx context.Context, tx *gorm.DB, userID, taskID uuid.UUID) (*TaskInfo, error)
+	// OpenTasks returns the user's open tasks (neither completed nor
+	// archived), highest priority and nearest due date first, at most limit.
+	OpenTasks(ctx context.Context, tx *gorm.DB, userID uuid.UUID, limit int) ([]TaskInfo, error)
+	// SubtasksOf returns a task's subtasks by order (TASK_NOT_FOUND unless
+	// the user owns the task).
+	SubtasksOf(ctx context.Context, tx *gorm.DB, userID, taskID uuid.UUID) ([]SubtaskInfo, error)
 }
 
 // NewTask is the input of creating a task.

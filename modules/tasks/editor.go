@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
@@ -72,4 +73,38 @@ func (s *Service) AddFocusTime(ctx context.Context, tx *gorm.DB, userID, taskID 
 	}
 	t.Version, t.UpdatedAt = t.Version+1, now
 	return t.info(), nil
+}
+
+// OpenTasks implements Lookup.
+func (s *Service) OpenTasks(ctx context.Context, tx *gorm.DB, userID uuid.UUID, limit int) ([]TaskInfo, error) {
+	var list []Task
+	err := tx.WithContext(ctx).Where("user_id = ? AND completed = ? AND archived = ?", userID, false, false).
+		Order("CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, " +
+			"CASE WHEN due_date IS NULL THEN 1 ELSE 0 END, due_date, created_at DESC, id").
+		Limit(limit).Find(&list).Error
+	if err != nil {
+		return nil, fmt.Errorf("open tasks: %w", err)
+	}
+	out := make([]TaskInfo, len(list))
+	for i := range list {
+		out[i] = *list[i].info()
+	}
+	return out, nil
+}
+
+// SubtasksOf implements Lookup.
+func (s *Service) SubtasksOf(ctx context.Context, tx *gorm.DB, userID, taskID uuid.UUID) ([]SubtaskInfo, error) {
+	db := tx.WithContext(ctx)
+	if _, err := s.load(db, userID, taskID); err != nil {
+		return nil, err
+	}
+	list, err := s.subtasksOf(db, userID, taskID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SubtaskInfo, len(list))
+	for i := range list {
+		out[i] = list[i].info()
+	}
+	return out, nil
 }

@@ -13,42 +13,6 @@ import (
 	"github.com/perpetuaflow/api/platform/httpx"
 )
 
-// TaskDTO is the Task of the API.
-type TaskDTO struct {
-	ID                    uuid.UUID  `json:"id" format:"uuid"`
-	UserID                uuid.UUID  `json:"user_id" format:"uuid"`
-	TemplateID            *uuid.UUID `json:"template_id" format:"uuid" nullable:"true"`
-	Title                 string     `json:"title"`
-	Description           string     `json:"description"`
-	Priority              string     `json:"priority" enum:"low,medium,high"`
-	DueDate               *time.Time `json:"due_date" nullable:"true"`
-	EstimatedDuration     *int       `json:"estimated_duration" nullable:"true" doc:"Minutes"`
-	FocusTimeSeconds      int        `json:"focus_time_seconds"`
-	Completed             bool       `json:"completed"`
-	CompletedAt           *time.Time `json:"completed_at" nullable:"true"`
-	CompletedBy           *string    `json:"completed_by" enum:"manual,auto,force" nullable:"true"`
-	Hidden                bool       `json:"hidden"`
-	Archived              bool       `json:"archived"`
-	SubtaskCount          int        `json:"subtask_count"`
-	SubtaskCompletedCount int        `json:"subtask_completed_count"`
-	Version               int        `json:"version"`
-	CreatedAt             time.Time  `json:"created_at"`
-	UpdatedAt             time.Time  `json:"updated_at"`
-}
-
-// SubtaskDTO is the Subtask of the API.
-type SubtaskDTO struct {
-	ID          uuid.UUID  `json:"id" format:"uuid"`
-	TaskID      uuid.UUID  `json:"task_id" format:"uuid"`
-	Title       string     `json:"title"`
-	Completed   bool       `json:"completed"`
-	CompletedAt *time.Time `json:"completed_at" nullable:"true"`
-	OrderIndex  int        `json:"order_index"`
-	Source      string     `json:"source" enum:"user,ai"`
-	CreatedAt   time.Time  `json:"created_at"`
-	UpdatedAt   time.Time  `json:"updated_at"`
-}
-
 // ReminderDTO is the Reminder of the API.
 type ReminderDTO struct {
 	ID            uuid.UUID  `json:"id" format:"uuid"`
@@ -78,16 +42,6 @@ type CompletionDTO struct {
 	Streak               int                   `json:"streak"`
 }
 
-func toTaskDTO(t *Task) TaskDTO {
-	return TaskDTO{
-		ID: t.ID, UserID: t.UserID, TemplateID: t.TemplateID, Title: t.Title, Description: t.Description,
-		Priority: t.Priority, DueDate: httpx.UTCPtr(t.DueDate), EstimatedDuration: t.EstimatedDuration,
-		FocusTimeSeconds: t.FocusTimeSeconds, Completed: t.Completed, CompletedAt: httpx.UTCPtr(t.CompletedAt),
-		CompletedBy: t.CompletedBy, Hidden: t.Hidden, Archived: t.Archived, SubtaskCount: t.SubtaskCount,
-		SubtaskCompletedCount: t.SubtaskCompletedCount, Version: t.Version,
-		CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC(),
-	}
-}
 
 type handlers struct{ svc *Service }
 

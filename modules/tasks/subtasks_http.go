@@ -11,11 +11,6 @@ import (
 	"github.com/perpetuaflow/api/platform/httpx"
 )
 
-func toSubtaskDTO(st *Subtask) SubtaskDTO {
-	return SubtaskDTO{ID: st.ID, TaskID: st.TaskID, Title: st.Title, Completed: st.Completed,
-		CompletedAt: httpx.UTCPtr(st.CompletedAt), OrderIndex: st.OrderIndex, Source: st.Source,
-		CreatedAt: st.CreatedAt.UTC(), UpdatedAt: st.UpdatedAt.UTC()}
-}
 
 func toSubtaskDTOs(list []Subtask) []SubtaskDTO { return httpx.Map(list, toSubtaskDTO) }
 
