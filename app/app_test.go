@@ -103,7 +103,7 @@ func TestStartRefusals(t *testing.T) {
 		"no keys in production": {map[string]string{"ENVIRONMENT": "production", "GOOGLE_CLIENT_ID": "x"}, "auth.jwt_private_key"},
 		"bad key":               {map[string]string{"JWT_PRIVATE_KEY": "not a key"}, "auth.jwt_private_key"},
 		"needed module left out": {map[string]string{"PERPETUA_MODULES_DISABLED": "tasks"},
-			"modules.disabled (from PERPETUA_MODULES_DISABLED): tasks cannot be left out: gamification, notes, notifications need it"},
+			"modules.disabled (from PERPETUA_MODULES_DISABLED): tasks cannot be left out: it is needed by ai, gamification, notes, notifications (leave them out too)"},
 		"core module left out": {map[string]string{"PERPETUA_MODULES_DISABLED": "notes,auth"}, "auth cannot be left out"},
 		"unknown module":       {map[string]string{"PERPETUA_MODULES_DISABLED": "billing2"}, `"billing2" is not a module`},
 	}
@@ -168,7 +168,7 @@ func TestModulesCanBeLeftOut(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	lean := testkit.Start(t, testkit.WithDatabase(db), testkit.WithConfig("modules.disabled", "notes,notifications"))
+	lean := testkit.Start(t, testkit.WithDatabase(db), testkit.WithConfig("modules.disabled", "ai,notes,notifications"))
 	lean.Clock.Set(full.Clock.Now())
 	alice = lean.SignIn(t, "alice@example.com")
 	lean.Do(t, alice, http.MethodGet, "/api/v1/notes", nil).ExpectError(t, http.StatusNotFound, "NOT_FOUND")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/perpetuaflow/api/migrations"
 	"github.com/perpetuaflow/api/modules/activity"
+	"github.com/perpetuaflow/api/modules/ai"
 	"github.com/perpetuaflow/api/modules/auth"
 	"github.com/perpetuaflow/api/modules/billing"
 	"github.com/perpetuaflow/api/modules/gamification"
@@ -49,6 +50,7 @@ func Catalog() []platform.Module {
 		notifications.Module,
 		gamification.Module,
 		billing.Module,
+		ai.Module,
 	}
 }
 
@@ -111,7 +113,7 @@ func Select(wanted []platform.Module, disabled []string) ([]platform.Module, err
 		}
 		if off[m.Name] {
 			by := slices.Compact(slices.Sorted(slices.Values(neededBy[m.Name])))
-			return nil, fmt.Errorf("%s cannot be left out: %s need it", m.Name, strings.Join(by, ", "))
+			return nil, fmt.Errorf("%s cannot be left out: it is needed by %s (leave them out too)", m.Name, strings.Join(by, ", "))
 		}
 		out = append(out, m)
 	}

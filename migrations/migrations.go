@@ -22,5 +22,6 @@ func All() []*gormigrate.Migration {
 		pushSubscriptionsPerUser,
 		gamificationTables,
 		billingTables,
+		aiTables,
 	}
 }

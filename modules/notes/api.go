@@ -15,9 +15,22 @@ import (
 // activity log.
 const EntityNote = "note"
 
-// ActionConverted is the NoteChanged action of a note that became a task
-// (ArchiveTx with it).
-const ActionConverted = "converted"
+// NoteChanged actions other modules react to.
+const (
+	// ActionConverted: the note became a task (ConvertTx).
+	ActionConverted = "converted"
+	// ActionTranscribed: a voice note got its text.
+	ActionTranscribed = "transcribed"
+	// ActionTranscriptionFailed: a voice note's transcription failed for good.
+	ActionTranscriptionFailed = "transcription_failed"
+)
+
+// Transcription statuses of voice notes.
+const (
+	TranscriptionPending   = "pending"
+	TranscriptionCompleted = "completed"
+	TranscriptionFailed    = "failed"
+)
 
 // NoteInfo is what other modules see of a note.
 type NoteInfo struct {
@@ -27,21 +40,41 @@ type NoteInfo struct {
 	Content  string
 	Archived bool
 	VoiceURL *string
-	Version  int
+	// VoiceDurationSeconds is the duration the client gave for the audio.
+	VoiceDurationSeconds *int
+	TranscriptionStatus  *string
+	Version              int
 }
 
 func (n *Note) info() *NoteInfo {
 	return &NoteInfo{ID: n.ID, UserID: n.UserID, TaskID: n.TaskID, Content: n.Content, Archived: n.Archived,
-		VoiceURL: n.VoiceURL, Version: n.Version}
+		VoiceURL: n.VoiceURL, VoiceDurationSeconds: n.VoiceDurationSeconds, TranscriptionStatus: n.TranscriptionStatus,
+		Version: n.Version}
 }
 
-// Notes reads and archives notes inside the caller's transaction (the AI
-// assistant turns a note into a task and archives the note).
+// Notes reads notes and records what the assistant did with them, inside
+// the caller's transaction.
 type Notes interface {
 	// Note fails with NOT_FOUND unless the user owns the note.
 	Note(ctx context.Context, tx *gorm.DB, userID, noteID uuid.UUID) (*NoteInfo, error)
-	// ArchiveTx archives the note (a no-op when it is archived already),
-	// with the activity of the HTTP route; Action names the activity
-	// ("archived", or "converted" for a note that became a task).
-	ArchiveTx(ctx context.Context, tx *gorm.DB, p auth.Principal, noteID uuid.UUID, action string) (*NoteInfo, error)
+	// ConvertTx archives a note that became a task (activity "converted",
+	// counted by gamification). It locks the note, and fails with 409
+	// ARCHIVED when the note is archived already: a note is converted once.
+	ConvertTx(ctx context.Context, tx *gorm.DB, p auth.Principal, noteID uuid.UUID) (*NoteInfo, error)
+	// FinishTranscription writes a pending voice note's transcription (ok,
+	// with its text) or marks it failed. It changes nothing and returns false
+	// when the note is gone or not pending any more, so that a transcription
+	// is written (and paid) once.
+	FinishTranscription(ctx context.Context, tx *gorm.DB, userID, noteID uuid.UUID, text string, ok bool) (bool, error)
+}
+
+// Transcriber gives voice notes their text. The ai module provides it;
+// without it voice notes are refused with 503.
+type Transcriber interface {
+	// Admit checks a voice note's audio before the note is stored: the URL,
+	// the duration, that transcription is configured and that the user's
+	// credits cover it. Its error is the answer to the request.
+	// Once the note is stored, VoiceNoteAdded (published in the same
+	// transaction) is the provider's cue to schedule the transcription.
+	Admit(ctx context.Context, p auth.Principal, audioURL string, seconds int) error
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/perpetuaflow/api/test/testkit"
 )
 
-func TestNotesFaceReadsAndArchives(t *testing.T) {
+func TestNotesFaceReadsAndConvertsOnce(t *testing.T) {
 	t.Parallel()
 	var face notes.Notes
 	app := testkit.Start(t, testkit.Modules(notes.Module, activity.Module), testkit.WithFx(fx.Populate(&face)))
@@ -31,11 +31,16 @@ func TestNotesFaceReadsAndArchives(t *testing.T) {
 		if n, err = face.Note(ctx, tx, alice.ID, id); err != nil {
 			return err
 		}
-		n, err = face.ArchiveTx(ctx, tx, p, id, "converted")
+		n, err = face.ConvertTx(ctx, tx, p, id)
 		return err
 	})
 	if err != nil || n.Content != "buy milk" || !n.Archived || n.Version != 2 {
 		t.Fatalf("note %+v, %v", n, err)
+	}
+	// A note is converted once.
+	err = app.DB.Tx(ctx, func(tx *gorm.DB) error { _, err := face.ConvertTx(ctx, tx, p, id); return err })
+	if !apperr.Is(err, "ARCHIVED") {
+		t.Fatalf("second conversion: %v", err)
 	}
 	if c := app.Count(t, "activity_log", "entity_id = ? AND action = ?", id, "converted"); c != 1 {
 		t.Fatalf("%d converted rows", c)

@@ -37,6 +37,13 @@ func (e NoteChanged) ActivityEntry() events.Entry {
 	return events.Entry{UserID: e.UserID, EntityType: EntityNote, EntityID: e.NoteID, Action: e.Action, Extra: extra}
 }
 
+// VoiceNoteAdded is published, in the transaction that stores it, when a
+// voice note is created: its transcription is scheduled on it.
+type VoiceNoteAdded struct {
+	UserID uuid.UUID
+	NoteID uuid.UUID
+}
+
 // attachName is the name of the notes in a task's tombstone.
 const attachName = "notes"
 

@@ -56,8 +56,8 @@ type idInput struct {
 // NoteBody is the body of note creation (exported for embedding).
 type NoteBody struct {
 	Content              *string `json:"content,omitempty" maxLength:"2000"`
-	VoiceURL             *string `json:"voice_url,omitempty" format:"uri" maxLength:"2000"`
-	VoiceDurationSeconds *int    `json:"voice_duration_seconds,omitempty" minimum:"1" maximum:"300"`
+	VoiceURL             *string `json:"voice_url,omitempty" format:"uri" maxLength:"2000" doc:"http(s) URL of the audio (Pro); transcribed by a job"`
+	VoiceDurationSeconds *int    `json:"voice_duration_seconds,omitempty" minimum:"1" maximum:"86400" doc:"Seconds of audio, at most 300 (longer: 400 AUDIO_DURATION_EXCEEDED)"`
 }
 
 type createInput struct {
@@ -80,13 +80,6 @@ type updateInput struct {
 	} `nameHint:"NoteUpdate"`
 }
 
-type convertInput struct {
-	ID   string `path:"id" format:"uuid"`
-	Body *struct {
-		Confirm bool `json:"confirm,omitempty"`
-	} `nameHint:"NoteConvert"`
-}
-
 // Register implements platform.Routes.
 func (h *handlers) Register(api huma.API) {
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/notes", "notes-list",
@@ -102,8 +95,6 @@ func (h *handlers) Register(api huma.API) {
 		"The notes attached to a task", "Notes"), h.listTask)
 	huma.Register(api, httpx.Created(httpx.Route(http.MethodPost, "/api/v1/tasks/{id}/notes", "notes-create-task",
 		"Attach a note to a task", "Notes")), h.createTask)
-	huma.Register(api, httpx.Route(http.MethodPost, "/api/v1/notes/{id}/convert", "notes-convert",
-		"Draft a task from a note with the AI assistant", "Notes"), h.convert)
 }
 
 func reply(list []Note, page httpx.Page, total int64) *httpx.ListOutput[NoteDTO] {
@@ -196,17 +187,4 @@ func (h *handlers) delete(ctx context.Context, in *idInput) (*httpx.DataOutput[h
 		return nil, err
 	}
 	return httpx.Reply(httpx.Buried{TombstoneID: d.TombstoneID, RecoverableUntil: d.RecoverableUntil.UTC()}), nil
-}
-
-// ConversionDTO is the task the AI assistant drafts from a note.
-type ConversionDTO struct {
-	Task any `json:"task" doc:"The drafted task"`
-}
-
-func (h *handlers) convert(ctx context.Context, in *convertInput) (*httpx.DataOutput[ConversionDTO], error) {
-	p, id, err := auth.CallerAndID(ctx, in.ID)
-	if err != nil {
-		return nil, err
-	}
-	return nil, h.svc.Convert(ctx, p, id)
 }

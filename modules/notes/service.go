@@ -22,10 +22,13 @@ import (
 
 // Error codes of this module.
 const (
-	CodeTierRequired     = "TIER_REQUIRED"
-	CodeAIUnavailable    = "AI_SERVICE_UNAVAILABLE"
-	maxVoiceDurationSecs = 300
+	CodeTierRequired             = "TIER_REQUIRED"
+	CodeTranscriptionUnavailable = "TRANSCRIPTION_SERVICE_UNAVAILABLE"
 )
+
+// voicePlaceholder is the content of a voice note given without text, until
+// its transcription replaces it.
+const voicePlaceholder = "Voice note"
 
 var (
 	errNoteNotFound = apperr.NotFound(apperr.CodeNotFound, "note")
@@ -43,6 +46,7 @@ type Service struct {
 	tasks tasks.Lookup
 	bin   recovery.Bin
 	perks tasks.Perks
+	stt   Transcriber
 }
 
 type serviceParams struct {
@@ -55,10 +59,11 @@ type serviceParams struct {
 	Tasks tasks.Lookup
 	Bin   recovery.Bin
 	Perks tasks.Perks `optional:"true"`
+	STT   Transcriber `optional:"true"`
 }
 
 func newService(p serviceParams) *Service {
-	return &Service{db: p.DB, bus: p.Bus, clock: p.Clock, cfg: p.Cfg, tasks: p.Tasks, bin: p.Bin, perks: p.Perks}
+	return &Service{db: p.DB, bus: p.Bus, clock: p.Clock, cfg: p.Cfg, tasks: p.Tasks, bin: p.Bin, perks: p.Perks, stt: p.STT}
 }
 
 // Filter selects notes; nil fields do not filter.
@@ -119,30 +124,31 @@ type NewNote struct {
 	VoiceDurationSeconds *int
 }
 
-// Create adds a note within the user's note limit. Voice notes are for Pro
-// and need transcription, which this server does not offer yet: they are
-// refused with 503 rather than stored without their text.
+// Create adds a note within the user's note limit. A voice note (Pro) is
+// stored with transcription pending and its transcription job, in one
+// transaction.
 func (s *Service) Create(ctx context.Context, p auth.Principal, in NewNote) (*Note, error) {
-	lim := s.cfg.limits(p.Tier)
-	if in.VoiceURL != nil {
-		if !lim.VoiceNotes {
-			return nil, apperr.New(apperr.KindForbidden, CodeTierRequired, "voice notes are a Pro feature")
-		}
-		if in.VoiceDurationSeconds == nil || *in.VoiceDurationSeconds < 1 || *in.VoiceDurationSeconds > maxVoiceDurationSecs {
-			return nil, apperr.Validation("voice_duration_seconds", "must be 1-%d", maxVoiceDurationSecs)
-		}
-		return nil, apperr.New(apperr.KindUnavailable, CodeAIUnavailable,
-			"voice notes need transcription, which is not available on this server yet")
-	}
-	if in.Content == nil {
-		return nil, apperr.Validation("content", "is required")
-	}
-	content, err := s.checkContent(p, *in.Content)
+	voice, err := s.admitVoice(ctx, p, in)
 	if err != nil {
 		return nil, err
 	}
+	var content string
+	switch {
+	case in.Content != nil:
+		if content, err = s.checkContent(p, *in.Content); err != nil {
+			return nil, err
+		}
+	case voice:
+		content = voicePlaceholder
+	default:
+		return nil, apperr.Validation("content", "is required")
+	}
 	now := s.clock.Now()
 	n := Note{ID: id.New(), UserID: p.UserID, TaskID: in.TaskID, Content: content, Version: 1, CreatedAt: now, UpdatedAt: now}
+	if voice {
+		status := TranscriptionPending
+		n.VoiceURL, n.VoiceDurationSeconds, n.TranscriptionStatus = in.VoiceURL, in.VoiceDurationSeconds, &status
+	}
 	err = s.db.Tx(ctx, func(tx *gorm.DB) error {
 		if in.TaskID != nil {
 			t, err := s.tasks.OwnedTask(ctx, tx, p.UserID, *in.TaskID)
@@ -159,12 +165,40 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, in NewNote) (*No
 		if err := tx.Create(&n).Error; err != nil {
 			return fmt.Errorf("create note: %w", err)
 		}
+		if voice {
+			if err := s.bus.Publish(ctx, tx, VoiceNoteAdded{UserID: p.UserID, NoteID: n.ID}); err != nil {
+				return err
+			}
+		}
 		return s.bus.Publish(ctx, tx, noteChanged(&n, "created"))
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &n, nil
+}
+
+// admitVoice checks the voice part of a new note: Pro only, and the
+// transcriber's checks (URL, duration, credits). It reports whether the
+// note is a voice note.
+func (s *Service) admitVoice(ctx context.Context, p auth.Principal, in NewNote) (bool, error) {
+	if in.VoiceURL == nil {
+		if in.VoiceDurationSeconds != nil {
+			return false, apperr.Validation("voice_url", "is required with voice_duration_seconds")
+		}
+		return false, nil
+	}
+	if !s.cfg.limits(p.Tier).VoiceNotes {
+		return false, apperr.New(apperr.KindForbidden, CodeTierRequired, "voice notes are a Pro feature")
+	}
+	if in.VoiceDurationSeconds == nil {
+		return false, apperr.Validation("voice_duration_seconds", "is required with voice_url")
+	}
+	if s.stt == nil {
+		return false, apperr.New(apperr.KindUnavailable, CodeTranscriptionUnavailable,
+			"voice notes need transcription, which this server does not run (the ai module is disabled)")
+	}
+	return true, s.stt.Admit(ctx, p, *in.VoiceURL, *in.VoiceDurationSeconds)
 }
 
 // Changes is the input of Update; nil leaves a field alone.
@@ -249,14 +283,59 @@ func (s *Service) Note(ctx context.Context, tx *gorm.DB, userID, noteID uuid.UUI
 	return n.info(), nil
 }
 
-// ArchiveTx implements Notes.
-func (s *Service) ArchiveTx(ctx context.Context, tx *gorm.DB, p auth.Principal, noteID uuid.UUID, action string) (*NoteInfo, error) {
-	archived := true
-	n, err := s.update(ctx, tx, p, noteID, Changes{Archived: &archived}, action)
+// ConvertTx implements Notes.
+func (s *Service) ConvertTx(ctx context.Context, tx *gorm.DB, p auth.Principal, noteID uuid.UUID) (*NoteInfo, error) {
+	n, err := s.lock(ctx, tx, p.UserID, noteID)
 	if err != nil {
 		return nil, err
 	}
+	if n.Archived {
+		return nil, apperr.New(apperr.KindConflict, tasks.CodeArchived, "the note is archived: it was converted already")
+	}
+	archived := true
+	if n, err = s.update(ctx, tx, p, noteID, Changes{Archived: &archived}, ActionConverted); err != nil {
+		return nil, err
+	}
 	return n.info(), nil
+}
+
+// FinishTranscription implements Notes. The text replaces the placeholder
+// of a note given without text, or follows the text the user gave; it is
+// cut to the note length limit.
+func (s *Service) FinishTranscription(ctx context.Context, tx *gorm.DB, userID, noteID uuid.UUID, text string, ok bool) (bool, error) {
+	n, err := s.lock(ctx, tx, userID, noteID)
+	if apperr.Is(err, apperr.CodeNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if n.TranscriptionStatus == nil || *n.TranscriptionStatus != TranscriptionPending {
+		return false, nil
+	}
+	status, action := TranscriptionFailed, ActionTranscriptionFailed
+	if ok {
+		status, action = TranscriptionCompleted, ActionTranscribed
+		text = strings.TrimSpace(text)
+		switch {
+		case text == "":
+		case n.Content == voicePlaceholder:
+			n.Content = text
+		default:
+			n.Content += "\n\n" + text
+		}
+		if max := s.cfg.limits("").MaxNoteLength; utf8.RuneCountInString(n.Content) > max {
+			n.Content = string([]rune(n.Content)[:max-1]) + "…"
+		}
+	}
+	prev := n.Version
+	n.TranscriptionStatus, n.Version, n.UpdatedAt = &status, prev+1, s.clock.Now()
+	res := tx.Model(&Note{}).Where("id = ? AND version = ?", n.ID, prev).
+		Select("content", "transcription_status", "version", "updated_at").Updates(n)
+	if err := database.One(res, errNoteChanged); err != nil {
+		return false, fmt.Errorf("write transcription: %w", err)
+	}
+	return true, s.bus.Publish(ctx, tx, noteChanged(n, action))
 }
 
 // Delete removes a note into a tombstone (recoverable).
@@ -277,16 +356,6 @@ func (s *Service) Delete(ctx context.Context, p auth.Principal, noteID uuid.UUID
 		return s.bus.Publish(ctx, tx, noteChanged(n, "deleted"))
 	})
 	return out, err
-}
-
-// Convert drafts a task from a note with the AI assistant, which this
-// server does not offer yet.
-func (s *Service) Convert(ctx context.Context, p auth.Principal, noteID uuid.UUID) error {
-	if _, err := s.Get(ctx, p, noteID); err != nil {
-		return err
-	}
-	return apperr.New(apperr.KindUnavailable, CodeAIUnavailable,
-		"converting notes into tasks needs the AI assistant, which is not available on this server yet")
 }
 
 // restore puts a note back (recovery), with its id and created_at, version

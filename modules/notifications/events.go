@@ -13,6 +13,7 @@ import (
 	"github.com/perpetuaflow/api/modules/billing"
 	"github.com/perpetuaflow/api/modules/gamification"
 	"github.com/perpetuaflow/api/modules/jobs"
+	"github.com/perpetuaflow/api/modules/notes"
 	"github.com/perpetuaflow/api/modules/tasks"
 	"github.com/perpetuaflow/api/platform/clock"
 	"github.com/perpetuaflow/api/platform/events"
@@ -116,6 +117,24 @@ func notifyAchievements(s *Service) events.Subscription {
 	return events.On("notify achievement", func(ctx context.Context, tx *gorm.DB, e gamification.AchievementUnlocked) error {
 		_, err := s.Create(ctx, tx, New{UserID: e.UserID, Type: TypeAchievement,
 			Title: "Achievement unlocked: " + e.Name, Message: e.Message})
+		return err
+	})
+}
+
+// notifyTranscriptions tells the user when a voice note got its text, or
+// could not.
+func notifyTranscriptions(s *Service) events.Subscription {
+	return events.On("notify transcription", func(ctx context.Context, tx *gorm.DB, e notes.NoteChanged) error {
+		var title, msg string
+		switch e.Action {
+		case notes.ActionTranscribed:
+			title, msg = "Voice note transcribed", "Your voice note now has its text."
+		case notes.ActionTranscriptionFailed:
+			title, msg = "Voice note not transcribed", "We could not transcribe your voice note; nothing was charged."
+		default:
+			return nil
+		}
+		_, err := s.Create(ctx, tx, New{UserID: e.UserID, Type: TypeSystem, Title: title, Message: msg, TaskID: e.TaskID})
 		return err
 	})
 }

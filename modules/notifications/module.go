@@ -30,6 +30,7 @@ var Module = platform.Module{
 			events.AsSubscriber(notifySkippedOccurrences),
 			events.AsSubscriber(notifyAchievements),
 			events.AsSubscriber(notifySubscriptions),
+			events.AsSubscriber(notifyTranscriptions),
 			jobs.AsWorker(newReminderFireWorker),
 		),
 	),

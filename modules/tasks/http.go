@@ -42,7 +42,6 @@ type CompletionDTO struct {
 	Streak               int                   `json:"streak"`
 }
 
-
 type handlers struct{ svc *Service }
 
 func newHandlers(svc *Service) *handlers { return &handlers{svc: svc} }

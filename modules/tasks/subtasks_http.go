@@ -11,7 +11,6 @@ import (
 	"github.com/perpetuaflow/api/platform/httpx"
 )
 
-
 func toSubtaskDTOs(list []Subtask) []SubtaskDTO { return httpx.Map(list, toSubtaskDTO) }
 
 type subtaskBody struct {

@@ -206,7 +206,10 @@ func (s *Store) Middleware(api huma.API) func(huma.Context, func(huma.Context)) 
 			httpx.WriteError(api, hctx, apperr.Validation("body", "unreadable request body"))
 			return
 		}
-		path := hctx.URL().Path
+		// The escaped form: a path may hold bytes (NUL, invalid UTF-8) that
+		// the database refuses as text; the route refuses them after us.
+		u := hctx.URL()
+		path := u.EscapedPath()
 		sum := sha256.Sum256(append([]byte(hctx.Method()+" "+path+"\n"), body...))
 		hash := hex.EncodeToString(sum[:])
 
@@ -248,16 +251,33 @@ func (s *Store) Middleware(api huma.API) func(huma.Context, func(huma.Context)) 
 				}
 			}
 		}()
-		next(hctx)
+		sctx, result := httpx.WithStreamOutcome(ctx)
+		next(huma.WithContext(hctx, sctx))
 		done = true
 
 		fc := humafiber.UnwrapV2(hctx)
 		resp := fc.Response()
 		status := resp.StatusCode()
-		if status >= 500 || resp.IsBodyStream() {
+		if status >= 500 {
 			if err := s.release(bg, subject, key); err != nil {
 				observability.Logger(ctx, s.log).Error("release key", zap.Error(err))
 			}
+			return
+		}
+		if resp.IsBodyStream() {
+			// The key stays claimed while the stream runs; its end decides.
+			contentType := string(resp.Header.ContentType())
+			result.OnEnd(func(body []byte, ok bool) {
+				if ok {
+					if err := s.complete(bg, subject, key, status, body, contentType); err != nil {
+						observability.Logger(ctx, s.log).Error("store response", zap.Error(err), zap.String("key", key))
+					}
+					return
+				}
+				if err := s.release(bg, subject, key); err != nil {
+					observability.Logger(ctx, s.log).Error("release key", zap.Error(err))
+				}
+			})
 			return
 		}
 		stored := bytes.Clone(resp.Body())

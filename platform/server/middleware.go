@@ -45,7 +45,7 @@ func (s *Server) requestID(c *fiber.Ctx) error {
 	c.Locals(localClientIP, ip)
 	ctx := httpx.WithClientIP(observability.WithRequestID(c.UserContext(), rid), ip)
 	ctx = observability.WithLogger(ctx, s.log.With(zap.String("request_id", rid)))
-	c.SetUserContext(ctx)
+	c.SetUserContext(httpx.WithLifetime(ctx, s.lifetime))
 	return c.Next()
 }
 
@@ -113,10 +113,19 @@ func (s *Server) observe(c *fiber.Ctx) error {
 			zap.Duration("latency", elapsed),
 			zap.Any("ip", c.Locals(localClientIP)),
 			zap.String("user_id", httpx.Subject(c.UserContext())),
-			zap.Int("bytes", len(c.Response().Body())),
+			zap.Int("bytes", bodySize(c)),
 		)
 	}
 	return nil
+}
+
+// bodySize is the length of the response body, or -1 for a stream (still
+// being written: reading it here would wait for its end).
+func bodySize(c *fiber.Ctx) int {
+	if c.Response().IsBodyStream() {
+		return -1
+	}
+	return len(c.Response().Body())
 }
 
 // recover turns a panic into a 500 envelope and logs the stack with the

@@ -88,7 +88,7 @@ func encode(t *testing.T, v any) []byte {
 // bodies with stray keys afterwards must still be handled.
 func TestBadInputNeverBreaksTheServer(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := startWithProviders(t)
 	alice := app.SignIn(t, "alice@example.com")
 	f := own(t, app, alice)
 	ops, resolve := document(t, app)
@@ -105,7 +105,7 @@ func TestBadInputNeverBreaksTheServer(t *testing.T) {
 	}
 	send := func(op operation, what, path string, body any, refuse bool) {
 		t.Helper()
-		res := app.Send(t, as(op), testkit.Request{Method: op.Method, Path: path, Body: body})
+		res := app.Send(t, as(op), keyed(testkit.Request{Method: op.Method, Path: path, Body: body}))
 		sent++
 		switch {
 		case res.Status >= 500 && !unavailable(t, res):
@@ -133,8 +133,8 @@ func TestBadInputNeverBreaksTheServer(t *testing.T) {
 				break
 			}
 			p := strings.Replace(op.Path, "{id}", bad, 1)
-			res := app.Send(t, as(op), testkit.Request{Method: op.Method, Path: p,
-				Body: example(orEmpty(op.Body), "body", own, resolve)})
+			res := app.Send(t, as(op), keyed(testkit.Request{Method: op.Method, Path: p,
+				Body: example(orEmpty(op.Body), "body", own, resolve)}))
 			sent++
 			if res.Status >= 500 || res.Status < 400 {
 				t.Errorf("%s with id %q: %d %s", op, clip([]byte(bad)), res.Status, clip(res.Body))
@@ -204,7 +204,7 @@ func TestBadInputNeverBreaksTheServer(t *testing.T) {
 				valid[strings.ToUpper(k)] = s + "-shouted" // case variants are unknown keys, not the field
 			}
 		}
-		res := app.Send(t, as(op), testkit.Request{Method: op.Method, Path: path, Body: valid})
+		res := app.Send(t, as(op), keyed(testkit.Request{Method: op.Method, Path: path, Body: valid}))
 		sent++
 		if res.Status >= 500 && !unavailable(t, res) {
 			t.Errorf("%s with stray keys: %d %s", op, res.Status, res.Body)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/perpetuaflow/api/test/testkit"
 )
 
@@ -106,6 +108,28 @@ func racersEach(n int, u *testkit.User, method, path string, body func(i int) an
 		out[i] = testkit.Racer{User: u, Request: testkit.Request{Method: method, Path: path, Body: body(i)}}
 	}
 	return out
+}
+
+// keyed adds the fresh Idempotency-Key the web client sends on every
+// mutation (the AI routes require one).
+func keyed(r testkit.Request) testkit.Request {
+	switch r.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		h := map[string]string{"Idempotency-Key": uuid.NewString()}
+		for k, v := range r.Headers {
+			h[k] = v
+		}
+		r.Headers = h
+	}
+	return r
+}
+
+// startWithProviders starts the app with local AI and transcription
+// providers, so that the AI routes run to the end.
+func startWithProviders(t *testing.T) *testkit.App {
+	t.Helper()
+	providers, _, _ := testkit.AIFakes(t)
+	return testkit.Start(t, providers)
 }
 
 func title(i int) string { return fmt.Sprintf("edit %02d", i) }

@@ -353,7 +353,7 @@ func TestEveryInputIsBounded(t *testing.T) {
 // Alice's rows must be exactly as before.
 func TestNoUserReachesAnotherUsersData(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	app := startWithProviders(t)
 	alice := app.SignIn(t, "alice@example.com")
 	mallory := app.SignIn(t, "mallory@example.com")
 	f := own(t, app, alice)
@@ -389,7 +389,7 @@ func TestNoUserReachesAnotherUsersData(t *testing.T) {
 		if len(query) > 0 {
 			path += "?" + strings.Join(query, "&")
 		}
-		res := app.Do(t, mallory, op.Method, path, body)
+		res := app.Send(t, mallory, keyed(testkit.Request{Method: op.Method, Path: path, Body: body}))
 		sent++
 		if hasID {
 			covered++

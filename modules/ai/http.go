@@ -1,0 +1,307 @@
+package ai
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/google/uuid"
+
+	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/modules/tasks"
+	"github.com/perpetuaflow/api/platform/apperr"
+	"github.com/perpetuaflow/api/platform/httpx"
+	"github.com/perpetuaflow/api/platform/observability"
+)
+
+type handlers struct {
+	svc *Service
+	cfg Config
+}
+
+func newHandlers(svc *Service, cfg Config) *handlers { return &handlers{svc: svc, cfg: cfg} }
+
+// aiRoute is a POST of the assistant: rate limit ai, Idempotency-Key
+// required.
+func aiRoute(path, id, summary string) huma.Operation {
+	op := httpx.WithRateLimit(httpx.Route(http.MethodPost, path, id, summary, "AI"), httpx.RateAI)
+	op.Metadata[httpx.MetaIdempotency] = "required"
+	return op
+}
+
+// Register implements platform.Routes.
+func (h *handlers) Register(api huma.API) {
+	huma.Register(api, aiRoute("/api/v1/ai/chat", "ai-chat",
+		"Chat with the assistant (1 credit): an answer and suggested actions, nothing changed"), h.chat)
+	stream := aiRoute("/api/v1/ai/chat/stream", "ai-chat-stream",
+		"Chat with the assistant, the answer streamed as server-sent events (1 credit when it completes)")
+	stream.Description = "Events: `data: {\"text\": \"…\"}` pieces of the answer; then `data: {\"done\": true, " +
+		"\"suggested_actions\", \"credits_used\", \"credits_remaining\", \"ai_request_warning\"}`; then `data: [DONE]`. " +
+		"A failure after the stream began is an `event: error` whose data is the error envelope; nothing is charged then. " +
+		"Errors before the stream (402, 429, 404, 503) are ordinary JSON answers."
+	stream.Responses = map[string]*huma.Response{"200": {Description: "A stream of server-sent events",
+		Content: map[string]*huma.MediaType{"text/event-stream": {Schema: &huma.Schema{Type: huma.TypeString}}}}}
+	huma.Register(api, stream, h.chatStream)
+	huma.Register(api, aiRoute("/api/v1/ai/generate-subtasks", "ai-generate-subtasks",
+		"Suggest subtasks for a task (1 credit; at most 4 free, 10 Pro); nothing is created"), h.generateSubtasks)
+	huma.Register(api, aiRoute("/api/v1/ai/confirm-action", "ai-confirm-action",
+		"Carry out an action the assistant suggested, once the user confirmed it"), h.confirm)
+	huma.Register(api, aiRoute("/api/v1/ai/transcribe", "ai-transcribe",
+		"Transcribe audio by URL (Pro; 5 credits per started minute)"), h.transcribe)
+	huma.Register(api, httpx.WithRateLimit(httpx.Route(http.MethodPost, "/api/v1/notes/{id}/convert", "notes-convert",
+		"Draft a task from a note with the assistant (1 credit); with confirm, create it and archive the note", "Notes"),
+		httpx.RateAI), h.convert)
+}
+
+// ChatContext says what the assistant sees besides the message.
+type ChatContext struct {
+	IncludeTasks bool `json:"include_tasks,omitempty" doc:"Give the assistant the open tasks, highest priority and nearest due first"`
+	TaskLimit    int  `json:"task_limit,omitempty" minimum:"1" maximum:"50" doc:"How many open tasks (default 10)"`
+}
+
+// ChatMessage is the body of the chat routes.
+type ChatMessage struct {
+	Message string       `json:"message" minLength:"1" maxLength:"2000"`
+	Context *ChatContext `json:"context,omitempty"`
+}
+
+type chatInput struct {
+	TaskID string `header:"X-Task-Id" format:"uuid" doc:"A task the message is about: the assistant sees it with its subtasks"`
+	Body   ChatMessage
+}
+
+func (in *chatInput) request() (ChatRequest, error) {
+	req := ChatRequest{Message: strings.TrimSpace(in.Body.Message)}
+	if req.Message == "" {
+		return req, apperr.Validation("message", "must not be empty")
+	}
+	if c := in.Body.Context; c != nil {
+		req.IncludeTasks, req.TaskLimit = c.IncludeTasks, c.TaskLimit
+	}
+	if in.TaskID != "" {
+		id, err := uuid.Parse(in.TaskID)
+		if err != nil {
+			return req, apperr.Validation("X-Task-Id", "must be a UUID")
+		}
+		req.TaskID = &id
+	}
+	return req, nil
+}
+
+// ActionDTO is a suggested action; confirm it with its type and data.
+type ActionDTO struct {
+	Type        string         `json:"type" enum:"complete_task,create_subtasks,update_task"`
+	TaskID      uuid.UUID      `json:"task_id" format:"uuid"`
+	Description string         `json:"description"`
+	Data        map[string]any `json:"data" doc:"The action_data to confirm it with (it includes task_id)"`
+}
+
+func toActionDTOs(list []Action) []ActionDTO {
+	out := make([]ActionDTO, len(list))
+	for i, a := range list {
+		out[i] = ActionDTO{Type: a.Type, TaskID: a.TaskID, Description: a.Description, Data: a.Data}
+	}
+	return out
+}
+
+// ChatDTO is the assistant's answer.
+type ChatDTO struct {
+	Response         string      `json:"response"`
+	SuggestedActions []ActionDTO `json:"suggested_actions"`
+	CreditsUsed      int         `json:"credits_used"`
+	CreditsRemaining int         `json:"credits_remaining"`
+	AIRequestWarning bool        `json:"ai_request_warning" doc:"True when 2 or fewer AI requests are left in this sign-in"`
+}
+
+func (h *handlers) chat(ctx context.Context, in *chatInput) (*httpx.DataOutput[ChatDTO], error) {
+	p, err := auth.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	req, err := in.request()
+	if err != nil {
+		return nil, err
+	}
+	ans, err := h.svc.Chat(ctx, p, req)
+	if err != nil {
+		return nil, err
+	}
+	return httpx.Reply(ChatDTO{Response: ans.Response, SuggestedActions: toActionDTOs(ans.Actions),
+		CreditsUsed: ans.CreditsUsed, CreditsRemaining: ans.CreditsRemaining, AIRequestWarning: ans.Warning}), nil
+}
+
+func (h *handlers) chatStream(ctx context.Context, in *chatInput) (*huma.StreamResponse, error) {
+	p, err := auth.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	req, err := in.request()
+	if err != nil {
+		return nil, err
+	}
+	job, err := h.svc.PrepareStream(ctx, p, req)
+	if err != nil {
+		return nil, err
+	}
+	rid := observability.RequestID(ctx)
+	cfg := httpx.StreamConfig{WriteTimeout: h.cfg.StreamWriteTimeout, Heartbeat: h.cfg.StreamHeartbeat}
+	return &huma.StreamResponse{Body: func(hctx huma.Context) { httpx.Stream(hctx, cfg, rid, job.Run) }}, nil
+}
+
+type generateInput struct {
+	Body struct {
+		TaskID uuid.UUID `json:"task_id" format:"uuid"`
+	} `nameHint:"AIGenerateSubtasks"`
+}
+
+// SuggestedSubtaskDTO is one suggested subtask.
+type SuggestedSubtaskDTO struct {
+	Title string `json:"title"`
+}
+
+// SubtaskSuggestionsDTO is the answer of generate-subtasks.
+type SubtaskSuggestionsDTO struct {
+	SuggestedSubtasks []SuggestedSubtaskDTO `json:"suggested_subtasks"`
+	CreditsUsed       int                   `json:"credits_used"`
+	CreditsRemaining  int                   `json:"credits_remaining"`
+	AIRequestWarning  bool                  `json:"ai_request_warning"`
+}
+
+func (h *handlers) generateSubtasks(ctx context.Context, in *generateInput) (*httpx.DataOutput[SubtaskSuggestionsDTO], error) {
+	p, err := auth.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ans, err := h.svc.GenerateSubtasks(ctx, p, in.Body.TaskID)
+	if err != nil {
+		return nil, err
+	}
+	out := SubtaskSuggestionsDTO{SuggestedSubtasks: make([]SuggestedSubtaskDTO, len(ans.Titles)),
+		CreditsUsed: ans.CreditsUsed, CreditsRemaining: ans.CreditsRemaining, AIRequestWarning: ans.Warning}
+	for i, t := range ans.Titles {
+		out.SuggestedSubtasks[i] = SuggestedSubtaskDTO{Title: t}
+	}
+	return httpx.Reply(out), nil
+}
+
+type confirmInput struct {
+	Body struct {
+		ActionType string         `json:"action_type" enum:"complete_task,create_subtasks,update_task,convert_note"`
+		ActionData map[string]any `json:"action_data" doc:"complete_task: {task_id}; create_subtasks: {task_id, subtasks: [{title}]}; update_task: {task_id, title?, description?, priority?, due_date?, estimated_duration?, version?}; convert_note: {note_id, title?, description?, priority?, due_date?, subtasks?}"`
+	} `nameHint:"AIConfirmAction"`
+}
+
+// ActionResultDTO is what a confirmed action did.
+type ActionResultDTO struct {
+	ActionType       string             `json:"action_type"`
+	Task             *tasks.TaskDTO     `json:"task" doc:"The task acted on (null for none)"`
+	Subtasks         []tasks.SubtaskDTO `json:"subtasks"`
+	CreditsUsed      int                `json:"credits_used"`
+	CreditsRemaining int                `json:"credits_remaining"`
+}
+
+func (h *handlers) confirm(ctx context.Context, in *confirmInput) (*httpx.DataOutput[ActionResultDTO], error) {
+	p, err := auth.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := h.svc.Confirm(ctx, p, in.Body.ActionType, in.Body.ActionData)
+	if err != nil {
+		return nil, err
+	}
+	subs := res.Subtasks
+	if subs == nil {
+		subs = []tasks.SubtaskDTO{}
+	}
+	return httpx.Reply(ActionResultDTO{ActionType: res.Type, Task: res.Task, Subtasks: subs,
+		CreditsUsed: res.CreditsUsed, CreditsRemaining: res.CreditsRemaining}), nil
+}
+
+type transcribeInput struct {
+	Body struct {
+		AudioURL        string `json:"audio_url" format:"uri" maxLength:"2000" doc:"http(s) URL of the audio"`
+		DurationSeconds int    `json:"duration_seconds" minimum:"1" maximum:"86400" doc:"Seconds of audio, at most 300 (longer: 400 AUDIO_DURATION_EXCEEDED)"`
+	} `nameHint:"AITranscribe"`
+}
+
+// TranscriptionDTO is the answer of /ai/transcribe.
+type TranscriptionDTO struct {
+	Transcription    string  `json:"transcription"`
+	Language         string  `json:"language"`
+	Confidence       float64 `json:"confidence"`
+	CreditsUsed      int     `json:"credits_used"`
+	CreditsRemaining int     `json:"credits_remaining"`
+	AIRequestWarning bool    `json:"ai_request_warning"`
+}
+
+func (h *handlers) transcribe(ctx context.Context, in *transcribeInput) (*httpx.DataOutput[TranscriptionDTO], error) {
+	p, err := auth.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := h.svc.Transcribe(ctx, p, in.Body.AudioURL, in.Body.DurationSeconds)
+	if err != nil {
+		return nil, err
+	}
+	return httpx.Reply(TranscriptionDTO{Transcription: tr.Text, Language: tr.Language, Confidence: tr.Confidence,
+		CreditsUsed: tr.CreditsUsed, CreditsRemaining: tr.CreditsRemaining, AIRequestWarning: tr.Warning}), nil
+}
+
+type convertInput struct {
+	ID   string `path:"id" format:"uuid"`
+	Body *struct {
+		Confirm bool `json:"confirm,omitempty" doc:"Create the task (from the draft last shown, else a new one) and archive the note"`
+	} `nameHint:"NoteConvert"`
+}
+
+// DraftSubtaskDTO is a subtask of a drafted task.
+type DraftSubtaskDTO struct {
+	Title string `json:"title"`
+}
+
+// TaskDraftDTO is a task drafted from a note.
+type TaskDraftDTO struct {
+	Title       string            `json:"title"`
+	Description string            `json:"description"`
+	Priority    string            `json:"priority" enum:"low,medium,high"`
+	DueDate     *time.Time        `json:"due_date" nullable:"true"`
+	Subtasks    []DraftSubtaskDTO `json:"subtasks"`
+}
+
+// ConversionDTO is a note's task draft, and with confirm the task made.
+type ConversionDTO struct {
+	NoteID           uuid.UUID          `json:"note_id" format:"uuid"`
+	Task             TaskDraftDTO       `json:"task"`
+	Converted        bool               `json:"converted" doc:"True when the task was created and the note archived"`
+	CreatedTask      *tasks.TaskDTO     `json:"created_task" doc:"The task made, with confirm (else null)"`
+	CreatedSubtasks  []tasks.SubtaskDTO `json:"created_subtasks"`
+	CreditsUsed      int                `json:"credits_used"`
+	CreditsRemaining int                `json:"credits_remaining"`
+	AIRequestWarning bool               `json:"ai_request_warning"`
+}
+
+func (h *handlers) convert(ctx context.Context, in *convertInput) (*httpx.DataOutput[ConversionDTO], error) {
+	p, id, err := auth.CallerAndID(ctx, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	confirm := in.Body != nil && in.Body.Confirm
+	c, err := h.svc.ConvertNote(ctx, p, id, confirm, nil)
+	if err != nil {
+		return nil, err
+	}
+	d := c.Draft
+	out := ConversionDTO{NoteID: c.NoteID, Task: TaskDraftDTO{Title: d.Title, Description: d.Description, Priority: d.Priority,
+		DueDate: httpx.UTCPtr(d.DueDate), Subtasks: make([]DraftSubtaskDTO, len(d.Subtasks))},
+		Converted: c.Created != nil, CreatedTask: c.Created, CreatedSubtasks: c.CreatedSubtasks,
+		CreditsUsed: c.CreditsUsed, CreditsRemaining: c.CreditsRemaining, AIRequestWarning: c.Warning}
+	for i, t := range d.Subtasks {
+		out.Task.Subtasks[i] = DraftSubtaskDTO{Title: t}
+	}
+	if out.CreatedSubtasks == nil {
+		out.CreatedSubtasks = []tasks.SubtaskDTO{}
+	}
+	return httpx.Reply(out), nil
+}

@@ -1,0 +1,304 @@
+package httpx
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	sse "github.com/tmaxmax/go-sse"
+	"go.uber.org/zap"
+
+	"github.com/perpetuaflow/api/platform/observability"
+)
+
+// Server-sent events. Fiber (fasthttp) runs a streamed body after the
+// handler has returned, with no request context that ends when the client
+// goes away: the only sign of a disconnect is a write that fails. A stream
+// therefore writes often (a heartbeat comment when it has nothing to say),
+// stops at the first failed write, and also stops when the server begins to
+// shut down (the lifetime context).
+
+type lifetimeKey struct{}
+
+// WithLifetime records the server's lifetime in ctx: it is cancelled when
+// shutdown begins.
+func WithLifetime(ctx context.Context, lifetime context.Context) context.Context {
+	return context.WithValue(ctx, lifetimeKey{}, lifetime)
+}
+
+// Lifetime returns the server's lifetime recorded in ctx (a context that
+// never ends when there is none).
+func Lifetime(ctx context.Context) context.Context {
+	if l, ok := ctx.Value(lifetimeKey{}).(context.Context); ok {
+		return l
+	}
+	return context.Background()
+}
+
+// StreamOutcome lets a streamed answer tell the middlewares that ran before
+// it (idempotency) how it ended: a stream has sent its 200 status long
+// before it knows, and runs after they returned.
+type StreamOutcome struct {
+	failed atomic.Bool
+
+	mu    sync.Mutex
+	ended bool
+	body  []byte
+	ok    bool
+	onEnd func(body []byte, ok bool)
+}
+
+// Failed reports whether the stream said it failed.
+func (o *StreamOutcome) Failed() bool { return o != nil && o.failed.Load() }
+
+// OnEnd calls fn once the stream has ended (at once if it has), with the
+// events it sent and whether it completed: not failed, client still there.
+func (o *StreamOutcome) OnEnd(fn func(body []byte, ok bool)) {
+	o.mu.Lock()
+	if o.ended {
+		o.mu.Unlock()
+		fn(o.body, o.ok)
+		return
+	}
+	o.onEnd = fn
+	o.mu.Unlock()
+}
+
+func (o *StreamOutcome) end(body []byte, ok bool) {
+	if o == nil {
+		return
+	}
+	o.mu.Lock()
+	if o.ended {
+		o.mu.Unlock()
+		return
+	}
+	o.ended, o.body, o.ok = true, body, ok && !o.failed.Load()
+	fn := o.onEnd
+	o.mu.Unlock()
+	if fn != nil {
+		fn(o.body, o.ok)
+	}
+}
+
+type outcomeKey struct{}
+
+// WithStreamOutcome gives the request a StreamOutcome to report into.
+func WithStreamOutcome(ctx context.Context) (context.Context, *StreamOutcome) {
+	o := &StreamOutcome{}
+	return context.WithValue(ctx, outcomeKey{}, o), o
+}
+
+func outcomeOf(ctx context.Context) *StreamOutcome {
+	o, _ := ctx.Value(outcomeKey{}).(*StreamOutcome)
+	return o
+}
+
+// MarkStreamFailed records that the stream of the request in ctx ended in
+// an error (its answer is not kept for idempotent replays).
+func MarkStreamFailed(ctx context.Context) {
+	if o := outcomeOf(ctx); o != nil {
+		o.failed.Store(true)
+	}
+}
+
+// ErrClientGone is returned by EventStream writes once the client has
+// disconnected.
+var ErrClientGone = errors.New("client disconnected")
+
+// EventStream writes server-sent events to one client.
+type EventStream struct {
+	mu        sync.Mutex
+	w         io.Writer
+	flush     func() error
+	deadline  func(time.Time) error
+	timeout   time.Duration
+	err       error
+	gone      context.CancelFunc
+	requestID string
+	sent      bytes.Buffer // the events (not the heartbeats), for replays
+}
+
+// Event sends one event; typ "" is the default ("message") type. data is
+// sent as is (one JSON document, or a sentinel such as [DONE]).
+func (s *EventStream) Event(typ string, data []byte) error {
+	m := &sse.Message{}
+	if typ != "" {
+		m.Type = sse.Type(typ)
+	}
+	m.AppendData(string(data))
+	return s.write(m, true)
+}
+
+// JSON sends v as the data of an event.
+func (s *EventStream) JSON(typ string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return s.Event(typ, b)
+}
+
+// Error sends the error envelope of err as an "error" event.
+func (s *EventStream) Error(ctx context.Context, err error) error {
+	MarkStreamFailed(ctx)
+	se := huma.NewError(http.StatusInternalServerError, "", err)
+	if env, ok := se.(*ErrorEnvelope); ok {
+		env.Err.RequestID = s.requestID
+		return s.JSON("error", env)
+	}
+	return s.JSON("error", newEnvelope(http.StatusInternalServerError, "INTERNAL_ERROR", "an unexpected error occurred", s.requestID))
+}
+
+func sentBytes(es *EventStream) []byte {
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	return bytes.Clone(es.sent.Bytes())
+}
+
+// Gone reports whether the client has disconnected.
+func (s *EventStream) Gone() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err != nil
+}
+
+// Heartbeat sends a comment, which clients ignore: it keeps proxies from
+// closing an idle stream and finds out whether the client is still there.
+func (s *EventStream) Heartbeat() error {
+	m := &sse.Message{}
+	m.AppendComment("keep-alive")
+	return s.write(m, false)
+}
+
+func (s *EventStream) write(m *sse.Message, keep bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	if s.deadline != nil {
+		_ = s.deadline(time.Now().Add(s.timeout))
+	}
+	var w io.Writer = s.w
+	if keep {
+		w = io.MultiWriter(s.w, &s.sent)
+	}
+	_, err := m.WriteTo(w)
+	if err == nil {
+		err = s.flush()
+	}
+	if err != nil {
+		s.err = ErrClientGone
+		s.gone()
+	}
+	return s.err
+}
+
+// StreamConfig tunes Stream.
+type StreamConfig struct {
+	// WriteTimeout bounds each write: a client that stops reading is gone.
+	WriteTimeout time.Duration
+	// Heartbeat is how often a comment is sent while run says nothing.
+	Heartbeat time.Duration
+}
+
+// Stream answers the request of hctx with a text/event-stream body that run
+// writes. run's context ends when the client disconnects (found by a
+// failed write or heartbeat), when the server begins to shut down, and
+// never because the handler returned.
+func Stream(hctx huma.Context, cfg StreamConfig, requestID string, run func(ctx context.Context, es *EventStream)) {
+	hctx.SetHeader("Content-Type", "text/event-stream")
+	hctx.SetHeader("Cache-Control", "no-cache")
+	hctx.SetHeader("X-Accel-Buffering", "no") // nginx: do not buffer
+	hctx.SetStatus(http.StatusOK)
+	body := func(w io.Writer) {
+		base := hctx.Context()
+		ctx, cancel := context.WithCancel(context.WithoutCancel(base))
+		defer cancel()
+		stop := context.AfterFunc(Lifetime(base), cancel)
+		defer stop()
+		es := &EventStream{w: w, flush: flusher(w), timeout: cfg.WriteTimeout, gone: cancel, requestID: requestID}
+		if d, ok := w.(interface{ SetWriteDeadline(time.Time) error }); ok {
+			es.deadline = d.SetWriteDeadline
+		}
+		done := make(chan struct{})
+		defer func() {
+			outcomeOf(base).end(sentBytes(es), !es.Gone())
+		}()
+		defer func() {
+			if r := recover(); r != nil {
+				// The stream runs after the handler returned, outside the
+				// recover middleware: a panic here would end the process.
+				observability.Logger(base, zap.L()).Error("panic in stream",
+					zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+				_ = es.Error(base, errors.New("stream failed"))
+				close(done)
+			}
+		}()
+		go func() {
+			t := time.NewTicker(cfg.Heartbeat)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					_ = es.Heartbeat()
+				}
+			}
+		}()
+		run(ctx, es)
+		close(done)
+	}
+	if bs, ok := unwrapStreamer(hctx); ok {
+		bs.StreamBody(body)
+		return
+	}
+	body(hctx.BodyWriter())
+}
+
+type bodyStreamer interface{ StreamBody(func(io.Writer)) }
+
+// unwrapStreamer finds the adapter context that can stream (middlewares
+// wrap it).
+func unwrapStreamer(hctx huma.Context) (bodyStreamer, bool) {
+	for {
+		if bs, ok := hctx.(bodyStreamer); ok {
+			return bs, true
+		}
+		u, ok := hctx.(interface{ Unwrap() huma.Context })
+		if !ok {
+			return nil, false
+		}
+		hctx = u.Unwrap()
+	}
+}
+
+// flusher returns how to push w's buffered bytes to the client and learn
+// whether that worked. Fasthttp's stream writer drops Flush's error, but its
+// buffered writer keeps it: a zero-length write after the flush returns it.
+func flusher(w io.Writer) func() error {
+	f, ok := w.(interface{ Flush() })
+	if !ok {
+		return func() error { return nil }
+	}
+	if fe, ok := w.(interface{ Flush() error }); ok {
+		return fe.Flush
+	}
+	return func() error {
+		f.Flush()
+		_, err := w.Write(nil)
+		return err
+	}
+}
