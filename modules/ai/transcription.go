@@ -9,12 +9,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/perpetuaflow/api/platform/apperr"
+	"github.com/perpetuaflow/api/platform/safeurl"
 )
 
 // CodeTranscriptionUnavailable is the error code when audio cannot be
@@ -32,7 +31,7 @@ var errSTTNotConfigured = apperr.New(apperr.KindUnavailable, CodeTranscriptionUn
 type transcriber struct {
 	cfg      TranscriptionConfig
 	client   *http.Client
-	resolver *net.Resolver
+	resolver safeurl.Resolver
 	ok       bool
 }
 
@@ -165,57 +164,14 @@ func (t *transcriber) checkAudio(ctx context.Context, field, durationField, raw 
 	if seconds < 1 {
 		return apperr.Validation(durationField, "must be at least 1")
 	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		return apperr.Validation(field, "must be an http or https URL without credentials")
-	}
 	if t.cfg.AllowPrivateURLs {
-		return nil
-	}
-	refuse := apperr.Validation(field, "must name a public host (not loopback, link-local or private)")
-	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
-	if ip, err := netip.ParseAddr(host); err == nil {
-		if !publicIP(ip) {
-			return refuse
+		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return apperr.Validation(field, "must be an http or https URL")
 		}
 		return nil
 	}
-	labels := strings.Split(host, ".")
-	last := labels[len(labels)-1]
-	if len(labels) < 2 || last == "localhost" || last == "internal" || last == "local" || isNumeric(last) {
-		// Single-label and numeric names are internal or IP shorthands
-		// (127.1, 2130706433) that resolvers read as addresses.
-		return refuse
-	}
-	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	addrs, err := t.resolver.LookupNetIP(lctx, "ip", host)
-	if err != nil {
-		return nil // not resolvable from here: the service will say so
-	}
-	for _, a := range addrs {
-		if !publicIP(a) {
-			return refuse
-		}
+	if _, err := safeurl.Check(ctx, t.resolver, raw, "http", "https"); err != nil {
+		return apperr.Validation(field, "%s", err.Error())
 	}
 	return nil
-}
-
-// cgnat is the carrier-grade NAT range (RFC 6598), private in practice.
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
-
-func publicIP(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	return ip.IsGlobalUnicast() && !ip.IsPrivate() && !cgnat.Contains(ip) &&
-		!(ip.Is4() && ip.As4()[0] == 0)
-}
-
-// isNumeric reports whether a label is a number (decimal, or 0x hex):
-// no top-level domain is.
-func isNumeric(s string) bool {
-	digits := "0123456789"
-	if rest, ok := strings.CutPrefix(s, "0x"); ok {
-		s, digits = rest, "0123456789abcdef"
-	}
-	return s != "" && strings.Trim(s, digits) == ""
 }

@@ -116,7 +116,7 @@ func notifySkippedOccurrences(s *Service) events.Subscription {
 func notifyAchievements(s *Service) events.Subscription {
 	return events.On("notify achievement", func(ctx context.Context, tx *gorm.DB, e gamification.AchievementUnlocked) error {
 		_, err := s.Create(ctx, tx, New{UserID: e.UserID, Type: TypeAchievement,
-			Title: "Achievement unlocked: " + e.Name, Message: e.Message})
+			Title: "Achievement unlocked: " + e.Name, Message: e.Message, Push: true})
 		return err
 	})
 }
@@ -160,7 +160,7 @@ func notifySubscriptions(s *Service) events.Subscription {
 		default:
 			return nil
 		}
-		_, err := s.Create(ctx, tx, New{UserID: e.UserID, Type: TypeSubscription, Title: title, Message: msg})
+		_, err := s.Create(ctx, tx, New{UserID: e.UserID, Type: TypeSubscription, Title: title, Message: msg, Push: true})
 		return err
 	})
 }

@@ -51,7 +51,7 @@ func (w *reminderFireWorker) Work(ctx context.Context, job *river.Job[ReminderFi
 				msg = "Due " + w.localTime(ctx, tx, fired.UserID, *fired.DueDate)
 			}
 			if _, err := w.svc.Create(ctx, tx, New{UserID: fired.UserID, Type: TypeReminder, Title: fired.TaskTitle,
-				Message: msg, TaskID: &fired.TaskID, ReminderID: &fired.ReminderID}); err != nil {
+				Message: msg, TaskID: &fired.TaskID, ReminderID: &fired.ReminderID, Push: fired.Method == tasks.MethodPush}); err != nil {
 				return fmt.Errorf("create reminder notification: %w", err)
 			}
 			// This delivery is done; nothing is pending for the reminder.

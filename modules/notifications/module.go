@@ -1,8 +1,10 @@
 // Package notifications owns in-app notifications, WebPush subscriptions
-// (and, later, their delivery) and the firing of reminders at their time.
+// and their delivery, and the firing of reminders at their time.
 package notifications
 
 import (
+	"time"
+
 	"go.uber.org/fx"
 
 	"github.com/perpetuaflow/api/modules/jobs"
@@ -32,15 +34,40 @@ var Module = platform.Module{
 			events.AsSubscriber(notifySubscriptions),
 			events.AsSubscriber(notifyTranscriptions),
 			jobs.AsWorker(newReminderFireWorker),
+			newPushClient,
+			jobs.AsWorker(newPushWorker),
+			events.AsSubscriber(queuePushes),
 		),
 	),
 }
 
 // Config is the push section of the configuration.
 type Config struct {
-	VAPIDPublicKey    string `mapstructure:"vapid_public_key"`
-	VAPIDPrivateKey   string `mapstructure:"vapid_private_key"`
-	VAPIDContactEmail string `mapstructure:"vapid_contact_email"`
+	VAPIDPublicKey    string        `mapstructure:"vapid_public_key"`
+	VAPIDPrivateKey   string        `mapstructure:"vapid_private_key"`
+	VAPIDContactEmail string        `mapstructure:"vapid_contact_email"`
+	TTL               time.Duration `mapstructure:"ttl"`
+	Timeout           time.Duration `mapstructure:"timeout"`
+	MaxAttempts       int           `mapstructure:"max_attempts"`
+	RetryBackoff      time.Duration `mapstructure:"retry_backoff"`
+	// AllowPrivateEndpoints accepts push endpoints on loopback and private
+	// hosts (development with a local push service only).
+	AllowPrivateEndpoints bool `mapstructure:"allow_private_endpoints"`
+}
+
+// Validate checks the section.
+func (c Config) Validate() error {
+	switch {
+	case c.TTL < time.Second || c.TTL > 28*24*time.Hour:
+		return config.Invalid("ttl", "must be 1s-672h")
+	case c.Timeout <= 0:
+		return config.Invalid("timeout", "must be positive")
+	case c.MaxAttempts < 1:
+		return config.Invalid("max_attempts", "must be at least 1")
+	case c.RetryBackoff <= 0:
+		return config.Invalid("retry_backoff", "must be positive")
+	}
+	return nil
 }
 
 func newConfig(cfg *config.Config) (Config, error) {

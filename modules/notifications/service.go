@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -17,7 +18,9 @@ import (
 	"github.com/perpetuaflow/api/platform/apperr"
 	"github.com/perpetuaflow/api/platform/clock"
 	"github.com/perpetuaflow/api/platform/database"
+	"github.com/perpetuaflow/api/platform/events"
 	"github.com/perpetuaflow/api/platform/id"
+	"github.com/perpetuaflow/api/platform/safeurl"
 )
 
 var errNotFound = apperr.NotFound(apperr.CodeNotFound, "notification")
@@ -26,13 +29,16 @@ const maxTitle = 200
 
 // Service holds the notification rules; the only writer of its tables.
 type Service struct {
-	db    *database.DB
-	clock clock.Clock
-	vapid *vapid
+	db       *database.DB
+	bus      *events.Bus
+	clock    clock.Clock
+	vapid    *vapid
+	cfg      Config
+	resolver safeurl.Resolver
 }
 
-func newService(db *database.DB, clk clock.Clock, v *vapid) *Service {
-	return &Service{db: db, clock: clk, vapid: v}
+func newService(db *database.DB, bus *events.Bus, clk clock.Clock, v *vapid, cfg Config) *Service {
+	return &Service{db: db, bus: bus, clock: clk, vapid: v, cfg: cfg, resolver: net.DefaultResolver}
 }
 
 // New is a notification to create.
@@ -43,11 +49,14 @@ type New struct {
 	Message    string
 	TaskID     *uuid.UUID
 	ReminderID *uuid.UUID
+	// Push also sends it to the user's browsers (WebPush), in the
+	// transaction's push_deliver jobs.
+	Push bool
 }
 
 // Create adds a notification inside tx. A second notification for the same
 // reminder is ignored (the unique reminder_id decides), so a retried
-// delivery never shows twice.
+// delivery never shows (or pushes) twice.
 func (s *Service) Create(ctx context.Context, tx *gorm.DB, in New) (*Notification, error) {
 	now := s.clock.Now()
 	title := in.Title
@@ -62,6 +71,11 @@ func (s *Service) Create(ctx context.Context, tx *gorm.DB, in New) (*Notificatio
 	}
 	if res.RowsAffected == 0 {
 		return nil, nil
+	}
+	if in.Push {
+		if err := s.bus.Publish(ctx, tx, notificationCreated{NotificationID: n.ID, UserID: n.UserID}); err != nil {
+			return nil, err
+		}
 	}
 	return &n, nil
 }
@@ -142,7 +156,7 @@ type Subscription struct {
 // other keys both users keep a row of their own, and nobody's pushes are
 // redirected.
 func (s *Service) Subscribe(ctx context.Context, p auth.Principal, in Subscription) (*PushSubscription, error) {
-	if err := checkSubscription(in); err != nil {
+	if err := s.checkSubscription(ctx, in); err != nil {
 		return nil, err
 	}
 	var out PushSubscription
@@ -188,10 +202,15 @@ func (s *Service) Unsubscribe(ctx context.Context, p auth.Principal, endpoint st
 	})
 }
 
-func checkSubscription(in Subscription) error {
+func (s *Service) checkSubscription(ctx context.Context, in Subscription) error {
 	u, err := url.Parse(in.Endpoint)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return apperr.Validation("endpoint", "must be an https URL")
+	}
+	if !s.cfg.AllowPrivateEndpoints {
+		if _, err := safeurl.Check(ctx, s.resolver, in.Endpoint, "https"); err != nil {
+			return apperr.Validation("endpoint", "%s", err.Error())
+		}
 	}
 	key, err := decodeKey(in.P256dhKey)
 	if err != nil || len(key) != 65 || key[0] != 4 {

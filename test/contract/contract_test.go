@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/google/uuid"
 	"go.uber.org/fx"
 
 	"github.com/perpetuaflow/api/platform"
@@ -108,7 +109,8 @@ func checkKeys(t *testing.T, name, kind string, obj map[string]any) {
 
 func TestEveryAnswerFollowsTheConventions(t *testing.T) {
 	t.Parallel()
-	app := testkit.Start(t)
+	providers, _, _ := testkit.AIFakes(t)
+	app := testkit.Start(t, providers)
 	alice := app.SignIn(t, "alice@example.com")
 	bob := app.SignIn(t, "bob@example.com")
 
@@ -169,6 +171,30 @@ func TestEveryAnswerFollowsTheConventions(t *testing.T) {
 	for _, a := range do("activity", alice, http.MethodGet, "/api/v1/activity", nil).List(t) {
 		checkKeys(t, "activity", "activity", a)
 	}
+	// The assistant (its POSTs carry an Idempotency-Key, as they must).
+	ai := func(name, path string, body any) map[string]any {
+		t.Helper()
+		res := app.Send(t, alice, testkit.Request{Method: http.MethodPost, Path: path, Body: body,
+			Headers: map[string]string{"Idempotency-Key": uuid.NewString()}})
+		checkAnswer(t, name, res)
+		return res.Data(t)
+	}
+	ai("chat", "/api/v1/ai/chat", map[string]any{"message": "help", "context": map[string]any{"include_tasks": true}})
+	ai("generate subtasks", "/api/v1/ai/generate-subtasks", map[string]any{"task_id": other})
+	ai("confirm action", "/api/v1/ai/confirm-action", map[string]any{"action_type": "create_subtasks",
+		"action_data": map[string]any{"task_id": other, "subtasks": []any{map[string]any{"title": "from ai"}}}})
+	do("ai credits", alice, http.MethodGet, "/api/v1/ai/credits", nil)
+	memo := do("create note to convert", alice, http.MethodPost, "/api/v1/notes", map[string]any{"content": "m"}).Data(t)["id"].(string)
+	do("convert note", alice, http.MethodPost, "/api/v1/notes/"+memo+"/convert", map[string]any{})
+	conv := do("confirm conversion", alice, http.MethodPost, "/api/v1/notes/"+memo+"/convert", map[string]any{"confirm": true}).Data(t)
+	checkKeys(t, "converted task", "task", conv["created_task"].(map[string]any))
+	if err := app.DB.Gorm.Exec("UPDATE users SET tier = 'pro' WHERE id = ?", alice.ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	ai("transcribe", "/api/v1/ai/transcribe", map[string]any{"audio_url": "https://cdn.example.com/m.mp3", "duration_seconds": 20})
+	voice := do("voice note", alice, http.MethodPost, "/api/v1/notes",
+		map[string]any{"voice_url": "https://cdn.example.com/v.mp3", "voice_duration_seconds": 20}).Data(t)
+	checkKeys(t, "voice note", "note", voice)
 	do("delete subtask", alice, http.MethodDelete, "/api/v1/subtasks/"+st["id"].(string), nil)
 	do("delete template", alice, http.MethodDelete, "/api/v1/templates/"+tmpl["id"].(string), nil)
 	do("delete task", alice, http.MethodDelete, "/api/v1/tasks/"+id, nil)

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -174,8 +175,66 @@ func (a answer) data() map[string]any {
 	return d
 }
 
+// assistant: a note becomes a task through the assistant (drafted, then
+// confirmed: the task exists, the note is archived, one credit is spent, the
+// activity says ai), and a push reminder reaches the browser through the
+// worker, encrypted for it.
+func assistant(t *testing.T, c *client, signIn func(string) (string, string), ps *testkit.PushService) {
+	dave, _ := signIn("dave@example.com")
+	note := c.do(dave, http.MethodPost, "/api/v1/notes", map[string]any{"content": "Dentist: book a check-up"}, "").
+		expect(t, http.StatusCreated, "").data()["id"].(string)
+	draft := c.do(dave, http.MethodPost, "/api/v1/notes/"+note+"/convert", map[string]any{}, "").expect(t, http.StatusOK, "").data()
+	if draft["task"].(map[string]any)["title"] != "From a note" || draft["credits_used"] != float64(1) {
+		t.Fatalf("draft: %v", draft)
+	}
+	made := c.do(dave, http.MethodPost, "/api/v1/notes/"+note+"/convert", map[string]any{"confirm": true}, "").expect(t, http.StatusOK, "").data()
+	task := made["created_task"].(map[string]any)["id"].(string)
+	c.do(dave, http.MethodGet, "/api/v1/tasks/"+task, nil, "").expect(t, http.StatusOK, "")
+	if n := c.do(dave, http.MethodGet, "/api/v1/notes/"+note, nil, "").expect(t, http.StatusOK, "").data(); n["archived"] != true {
+		t.Fatalf("note: %v", n)
+	}
+	if b := c.do(dave, http.MethodGet, "/api/v1/credits/balance", nil, "").expect(t, http.StatusOK, "").data(); b["total"] != float64(14) {
+		t.Fatalf("balance after one conversion: %v", b)
+	}
+	byAI := 0
+	for _, e := range c.do(dave, http.MethodGet, "/api/v1/activity", nil, "").expect(t, http.StatusOK, "").body["data"].([]any) {
+		if e.(map[string]any)["source"] == "ai" {
+			byAI++
+		}
+	}
+	if byAI < 2 { // the task created, the note converted
+		t.Fatalf("%d activity entries by the assistant", byAI)
+	}
+
+	ps.VAPIDKey = c.do(dave, http.MethodGet, "/api/v1/notifications/vapid-public-key", nil, "").expect(t, http.StatusOK, "").data()["public_key"].(string)
+	browser := ps.Subscribe(t, http.StatusCreated)
+	c.do(dave, http.MethodPost, "/api/v1/notifications/push-subscription",
+		map[string]any{"endpoint": browser.Endpoint, "p256dh_key": browser.P256dh, "auth_key": browser.Auth}, "").expect(t, http.StatusCreated, "")
+	due := time.Now().Add(30 * time.Minute).UTC().Format(time.RFC3339)
+	call := c.do(dave, http.MethodPost, "/api/v1/tasks", map[string]any{"title": "Call the dentist", "due_date": due}, "").
+		expect(t, http.StatusCreated, "").data()["id"].(string)
+	c.do(dave, http.MethodPost, "/api/v1/reminders", map[string]any{"task_id": call, "type": "before", "offset_minutes": -60,
+		"method": "push"}, "").expect(t, http.StatusCreated, "")
+	deadline := time.Now().Add(30 * time.Second)
+	for len(ps.Messages(browser)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the push never arrived (refused: %v)", ps.Failures())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if m := ps.Messages(browser)[0]; !strings.Contains(m, "Call the dentist") || !strings.Contains(m, call) {
+		t.Fatalf("push payload %s", m)
+	}
+}
+
 func TestJourney(t *testing.T) {
 	issuer := testkit.NewIssuer(t)
+	_, openai, _ := testkit.AIFakes(t)
+	ps := testkit.NewPushService(t)
+	certFile := filepath.Join(t.TempDir(), "push-ca.pem")
+	if err := os.WriteFile(certFile, ps.Certificate(), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	port, opsPort, workerOpsPort := testkit.FreePort(t), testkit.FreePort(t), testkit.FreePort(t)
 	base := "http://127.0.0.1:" + port
 	env := []string{
@@ -195,6 +254,11 @@ func TestJourney(t *testing.T) {
 		// for tabs refreshing together has its own tests (on the fake clock).
 		"PERPETUA_AUTH_REFRESH_REUSE_GRACE=0s",
 		"CHECKOUT_WEBHOOK_SECRET=" + webhookSecret,
+		"OPENAI_API_KEY=" + openai.Key,
+		"OPENAI_BASE_URL=" + openai.URL,
+		// The local push service: a loopback host, its certificate trusted.
+		"PERPETUA_PUSH_ALLOW_PRIVATE_ENDPOINTS=true",
+		"SSL_CERT_FILE=" + certFile,
 	}
 	var procs []*testkit.Proc
 	// Metrics are on the ops listener in every role, never on the API port.
@@ -327,6 +391,7 @@ func TestJourney(t *testing.T) {
 	}
 
 	rewardsAndPayments(t, c, signIn)
+	assistant(t, c, signIn, ps)
 
 	// The worker ran its periodic housekeeping (scheduled on start).
 	deadline = time.Now().Add(20 * time.Second)
