@@ -177,42 +177,47 @@ func (s *Service) Confirm(ctx context.Context, p auth.Principal, typ string, dat
 	out := &ActionResult{Type: typ, Subtasks: []tasks.SubtaskInfo{}}
 	ctx = events.WithSource(ctx, events.SourceAI)
 	err = s.db.Tx(ctx, func(tx *gorm.DB) error {
-		switch d := parsed.(type) {
-		case *completeTaskData:
-			t, _, err := s.editor.CompleteTaskTx(ctx, tx, p, uuid.MustParse(d.TaskID))
-			out.Task = t
-			return err
-		case *createSubtasksData:
-			in := make([]tasks.NewSubtask, len(d.Subtasks))
-			for i, st := range d.Subtasks {
-				in[i] = tasks.NewSubtask{Title: st.Title, Source: tasks.SourceAI}
-			}
-			taskID := uuid.MustParse(d.TaskID)
-			subs, err := s.editor.AddSubtasksTx(ctx, tx, p, taskID, in)
-			if err != nil {
-				return err
-			}
-			out.Subtasks = subs
-			out.Task, err = s.tasks.OwnedTask(ctx, tx, p.UserID, taskID)
-			return err
-		case *updateTaskData:
-			t, err := s.editor.UpdateTaskTx(ctx, tx, p, uuid.MustParse(d.TaskID), tasks.Changes{Title: d.Title,
-				Description: d.Description, Priority: d.Priority, DueDate: d.DueDate,
-				EstimatedDuration: d.EstimatedDuration, Version: d.Version})
-			out.Task = t
+		if err := s.act(ctx, tx, p, parsed, out); err != nil {
 			return err
 		}
-		return fmt.Errorf("unhandled action %s", typ)
+		bal, err := s.credits.Balance(ctx, tx, p.UserID)
+		out.CreditsRemaining = bal.Total()
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	bal, err := s.credits.Balance(ctx, s.db.WithContext(ctx), p.UserID)
-	if err != nil {
-		return nil, err
-	}
-	out.CreditsRemaining = bal.Total()
 	return out, nil
+}
+
+// act carries out a task action in tx.
+func (s *Service) act(ctx context.Context, tx *gorm.DB, p auth.Principal, parsed any, out *ActionResult) error {
+	switch d := parsed.(type) {
+	case *completeTaskData:
+		t, _, err := s.editor.CompleteTaskTx(ctx, tx, p, uuid.MustParse(d.TaskID))
+		out.Task = t
+		return err
+	case *createSubtasksData:
+		in := make([]tasks.NewSubtask, len(d.Subtasks))
+		for i, st := range d.Subtasks {
+			in[i] = tasks.NewSubtask{Title: st.Title, Source: tasks.SourceAI}
+		}
+		taskID := uuid.MustParse(d.TaskID)
+		subs, err := s.editor.AddSubtasksTx(ctx, tx, p, taskID, in)
+		if err != nil {
+			return err
+		}
+		out.Subtasks = subs
+		out.Task, err = s.tasks.OwnedTask(ctx, tx, p.UserID, taskID)
+		return err
+	case *updateTaskData:
+		t, err := s.editor.UpdateTaskTx(ctx, tx, p, uuid.MustParse(d.TaskID), tasks.Changes{Title: d.Title,
+			Description: d.Description, Priority: d.Priority, DueDate: d.DueDate,
+			EstimatedDuration: d.EstimatedDuration, Version: d.Version})
+		out.Task = t
+		return err
+	}
+	return fmt.Errorf("unhandled action %s", out.Type)
 }
 
 // override is the task the user gave with a convert_note action, if any.
