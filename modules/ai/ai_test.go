@@ -676,3 +676,32 @@ func TestTranscribeAnswersAtOnceForPro(t *testing.T) {
 		t.Fatalf("spent %d, want 15", s)
 	}
 }
+
+func TestOldSessionCountsAndDraftsArePurged(t *testing.T) {
+	t.Parallel()
+	app, o, _ := start(t)
+	o.ForShape("task_draft", testkit.Reply{Content: `{"title": "Later", "description": "", "priority": "low", "due_date": null, "subtasks": []}`})
+	alice := app.SignIn(t, "alice@example.com")
+	post(t, app, alice, "/api/v1/ai/chat", map[string]any{"message": "hi"}).Expect(t, http.StatusOK)
+	note := app.Do(t, alice, http.MethodPost, "/api/v1/notes", map[string]any{"content": "later"}).Expect(t, http.StatusCreated).Data(t)["id"].(string)
+	app.Do(t, alice, http.MethodPost, "/api/v1/notes/"+note+"/convert", map[string]any{}).Expect(t, http.StatusOK)
+	run := func() {
+		t.Helper()
+		res, err := app.Queue.Insert(context.Background(), ai.PurgeArgs{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testkit.Eventually(t, 10*time.Second, "ai_purge", func() bool {
+			return app.Count(t, "river_job", "id = ? AND state = 'completed'", res.Job.ID) == 1
+		})
+	}
+	run()
+	if app.Count(t, "ai_sessions", "") != 1 || app.Count(t, "ai_note_drafts", "") != 1 {
+		t.Fatal("fresh rows were purged")
+	}
+	app.Clock.Advance(31 * 24 * time.Hour)
+	run()
+	if app.Count(t, "ai_sessions", "") != 0 || app.Count(t, "ai_note_drafts", "") != 0 {
+		t.Fatal("old rows were kept")
+	}
+}

@@ -141,7 +141,9 @@ func (s *Service) createFromDraft(ctx context.Context, tx *gorm.DB, p auth.Princ
 		}
 	}
 	conv.Created = t
-	return tx.Where("note_id = ?", noteID).Delete(&Draft{}).Error
+	// The draft stays (ai_purge drops it): a second confirmation racing this
+	// one finds it, then the archived note (409), instead of drafting anew.
+	return nil
 }
 
 // sanitize makes a model's draft fit the rules: a title, a description

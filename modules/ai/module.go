@@ -35,6 +35,7 @@ var Module = platform.Module{
 			platform.AsModels(models),
 			jobs.AsWorker(newTranscribeWorker),
 			events.AsSubscriber(queueTranscriptions),
+			jobs.AsHousekeeping(purgeJob),
 		),
 	),
 }
@@ -76,6 +77,8 @@ type Config struct {
 	MaxActions         int                 `mapstructure:"max_actions"`
 	StreamHeartbeat    time.Duration       `mapstructure:"stream_heartbeat"`
 	StreamWriteTimeout time.Duration       `mapstructure:"stream_write_timeout"`
+	Retention          time.Duration       `mapstructure:"retention"`
+	PurgeInterval      time.Duration       `mapstructure:"purge_interval"`
 	Costs              Costs               `mapstructure:"costs"`
 	Transcription      TranscriptionConfig `mapstructure:"transcription"`
 
@@ -111,6 +114,10 @@ func (c Config) Validate() error {
 		return config.Invalid("stream_heartbeat", "must be positive")
 	case c.StreamWriteTimeout <= 0:
 		return config.Invalid("stream_write_timeout", "must be positive")
+	case c.Retention < 24*time.Hour:
+		return config.Invalid("retention", "must be at least 24h (longer than a sign-in session's life)")
+	case c.PurgeInterval <= 0:
+		return config.Invalid("purge_interval", "must be positive")
 	case c.Costs.Chat < 0 || c.Costs.Subtasks < 0 || c.Costs.Convert < 0 || c.Costs.TranscriptionPerMinute < 0:
 		return config.Invalid("costs", "must not be negative")
 	case t.Model == "":

@@ -85,13 +85,8 @@ type admission struct {
 func (s *Service) admit(ctx context.Context, p auth.Principal, kind string, cost int) (*admission, error) {
 	a := &admission{s: s, p: p, kind: kind, cost: cost}
 	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
-		bal, err := s.credits.Balance(ctx, tx, p.UserID)
-		if err != nil {
+		if err := covers(ctx, tx, s.credits, p.UserID, cost); err != nil {
 			return err
-		}
-		if bal.Total() < cost {
-			return apperr.New(apperr.KindPaymentRequired, billing.CodeInsufficientCredits,
-				"this needs %d AI credits and %d are left", cost, bal.Total())
 		}
 		now := s.clock.Now()
 		row := Session{SessionID: p.SessionID, UserID: p.UserID, CreatedAt: now, UpdatedAt: now}
@@ -120,6 +115,20 @@ func (s *Service) admit(ctx context.Context, p auth.Principal, kind string, cost
 		return nil, err
 	}
 	return a, nil
+}
+
+// covers fails with 402 INSUFFICIENT_CREDITS unless the user's balance
+// covers cost.
+func covers(ctx context.Context, tx *gorm.DB, credits billing.Credits, userID uuid.UUID, cost int) error {
+	bal, err := credits.Balance(ctx, tx, userID)
+	if err != nil {
+		return err
+	}
+	if bal.Total() < cost {
+		return apperr.New(apperr.KindPaymentRequired, billing.CodeInsufficientCredits,
+			"this needs %d AI credits and %d are left", cost, bal.Total())
+	}
+	return nil
 }
 
 // end closes the request: an unpaid one gives its session request back.

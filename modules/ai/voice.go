@@ -64,17 +64,8 @@ func (v *voiceQueue) Admit(ctx context.Context, p auth.Principal, audioURL strin
 	if !v.stt.ok {
 		return errSTTNotConfigured
 	}
-	cost := costOf(v.cfg, float64(seconds))
 	return v.db.Tx(ctx, func(tx *gorm.DB) error {
-		bal, err := v.credits.Balance(ctx, tx, p.UserID)
-		if err != nil {
-			return err
-		}
-		if bal.Total() < cost {
-			return apperr.New(apperr.KindPaymentRequired, billing.CodeInsufficientCredits,
-				"transcribing %d seconds needs %d AI credits and %d are left", seconds, cost, bal.Total())
-		}
-		return nil
+		return covers(ctx, tx, v.credits, p.UserID, costOf(v.cfg, float64(seconds)))
 	})
 }
 
