@@ -21,6 +21,7 @@ import (
 	"github.com/perpetuaflow/api/platform/clock"
 	"github.com/perpetuaflow/api/platform/database"
 	"github.com/perpetuaflow/api/platform/events"
+	"github.com/perpetuaflow/api/platform/observability"
 )
 
 // Error codes of this module.
@@ -136,6 +137,10 @@ func (a *admission) end(ctx context.Context, err error) {
 	outcome := "ok"
 	if !a.paid {
 		outcome = outcomeOf(err)
+		if e, ok := apperr.As(err); ok && e.Kind == apperr.KindUnavailable {
+			// The client sees a short message; the cause is for us.
+			observability.Logger(ctx, a.s.log).Warn("ai request failed", zap.String("kind", a.kind), zap.Error(err))
+		}
 		ctx = context.WithoutCancel(ctx)
 		rerr := a.s.db.Tx(ctx, func(tx *gorm.DB) error {
 			return tx.Model(&Session{}).Where("session_id = ? AND requests > 0", a.p.SessionID).
