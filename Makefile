@@ -10,7 +10,7 @@ LDFLAGS   := -s -w -X github.com/perpetuaflow/api/app.Version=$(VERSION)
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: run build test check test-sqlite test-postgres bench load migrate clean
+.PHONY: run build test check test-sqlite test-postgres bench bench-jobs bench-go load migrate clean
 
 run:
 	$(GO) run . serve --role=all
@@ -37,7 +37,20 @@ test-postgres:
 	echo "== tests on PostgreSQL ($(TEST_DATABASE_URL)) =="; \
 	TEST_DATABASE_URL='$(TEST_DATABASE_URL)' $(GO) test $(TEST_FLAGS) -race ./...
 
-bench:
+# The PostgreSQL `make bench` and `make bench-jobs` create scratch databases on.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
+
+# The request hot path against pgbench on the same statements, and on SQLite
+# against a Go loop over the same file (needs pgbench: postgresql-client).
+bench: build
+	$(GO) run ./test/bench -binary $(BINARY) -db '$(BENCH_DATABASE_URL)' $(BENCH_FLAGS) http
+
+# Reminder lag and trivial jobs per second on PostgreSQL.
+bench-jobs: build
+	$(GO) run ./test/bench -binary $(BINARY) -db '$(BENCH_DATABASE_URL)' $(BENCH_FLAGS) jobs
+
+# Go micro-benchmarks of the packages.
+bench-go:
 	TEST_DATABASE_URL= $(GO) test -run '^$$' -bench . -benchmem ./...
 
 load:

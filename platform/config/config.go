@@ -102,6 +102,7 @@ type ServerConfig struct {
 	IdleTimeout      time.Duration `mapstructure:"idle_timeout"`
 	ShutdownTimeout  time.Duration `mapstructure:"shutdown_timeout"`
 	DocsEnabled      bool          `mapstructure:"docs_enabled"`
+	PprofEnabled     bool          `mapstructure:"pprof_enabled"`
 	CORSOrigins      []string      `mapstructure:"cors_origins"`
 	ProxyHeader      string        `mapstructure:"proxy_header"`
 	TrustedProxies   []string      `mapstructure:"trusted_proxies"`
