@@ -2,12 +2,24 @@
 // Counters live in a store shared by every API instance (the database, or
 // Redis when configured) and are incremented atomically there, so N instances
 // together allow the budget, not N times it.
+//
+// An instance does not write to the store for every request: it reserves a
+// lease of several requests at once (a twentieth of the budget, at most
+// 1,000, and never more than the budget has left as far as it knows) and
+// spends the lease locally. The store's counter is the sum of all leases, and
+// a request is allowed only when its place in a lease is within the budget,
+// so the instances together never exceed the budget. The cost: a lease that
+// one instance has not spent is unavailable to the others, so with N
+// instances a client may be refused up to (N-1)×(lease-1) requests before
+// the budget is reached (none with one instance; none with budgets under 40,
+// whose leases are one request).
 package ratelimit
 
 import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -26,11 +38,11 @@ import (
 // Window is the length of one counting window: budgets are per minute.
 const Window = time.Minute
 
-// Store counts hits per key and window.
+// Store counts reserved requests per key and window.
 type Store interface {
-	// Hit records one request for key in the window starting at start and
-	// returns the number of requests in that window so far.
-	Hit(ctx context.Context, key string, start time.Time) (int64, error)
+	// Reserve adds n requests to key's count in the window starting at start
+	// and returns the count after the addition.
+	Reserve(ctx context.Context, key string, start time.Time, n int64) (int64, error)
 }
 
 // DBStore keeps counters in the rate_limit_counters table.
@@ -39,12 +51,12 @@ type DBStore struct{ db *database.DB }
 // NewDBStore returns a store over the application database.
 func NewDBStore(db *database.DB) *DBStore { return &DBStore{db: db} }
 
-// Hit increments the counter with one upsert, atomic on both dialects.
-func (s *DBStore) Hit(ctx context.Context, key string, start time.Time) (int64, error) {
+// Reserve adds to the counter with one upsert, atomic on both dialects.
+func (s *DBStore) Reserve(ctx context.Context, key string, start time.Time, n int64) (int64, error) {
 	var hits int64
-	err := s.db.WithContext(ctx).Raw(`INSERT INTO rate_limit_counters (bucket, window_start, hits) VALUES (?, ?, 1)
-		ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limit_counters.hits + 1
-		RETURNING hits`, key, start).Scan(&hits).Error
+	err := s.db.WithContext(ctx).Raw(`INSERT INTO rate_limit_counters (bucket, window_start, hits) VALUES (?, ?, ?)
+		ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limit_counters.hits + excluded.hits
+		RETURNING hits`, key, start, n).Scan(&hits).Error
 	return hits, err
 }
 
@@ -66,11 +78,11 @@ func NewRedisStore(url string) (*RedisStore, error) {
 	return &RedisStore{c: redis.NewClient(opts)}, nil
 }
 
-// Hit increments the counter and sets its expiry in one round trip.
-func (s *RedisStore) Hit(ctx context.Context, key string, start time.Time) (int64, error) {
+// Reserve adds to the counter and sets its expiry in one round trip.
+func (s *RedisStore) Reserve(ctx context.Context, key string, start time.Time, n int64) (int64, error) {
 	k := "ratelimit:" + key + ":" + strconv.FormatInt(start.Unix(), 10)
 	pipe := s.c.TxPipeline()
-	incr := pipe.Incr(ctx, k)
+	incr := pipe.IncrBy(ctx, k, n)
 	pipe.Expire(ctx, k, 2*Window)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return 0, err
@@ -92,6 +104,21 @@ type Limiter struct {
 	log     *zap.Logger
 	limited *prometheus.CounterVec
 	errors  prometheus.Counter
+
+	mu     sync.Mutex
+	leases map[string]*lease
+	swept  time.Time // the window the leases are of
+}
+
+// lease is the part of a key's count in one window that this instance
+// reserved and spends locally: the requests numbered first..last of the
+// window, of which next is the next to hand out.
+type lease struct {
+	mu         sync.Mutex
+	start      time.Time
+	next, last int64
+	exhausted  bool  // the store's count is past the budget: refuse locally
+	storeCount int64 // the store's count after this instance's last reservation
 }
 
 // NewLimiter returns a limiter over store with the budgets of cfg.
@@ -103,8 +130,9 @@ func NewLimiter(store Store, cfg *config.Config, clk clock.Clock, log *zap.Logge
 			httpx.RateAI:      cfg.RateLimit.AIPerMinute,
 			httpx.RateAuth:    cfg.RateLimit.AuthPerMinute,
 		},
-		clock: clk,
-		log:   log.Named("ratelimit"),
+		clock:  clk,
+		log:    log.Named("ratelimit"),
+		leases: map[string]*lease{},
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: observability.Namespace, Name: "rate_limited_requests_total",
 			Help: "Requests refused with 429, by rate-limit class.",
@@ -132,17 +160,59 @@ func (l *Limiter) Allow(ctx context.Context, class, subject string) (Result, err
 	if !ok {
 		return Result{Allowed: true}, nil
 	}
-	now := l.clock.Now()
-	start := now.Truncate(Window)
-	hits, err := l.store.Hit(ctx, class+":"+subject, start)
-	if err != nil {
-		return Result{Allowed: true}, err
+	start := l.clock.Now().Truncate(Window)
+	key := class + ":" + subject
+	ls := l.lease(key, start)
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if !ls.start.Equal(start) {
+		*ls = lease{start: start, next: 1}
 	}
-	remaining := budget - int(hits)
-	if remaining < 0 {
-		remaining = 0
+	limit := int64(budget)
+	if !ls.exhausted && ls.next > ls.last {
+		n := leaseSize(limit, ls.storeCount)
+		count, err := l.store.Reserve(ctx, key, start, n)
+		if err != nil {
+			return Result{Allowed: true}, err
+		}
+		ls.next, ls.last, ls.storeCount = count-n+1, count, count
 	}
-	return Result{Limit: budget, Remaining: remaining, Reset: start.Add(Window), Allowed: hits <= int64(budget)}, nil
+	// The request's place in the window, among all instances' requests.
+	place := ls.next
+	if ls.exhausted || place > limit {
+		ls.exhausted = true
+		return Result{Limit: budget, Remaining: 0, Reset: start.Add(Window)}, nil
+	}
+	ls.next++
+	return Result{Limit: budget, Remaining: int(limit - place), Reset: start.Add(Window), Allowed: true}, nil
+}
+
+// leaseSize is how many requests to reserve at once: a twentieth of the
+// budget (at most 1,000), and no more than the budget had left at this
+// instance's last reservation.
+func leaseSize(budget, storeCount int64) int64 {
+	n := min(max(budget/20, 1), 1000)
+	if left := budget - storeCount; left < n {
+		n = max(left, 1)
+	}
+	return n
+}
+
+// lease returns key's lease. A new window starts with no leases (those of
+// the past window are worth nothing).
+func (l *Limiter) lease(key string, start time.Time) *lease {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if start.After(l.swept) {
+		l.leases = make(map[string]*lease, len(l.leases))
+		l.swept = start
+	}
+	ls, ok := l.leases[key]
+	if !ok {
+		ls = &lease{start: start, next: 1}
+		l.leases[key] = ls
+	}
+	return ls
 }
 
 // Middleware is the Huma middleware: it runs after authentication, so that
