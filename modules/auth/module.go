@@ -13,6 +13,7 @@ import (
 
 	"github.com/perpetuaflow/api/platform"
 	"github.com/perpetuaflow/api/platform/config"
+	"github.com/perpetuaflow/api/platform/events"
 	"github.com/perpetuaflow/api/platform/httpx"
 )
 
@@ -23,6 +24,7 @@ var Module = platform.Module{
 	Option: fx.Module("auth",
 		fx.Provide(
 			newConfig,
+			newSessionCache,
 			newKeyring,
 			newService,
 			newDirectory,
@@ -31,6 +33,7 @@ var Module = platform.Module{
 			func(s *Service) httpx.Authenticator { return s },
 			platform.AsRoutes(newHandlers),
 			platform.AsModels(models),
+			events.AsSubscriber(forgetChangedTiers),
 		),
 		// Configuration mistakes (dev login in production) stop every role.
 		fx.Invoke(func(Config) {}),
@@ -52,6 +55,7 @@ type Config struct {
 	GoogleIssuerURL    string        `mapstructure:"google_issuer_url"`
 	GoogleTimeout      time.Duration `mapstructure:"google_timeout"`
 	DevLoginEnabled    string        `mapstructure:"dev_login_enabled"`
+	SessionCacheTTL    time.Duration `mapstructure:"session_cache_ttl"`
 
 	// DevLogin is DevLoginEnabled resolved against the environment.
 	DevLogin bool `mapstructure:"-"`
@@ -68,6 +72,8 @@ func (c Config) Validate() error {
 		return config.Invalid("refresh_token_ttl_days", "must be at least 1")
 	case c.RefreshGrace < 0 || c.RefreshGrace > time.Minute:
 		return config.Invalid("refresh_reuse_grace", "must be between 0s and 1m")
+	case c.SessionCacheTTL < 0 || c.SessionCacheTTL > time.Minute:
+		return config.Invalid("session_cache_ttl", "must be between 0s and 1m")
 	case c.GoogleTimeout <= 0:
 		return config.Invalid("google_timeout", "must be positive")
 	case c.DevLoginEnabled != "auto" && c.DevLoginEnabled != "true" && c.DevLoginEnabled != "false":

@@ -37,12 +37,22 @@ type Service struct {
 	cfg    Config
 	keys   *keyring
 	google *googleVerifier
+	cache  *sessionCache
 	log    *zap.Logger
 }
 
-func newService(db *database.DB, bus *events.Bus, clk clock.Clock, cfg Config, keys *keyring, log *zap.Logger) *Service {
-	return &Service{db: db, bus: bus, clock: clk, cfg: cfg, keys: keys,
+func newService(db *database.DB, bus *events.Bus, clk clock.Clock, cfg Config, keys *keyring, cache *sessionCache, log *zap.Logger) *Service {
+	return &Service{db: db, bus: bus, clock: clk, cfg: cfg, keys: keys, cache: cache,
 		google: newGoogleVerifier(cfg, clk.Now), log: log.Named("auth")}
+}
+
+// forgetChangedTiers makes a tier change apply to this instance's cached
+// sessions at once.
+func forgetChangedTiers(cache *sessionCache) events.Subscription {
+	return events.On("forget cached sessions", func(_ context.Context, _ *gorm.DB, e TierChanged) error {
+		cache.forgetUser(e.UserID)
+		return nil
+	})
 }
 
 // Tokens is the answer of a sign-in or a refresh.
@@ -181,6 +191,7 @@ func hashToken(raw string) string {
 func (s *Service) Refresh(ctx context.Context, raw string) (*Tokens, error) {
 	var out *Tokens
 	reused := false
+	var revoked uuid.UUID
 	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
 		reused = false
 		// The row lock makes concurrent refreshes with one token take turns:
@@ -203,7 +214,7 @@ func (s *Service) Refresh(ctx context.Context, raw string) (*Tokens, error) {
 		case !now.Before(rt.ExpiresAt):
 			return errInvalidRefresh
 		case rt.UsedAt != nil && now.Sub(*rt.UsedAt) > s.cfg.RefreshGrace:
-			reused = true
+			reused, revoked = true, sess.ID
 			return s.revokeSession(tx, sess.ID, revokedReuse)
 		case rt.UsedAt == nil:
 			if err := database.One(tx.Model(&RefreshToken{}).Where("id = ? AND used_at IS NULL", rt.ID).
@@ -226,6 +237,7 @@ func (s *Service) Refresh(ctx context.Context, raw string) (*Tokens, error) {
 		return nil, err
 	}
 	if reused {
+		s.cache.forgetSessions(revoked)
 		observability.Logger(ctx, s.log).Warn("refresh token reused; session revoked")
 		return nil, errInvalidRefresh
 	}
@@ -252,8 +264,9 @@ func (s *Service) Logout(ctx context.Context, bearer, refreshToken string) error
 	if len(sessions) == 0 && refreshToken == "" {
 		return nil
 	}
-	return s.db.Tx(ctx, func(tx *gorm.DB) error {
-		ids := sessions
+	var ids []uuid.UUID
+	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
+		ids = sessions
 		if refreshToken != "" {
 			var rt RefreshToken
 			err := tx.Where("token_hash = ?", hashToken(refreshToken)).Take(&rt).Error
@@ -271,11 +284,21 @@ func (s *Service) Logout(ctx context.Context, bearer, refreshToken string) error
 		}
 		return nil
 	})
+	if err == nil {
+		s.cache.forgetSessions(ids...)
+	}
+	return err
 }
 
 // Authenticate implements httpx.Authenticator: it verifies an access token
-// and loads its user, refusing tokens whose session was revoked.
+// and loads its user, refusing tokens whose session was revoked. What it
+// found is cached for auth.session_cache_ttl (see sessionCache).
 func (s *Service) Authenticate(ctx context.Context, token string) (context.Context, error) {
+	if p, ok := s.cache.get(token); ok {
+		return httpx.WithSubject(WithPrincipal(ctx, p), p.UserID.String()), nil
+	}
+	gen := s.cache.generation()
+	checked := s.clock.Now()
 	claims, err := s.keys.verify(token, s.cfg.Issuer, s.clock.Now)
 	if err != nil {
 		return ctx, err
@@ -296,8 +319,11 @@ func (s *Service) Authenticate(ctx context.Context, token string) (context.Conte
 	if err != nil {
 		return ctx, fmt.Errorf("load user: %w", err)
 	}
-	ctx = WithPrincipal(ctx, Principal{UserID: u.ID, Email: u.Email, Tier: u.Tier, Timezone: u.Timezone, SessionID: sid})
-	return httpx.WithSubject(ctx, u.ID.String()), nil
+	p := Principal{UserID: u.ID, Email: u.Email, Tier: u.Tier, Timezone: u.Timezone, SessionID: sid}
+	if claims.ExpiresAt != nil {
+		s.cache.put(token, p, claims.ExpiresAt.Time, checked, gen)
+	}
+	return httpx.WithSubject(WithPrincipal(ctx, p), p.UserID.String()), nil
 }
 
 // JWKS returns the public keys that verify access tokens.
@@ -344,6 +370,7 @@ func (s *Service) UpdateMe(ctx context.Context, p Principal, in ProfileChanges) 
 		if err != nil {
 			return nil, err
 		}
+		s.cache.forgetUser(p.UserID)
 	}
 	return s.Me(ctx, p)
 }

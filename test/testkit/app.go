@@ -100,6 +100,9 @@ func Start(t testing.TB, opts ...Option) *App {
 		"rate_limit.ai_per_minute":      100000,
 		"rate_limit.auth_per_minute":    100000,
 		"jobs.poll_interval":            "50ms",
+		// Tests change users' tiers and sessions straight in the database, as
+		// another instance would; the cache's own tests turn it on.
+		"auth.session_cache_ttl": "0s",
 	}
 	for k, v := range o.overrides {
 		defaults[k] = v
