@@ -87,38 +87,6 @@ var sortOrders = map[string]string{
 	"-priority":   "CASE priority WHEN 'high' THEN 2 WHEN 'medium' THEN 1 ELSE 0 END, created_at DESC",
 }
 
-// List returns one page of the user's tasks and the total that match.
-func (s *Service) List(ctx context.Context, p auth.Principal, f ListFilter) ([]Task, int64, error) {
-	q := s.db.WithContext(ctx).Model(&Task{}).Where("user_id = ?", p.UserID)
-	if f.Completed != nil {
-		q = q.Where("completed = ?", *f.Completed)
-	}
-	if f.Hidden != nil {
-		q = q.Where("hidden = ?", *f.Hidden)
-	}
-	if f.Archived != nil {
-		q = q.Where("archived = ?", *f.Archived)
-	}
-	if f.Priority != nil {
-		q = q.Where("priority = ?", *f.Priority)
-	}
-	if f.DueBefore != nil {
-		q = q.Where("due_date IS NOT NULL AND due_date < ?", f.DueBefore.UTC())
-	}
-	if f.DueAfter != nil {
-		q = q.Where("due_date IS NOT NULL AND due_date > ?", f.DueAfter.UTC())
-	}
-	if term := strings.TrimSpace(f.Query); term != "" {
-		pattern := "%" + database.EscapeLike(strings.ToLower(term)) + "%"
-		q = q.Where(`(LOWER(title) LIKE ? ESCAPE '\' OR LOWER(description) LIKE ? ESCAPE '\')`, pattern, pattern)
-	}
-	order, ok := sortOrders[f.Sort]
-	if !ok {
-		order = sortOrders["-created_at"]
-	}
-	return database.Page[Task](q, order+", id DESC", f.Offset, f.Limit)
-}
-
 // Get returns one task of the user.
 func (s *Service) Get(ctx context.Context, p auth.Principal, taskID uuid.UUID) (*Task, error) {
 	return s.load(s.db.WithContext(ctx), p.UserID, taskID)

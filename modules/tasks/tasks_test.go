@@ -241,8 +241,18 @@ func TestListTasks(t *testing.T) {
 		t.Fatalf("first page: %+v", page.Pagination)
 	}
 	app.Do(t, alice, http.MethodGet, "/api/v1/tasks?limit=3&offset=3", nil).Expect(t, http.StatusOK).Decode(t, &page)
-	if len(page.Data) != 1 || page.Pagination.HasMore || page.Pagination.Offset != 3 {
+	if len(page.Data) != 1 || page.Pagination.HasMore || page.Pagination.Offset != 3 || page.Pagination.Total != 4 {
 		t.Fatalf("second page: %+v", page.Pagination)
+	}
+	// Past the end: no rows, the total all the same.
+	page.Data = nil
+	app.Do(t, alice, http.MethodGet, "/api/v1/tasks?limit=3&offset=9", nil).Expect(t, http.StatusOK).Decode(t, &page)
+	if len(page.Data) != 0 || page.Pagination.HasMore || page.Pagination.Total != 4 {
+		t.Fatalf("page past the end: %+v", page.Pagination)
+	}
+	app.Do(t, alice, http.MethodGet, "/api/v1/tasks?limit=3&q=nothing+like+it", nil).Expect(t, http.StatusOK).Decode(t, &page)
+	if len(page.Data) != 0 || page.Pagination.Total != 0 {
+		t.Fatalf("no match: %+v", page.Pagination)
 	}
 	app.Do(t, alice, http.MethodGet, "/api/v1/tasks", nil).Decode(t, &page)
 	if page.Pagination.Limit != 100 {

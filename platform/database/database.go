@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -56,12 +58,16 @@ type DB struct {
 	// listens for notifications through it.
 	Pool    *pgxpool.Pool
 	Dialect Dialect
+	// Read is the pool for reads outside transactions: on SQLite (a file) a
+	// pool of read-only connections beside the single writer, so that reads
+	// do not queue behind writes (WAL lets them run together); elsewhere SQL.
+	Read *sql.DB
 
 	retries *prometheus.CounterVec
 }
 
 func newDB(gdb *gorm.DB, sqlDB *sql.DB, pool *pgxpool.Pool, dialect Dialect) *DB {
-	return &DB{Gorm: gdb, SQL: sqlDB, Pool: pool, Dialect: dialect,
+	return &DB{Gorm: gdb, SQL: sqlDB, Pool: pool, Dialect: dialect, Read: sqlDB,
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: observability.Namespace, Name: "db_transaction_retries_total",
 			Help: "Transactions run again after PostgreSQL aborted them, by reason (deadlock, serialization).",
@@ -141,12 +147,33 @@ func openSQLite(cfg *config.Config, gcfg *gorm.Config) (*DB, error) {
 	sqlDB.SetMaxIdleConns(1)
 	sqlDB.SetConnMaxLifetime(0)
 	sqlDB.SetConnMaxIdleTime(0)
-	return newDB(gdb, sqlDB, nil, SQLite), nil
+	db := newDB(gdb, sqlDB, nil, SQLite)
+	if path != ":memory:" {
+		params.Add("_pragma", "query_only(1)")
+		readers, err := sql.Open("sqlite", path+"?"+params.Encode())
+		if err != nil {
+			sqlDB.Close()
+			return nil, fmt.Errorf("open sqlite readers: %w", err)
+		}
+		readers.SetMaxOpenConns(sqliteReaders)
+		readers.SetMaxIdleConns(sqliteReaders)
+		readers.SetConnMaxLifetime(0)
+		readers.SetConnMaxIdleTime(0)
+		db.Read = readers
+	}
+	return db, nil
 }
+
+// sqliteReaders is the size of SQLite's read pool: reads are CPU-bound, so
+// a few more than the cores.
+var sqliteReaders = runtime.GOMAXPROCS(0) + 2
 
 // Close closes the pools.
 func (db *DB) Close() error {
 	err := db.SQL.Close()
+	if db.Read != db.SQL {
+		err = errors.Join(err, db.Read.Close())
+	}
 	if db.Pool != nil {
 		db.Pool.Close()
 	}
@@ -158,6 +185,27 @@ func (db *DB) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	return db.SQL.PingContext(ctx)
+}
+
+// Rebind turns the ? marks of a hand-written query into the dialect's
+// placeholders ($1, $2, ... on PostgreSQL). The query must have no other ?.
+func (db *DB) Rebind(query string) string {
+	if db.Dialect != Postgres {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // WithContext returns a session bound to ctx, for reads outside a
