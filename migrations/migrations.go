@@ -23,5 +23,6 @@ func All() []*gormigrate.Migration {
 		gamificationTables,
 		billingTables,
 		aiTables,
+		taskListIndex,
 	}
 }

@@ -95,6 +95,11 @@ func openPostgres(ctx context.Context, cfg *config.Config, gcfg *gorm.Config) (*
 	}
 	pcfg.MaxConns = int32(cfg.Database.MaxOpenConns)
 	pcfg.MaxConnLifetime = cfg.Database.ConnMaxLifetime
+	// Each connection prepares the statements it runs and keeps them (pgx's
+	// default is 512 per connection, allocated up front); the hot paths use a
+	// few dozen.
+	pcfg.ConnConfig.StatementCacheCapacity = 128
+	pcfg.ConnConfig.DescriptionCacheCapacity = 128
 	// Every session works in UTC so that timestamps read back as written.
 	pcfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
@@ -165,8 +170,8 @@ func openSQLite(cfg *config.Config, gcfg *gorm.Config) (*DB, error) {
 }
 
 // sqliteReaders is the size of SQLite's read pool: reads are CPU-bound, so
-// a few more than the cores.
-var sqliteReaders = runtime.GOMAXPROCS(0) + 2
+// one per core (each connection has its own page cache).
+var sqliteReaders = max(runtime.GOMAXPROCS(0), 2)
 
 // Close closes the pools.
 func (db *DB) Close() error {

@@ -41,7 +41,7 @@ COMMIT;
 // login), budgets and limits above the load (the checks still run), the
 // production log level.
 func serverEnv(dbURL string, o options) []string {
-	return []string{
+	return append([]string{
 		"DATABASE_URL=" + dbURL,
 		"DATA_DIR=" + filepath.Join(o.work, "data"),
 		"ENVIRONMENT=development",
@@ -51,7 +51,7 @@ func serverEnv(dbURL string, o options) []string {
 		"RATE_LIMIT_AUTH=100000000",
 		"PERPETUA_LIMITS_FREE_MAX_TASKS=1000000",
 		"PERPETUA_SERVER_PPROF_ENABLED=true",
-	}
+	}, o.env...)
 }
 
 type httpFigures struct {

@@ -36,7 +36,14 @@ type options struct {
 	jobs        int
 	work        string
 	profile     string
+	env         envFlags
 }
+
+// envFlags collects -env KEY=VALUE flags.
+type envFlags []string
+
+func (e *envFlags) String() string     { return fmt.Sprint(*e) }
+func (e *envFlags) Set(v string) error { *e = append(*e, v); return nil }
 
 func main() {
 	o := options{}
@@ -52,6 +59,7 @@ func main() {
 	flag.BoolVar(&o.sqlite, "sqlite", true, "also measure the embedded SQLite")
 	flag.IntVar(&o.reminders, "reminders", 10000, "jobs bench: reminders due within one minute")
 	flag.IntVar(&o.jobs, "jobs", 20000, "jobs bench: trivial jobs")
+	flag.Var(&o.env, "env", "KEY=VALUE for the server's environment (repeatable), to try a setting")
 	flag.StringVar(&o.profile, "profile", "", "write CPU profiles of the server's first rounds into this folder")
 	flag.Parse()
 	var err error
