@@ -173,3 +173,41 @@ func TestAPIRoleInsertsAndWorkerRoleWorks(t *testing.T) {
 		t.Fatalf("the worker serves the API: %d", res.StatusCode)
 	}
 }
+
+func TestDueJobsArePromotedWithoutWaitingForRiversScheduler(t *testing.T) {
+	t.Parallel()
+	// The api role starts no River maintenance: only PromoteDue moves jobs.
+	app := testkit.Start(t, testkit.Modules(jobs.Module), testkit.WithRole(platform.RoleAPI), withProbe(newProbe()))
+	ctx := context.Background()
+	soon, err := app.Queue.Insert(ctx, probeArgs{N: 1}, &river.InsertOpts{ScheduledAt: time.Now().Add(300 * time.Millisecond)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	later, err := app.Queue.Insert(ctx, probeArgs{N: 2}, &river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := func(id int64) string {
+		var s string
+		if err := app.DB.Gorm.Raw("SELECT state FROM river_job WHERE id = ?", id).Scan(&s).Error; err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if state(soon.Job.ID) != "scheduled" {
+		t.Fatalf("state %q before it is due", state(soon.Job.ID))
+	}
+	testkit.Eventually(t, 10*time.Second, "the due job to be promoted", func() bool {
+		n, err := app.Queue.PromoteDue(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	})
+	if s := state(soon.Job.ID); s != "available" {
+		t.Fatalf("due job: state %q, want available", s)
+	}
+	if s := state(later.Job.ID); s != "scheduled" {
+		t.Fatalf("job due in an hour: state %q, want scheduled", s)
+	}
+}

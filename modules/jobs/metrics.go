@@ -19,6 +19,7 @@ type metrics struct {
 	inserted  *prometheus.CounterVec
 	processed *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
+	promoted  prometheus.Counter
 }
 
 var (
@@ -41,8 +42,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Job run time, by kind.",
 			Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5, 10, 30, 60, 300},
 		}, []string{"kind"}),
+		promoted: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: observability.Namespace, Name: "jobs_promoted_total",
+			Help: "Scheduled and retryable jobs made available when due.",
+		}),
 	}
-	reg.MustRegister(m.inserted, m.processed, m.duration)
+	reg.MustRegister(m.inserted, m.processed, m.duration, m.promoted)
 	return m
 }
 

@@ -55,6 +55,7 @@ type Config struct {
 	IdempotencyPurgeInterval time.Duration `mapstructure:"idempotency_purge_interval"`
 	JobTimeout               time.Duration `mapstructure:"job_timeout"`
 	RescueAfter              time.Duration `mapstructure:"rescue_after"`
+	ScheduleInterval         time.Duration `mapstructure:"schedule_interval"`
 }
 
 // Validate checks the section.
@@ -72,6 +73,8 @@ func (c Config) Validate() error {
 		return config.Invalid("job_timeout", "must be positive")
 	case c.RescueAfter <= c.JobTimeout:
 		return config.Invalid("rescue_after", "must be longer than job_timeout (%s)", c.JobTimeout)
+	case c.ScheduleInterval < 10*time.Millisecond || c.ScheduleInterval > 5*time.Second:
+		return config.Invalid("schedule_interval", "must be between 10ms and 5s")
 	}
 	return nil
 }
@@ -83,10 +86,15 @@ func newConfig(cfg *config.Config) (Config, error) {
 
 // Queue is the River client of this process.
 type Queue struct {
-	client  *river.Client[*sql.Tx]
-	role    platform.Role
-	log     *zap.Logger
-	workers []string
+	client   *river.Client[*sql.Tx]
+	driver   riverdriver.Driver[*sql.Tx]
+	role     platform.Role
+	log      *zap.Logger
+	workers  []string
+	interval time.Duration
+	promoted prometheus.Counter
+	stopping context.CancelFunc
+	stopped  chan struct{}
 }
 
 type queueParams struct {
@@ -160,7 +168,8 @@ func newQueue(p queueParams) (*Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("job queue: %w", err)
 	}
-	return &Queue{client: client, role: p.Role, log: log, workers: kinds}, nil
+	return &Queue{client: client, driver: driver, role: p.Role, log: log, workers: kinds,
+		interval: p.Config.ScheduleInterval, promoted: metrics.promoted}, nil
 }
 
 func (q *Queue) start(ctx context.Context) error {
@@ -172,8 +181,66 @@ func (q *Queue) start(ctx context.Context) error {
 	if err := q.client.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start job queue: %w", err)
 	}
+	promoting, stop := context.WithCancel(context.Background())
+	q.stopping, q.stopped = stop, make(chan struct{})
+	go q.promoteEvery(promoting)
 	q.log.Info("job workers started", zap.Strings("kinds", q.workers))
 	return nil
+}
+
+// promoteEvery makes scheduled jobs (reminders, retries) available as soon
+// as they are due, every schedule_interval: River's own scheduler looks only
+// every 5 seconds, which would make a reminder up to 5 seconds late.
+func (q *Queue) promoteEvery(ctx context.Context) {
+	defer close(q.stopped)
+	t := time.NewTicker(q.interval)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		_, err := q.PromoteDue(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil && !failing:
+			q.log.Warn("promoting due jobs failed", zap.Error(err))
+			failing = true
+		case err == nil && failing:
+			q.log.Info("promoting due jobs works again")
+			failing = false
+		}
+	}
+}
+
+// promoteBatch bounds the jobs one promotion moves.
+const promoteBatch = 5000
+
+// PromoteDue makes the scheduled and retryable jobs whose time has come
+// available (River's scheduling statement: unique jobs keep their rules)
+// and wakes the workers of every process. It returns how many it moved.
+func (q *Queue) PromoteDue(ctx context.Context) (int, error) {
+	exec := q.driver.GetExecutor()
+	res, err := exec.JobSchedule(ctx, &riverdriver.JobScheduleParams{Max: promoteBatch})
+	if err != nil || len(res) == 0 {
+		return 0, err
+	}
+	q.promoted.Add(float64(len(res)))
+	if q.driver.SupportsListenNotify() {
+		queues := map[string]bool{}
+		var payloads []string
+		for _, r := range res {
+			if !queues[r.Job.Queue] {
+				queues[r.Job.Queue] = true
+				payloads = append(payloads, fmt.Sprintf(`{"queue": %q}`, r.Job.Queue))
+			}
+		}
+		if err := exec.NotifyMany(ctx, &riverdriver.NotifyManyParams{Payload: payloads, Topic: "river_insert"}); err != nil {
+			return len(res), fmt.Errorf("wake workers: %w", err)
+		}
+	}
+	return len(res), nil
 }
 
 // stop lets running jobs finish; when the stop deadline passes it cancels
@@ -182,6 +249,8 @@ func (q *Queue) stop(ctx context.Context) error {
 	if !q.role.RunsWorkers() {
 		return nil
 	}
+	q.stopping()
+	<-q.stopped
 	err := q.client.Stop(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		q.log.Warn("jobs still running at shutdown deadline; cancelling them")
