@@ -56,6 +56,7 @@ type Config struct {
 	JobTimeout               time.Duration `mapstructure:"job_timeout"`
 	RescueAfter              time.Duration `mapstructure:"rescue_after"`
 	ScheduleInterval         time.Duration `mapstructure:"schedule_interval"`
+	FetchCooldown            time.Duration `mapstructure:"fetch_cooldown"`
 }
 
 // Validate checks the section.
@@ -73,6 +74,8 @@ func (c Config) Validate() error {
 		return config.Invalid("job_timeout", "must be positive")
 	case c.RescueAfter <= c.JobTimeout:
 		return config.Invalid("rescue_after", "must be longer than job_timeout (%s)", c.JobTimeout)
+	case c.FetchCooldown < time.Millisecond || c.FetchCooldown > c.PollInterval:
+		return config.Invalid("fetch_cooldown", "must be between 1ms and poll_interval (%s)", c.PollInterval)
 	case c.ScheduleInterval < 10*time.Millisecond || c.ScheduleInterval > 5*time.Second:
 		return config.Invalid("schedule_interval", "must be between 10ms and 5s")
 	}
@@ -142,7 +145,7 @@ func newQueue(p queueParams) (*Queue, error) {
 		Logger:            slog.New(zapslog.NewHandler(core)),
 		MaxAttempts:       p.Config.MaxAttempts,
 		FetchPollInterval: p.Config.PollInterval,
-		FetchCooldown:     min(p.Config.PollInterval, 100*time.Millisecond),
+		FetchCooldown:     p.Config.FetchCooldown,
 		Workers:           workers,
 		Middleware:        []rivertype.Middleware{metrics},
 		ErrorHandler:      &errorHandler{log: log},
