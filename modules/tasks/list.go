@@ -2,9 +2,13 @@ package tasks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/perpetuaflow/api/modules/auth"
 	"github.com/perpetuaflow/api/platform/database"
@@ -26,23 +30,29 @@ func (s *Service) List(ctx context.Context, p auth.Principal, f ListFilter) ([]T
 	if !ok {
 		order = sortOrders["-created_at"]
 	}
-	query := s.db.Rebind("SELECT " + taskColumns + ", (SELECT count(*) FROM tasks WHERE " + where + ")" +
+	query := "SELECT " + taskColumns + ", (SELECT count(*) FROM tasks WHERE " + where + ")" +
 		" FROM tasks WHERE " + where + " ORDER BY " + order + ", id DESC" +
-		" LIMIT " + strconv.Itoa(f.Limit) + " OFFSET " + strconv.Itoa(f.Offset))
-	rows, err := s.db.Read.QueryContext(ctx, query, append(args, args...)...)
+		" LIMIT " + strconv.Itoa(f.Limit) + " OFFSET " + strconv.Itoa(f.Offset)
+	rows, err := s.db.Query(ctx, query, append(args, args...)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list tasks: %w", err)
 	}
 	defer rows.Close()
 	items := make([]Task, 0, f.Limit)
 	var total int64
+	var id, userID, templateID pgtype.UUID // binary on PostgreSQL, text on SQLite
 	for rows.Next() {
 		var t Task
-		if err := rows.Scan(&t.ID, &t.UserID, &t.TemplateID, &t.Title, &t.Description, &t.Priority, &t.DueDate,
+		if err := rows.Scan(&id, &userID, &templateID, &t.Title, &t.Description, &t.Priority, &t.DueDate,
 			&t.EstimatedDuration, &t.FocusTimeSeconds, &t.Completed, &t.CompletedAt, &t.CompletedBy, &t.Hidden,
 			&t.Archived, &t.SubtaskCount, &t.SubtaskCompletedCount, &t.Version, &t.CreatedAt, &t.UpdatedAt,
 			&total); err != nil {
 			return nil, 0, fmt.Errorf("list tasks: %w", err)
+		}
+		t.ID, t.UserID = id.Bytes, userID.Bytes
+		if templateID.Valid {
+			tid := uuid.UUID(templateID.Bytes)
+			t.TemplateID = &tid
 		}
 		items = append(items, t)
 	}
@@ -51,8 +61,15 @@ func (s *Service) List(ctx context.Context, p auth.Principal, f ListFilter) ([]T
 	}
 	if len(items) == 0 && f.Offset > 0 {
 		// A page past the end has no row to carry the total.
-		q := s.db.Rebind("SELECT count(*) FROM tasks WHERE " + where)
-		if err := s.db.Read.QueryRowContext(ctx, q, args...).Scan(&total); err != nil {
+		rows, err := s.db.Query(ctx, "SELECT count(*) FROM tasks WHERE "+where, args...)
+		if err != nil {
+			return nil, 0, fmt.Errorf("count tasks: %w", err)
+		}
+		defer rows.Close()
+		if rows.Next() {
+			err = rows.Scan(&total)
+		}
+		if err = errors.Join(err, rows.Err()); err != nil {
 			return nil, 0, fmt.Errorf("count tasks: %w", err)
 		}
 	}

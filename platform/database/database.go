@@ -20,6 +20,7 @@ import (
 	"github.com/glebarez/sqlite"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/prometheus/client_golang/prometheus"
@@ -191,6 +192,37 @@ func (db *DB) Ping(ctx context.Context) error {
 	defer cancel()
 	return db.SQL.PingContext(ctx)
 }
+
+// Rows is what Query returns: the rows of a hand-written read.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+// Query runs a hand-written read (with ? marks) outside any transaction: on
+// PostgreSQL natively through pgx (binary results, a prepared statement per
+// connection), elsewhere on the read pool. Hot read paths use it.
+func (db *DB) Query(ctx context.Context, query string, args ...any) (Rows, error) {
+	if db.Pool != nil {
+		for i, a := range args {
+			if u, ok := a.(uuid.UUID); ok { // binary, not text to parse
+				args[i] = pgtype.UUID{Bytes: u, Valid: true}
+			}
+		}
+		return db.Pool.Query(ctx, db.Rebind(query), args...)
+	}
+	rows, err := db.Read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { _ = r.Rows.Close() }
 
 // Rebind turns the ? marks of a hand-written query into the dialect's
 // placeholders ($1, $2, ... on PostgreSQL). The query must have no other ?.

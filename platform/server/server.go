@@ -109,7 +109,7 @@ func New(p Params) (*Server, error) {
 		"Errors always use the envelope {\"error\": {\"code\", \"message\", \"details\", \"request_id\"}}."
 	hc.CreateHooks = nil // no $schema key in responses
 	hc.Components.Schemas = httpx.NewSchemaRegistry()
-	jsonFormat := huma.Format{Marshal: huma.DefaultJSONFormat.Marshal, Unmarshal: httpx.UnmarshalRequest}
+	jsonFormat := huma.Format{Marshal: httpx.MarshalJSON, Unmarshal: httpx.UnmarshalRequest}
 	hc.Formats = map[string]huma.Format{"application/json": jsonFormat, "json": jsonFormat}
 	hc.SchemasPath = ""
 	hc.AllowAdditionalPropertiesByDefault = true // the client may send keys we do not use

@@ -1,0 +1,96 @@
+package tasks_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/perpetuaflow/api/modules/tasks"
+	"github.com/perpetuaflow/api/platform/httpx"
+)
+
+// hostile are strings encoding/json escapes in every way it can.
+var hostile = []string{"", "plain", `quo"te back\slash`, "<script>&amp;</script>", "tab\tnew\nline\rcr\bbs\fff",
+	"\x00\x01\x1f\x7f", "\u2028\u2029", "\xff\xfe invalid", "caf\xc3", "emoji 😀 ok", "ünïcödé", "a\u0085b"}
+
+func randomTask(r *rand.Rand) tasks.TaskDTO {
+	str := func() string {
+		if r.IntN(3) == 0 {
+			b := make([]byte, r.IntN(12))
+			for i := range b {
+				b[i] = byte(r.IntN(256))
+			}
+			return string(b)
+		}
+		return hostile[r.IntN(len(hostile))]
+	}
+	when := func() time.Time {
+		t := time.Unix(r.Int64N(4_000_000_000), r.Int64N(1_000_000_000))
+		if r.IntN(4) == 0 {
+			t = t.Truncate(time.Second)
+		}
+		if r.IntN(4) == 0 {
+			return t.In(time.FixedZone("x", 5*3600+1800))
+		}
+		return t.UTC()
+	}
+	t := tasks.TaskDTO{ID: uuid.New(), UserID: uuid.New(), Title: str(), Description: str(), Priority: str(),
+		FocusTimeSeconds: r.IntN(100000), Completed: r.IntN(2) == 0, Hidden: r.IntN(2) == 0, Archived: r.IntN(2) == 0,
+		SubtaskCount: r.IntN(10), SubtaskCompletedCount: r.IntN(10), Version: r.IntN(1000) - 1, CreatedAt: when(), UpdatedAt: when()}
+	if r.IntN(2) == 0 {
+		id := uuid.New()
+		t.TemplateID = &id
+	}
+	if r.IntN(2) == 0 {
+		d := when()
+		t.DueDate = &d
+	}
+	if r.IntN(2) == 0 {
+		n := r.IntN(600) - 10
+		t.EstimatedDuration = &n
+	}
+	if r.IntN(2) == 0 {
+		c := when()
+		t.CompletedAt = &c
+	}
+	if r.IntN(2) == 0 {
+		s := str()
+		t.CompletedBy = &s
+	}
+	return t
+}
+
+// TestTaskJSONIsEncodingJSONs: the task list writes itself without
+// reflection, and the bytes are encoding/json's, for every kind of value.
+func TestTaskJSONIsEncodingJSONs(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for round := range 300 {
+		list := httpx.List[tasks.TaskDTO]{Data: make([]tasks.TaskDTO, r.IntN(30)),
+			Pagination: httpx.Pagination{Offset: r.IntN(100), Limit: 1 + r.IntN(100), Total: r.Int64N(1e6), HasMore: r.IntN(2) == 0}}
+		for i := range list.Data {
+			list.Data[i] = randomTask(r)
+		}
+		var fast, std bytes.Buffer
+		if err := httpx.MarshalJSON(&fast, list); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.NewEncoder(&std).Encode(list); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(fast.Bytes(), std.Bytes()) {
+			t.Fatalf("round %d:\nfast %s\nstd  %s", round, fast.Bytes(), std.Bytes())
+		}
+	}
+	// An empty list is [] (never null), as encoding/json writes a non-nil slice.
+	var fast, std bytes.Buffer
+	empty := httpx.List[tasks.TaskDTO]{Data: []tasks.TaskDTO{}}
+	_ = httpx.MarshalJSON(&fast, empty)
+	_ = json.NewEncoder(&std).Encode(empty)
+	if fast.String() != std.String() {
+		t.Fatalf("empty list: %s vs %s", fast.String(), std.String())
+	}
+}
