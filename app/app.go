@@ -15,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"go.uber.org/dig"
@@ -99,6 +100,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if cmd == "healthcheck" {
 		return healthcheck(cfg, r, stderr)
+	}
+	if limit := cfg.MemoryLimitBytes(); limit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(limit)
 	}
 	var log *zap.Logger
 	app := fx.New(Options(cfg, r), fx.Populate(&log))

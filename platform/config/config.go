@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
 
@@ -103,6 +104,7 @@ type ServerConfig struct {
 	ShutdownTimeout  time.Duration `mapstructure:"shutdown_timeout"`
 	DocsEnabled      bool          `mapstructure:"docs_enabled"`
 	PprofEnabled     bool          `mapstructure:"pprof_enabled"`
+	MemoryLimit      string        `mapstructure:"memory_limit"`
 	CORSOrigins      []string      `mapstructure:"cors_origins"`
 	ProxyHeader      string        `mapstructure:"proxy_header"`
 	TrustedProxies   []string      `mapstructure:"trusted_proxies"`
@@ -351,6 +353,7 @@ func (c *Config) validate() error {
 		check(c.Server.ReadTimeout > 0, "server.read_timeout", "must be positive"),
 		check(c.Server.WriteTimeout > 0, "server.write_timeout", "must be positive"),
 		check(c.Server.ShutdownTimeout > 0, "server.shutdown_timeout", "must be positive"),
+		check(validSize(c.Server.MemoryLimit), "server.memory_limit", "must be a size such as 64MiB, or 0, got %q", c.Server.MemoryLimit),
 		check(strings.HasPrefix(c.Database.URL, "sqlite:") || strings.HasPrefix(c.Database.URL, "postgres://") ||
 			strings.HasPrefix(c.Database.URL, "postgresql://"),
 			"database.url", "must start with postgres:// or sqlite:"),
@@ -401,6 +404,17 @@ func validLevel(l string) bool {
 		return true
 	}
 	return false
+}
+
+// MemoryLimitBytes is server.memory_limit in bytes (0: none).
+func (c *Config) MemoryLimitBytes() int64 {
+	n, _ := humanize.ParseBytes(c.Server.MemoryLimit)
+	return int64(min(n, 1<<62))
+}
+
+func validSize(s string) bool {
+	_, err := humanize.ParseBytes(s)
+	return err == nil
 }
 
 // IsProduction reports whether unsafe settings must be refused.

@@ -119,6 +119,7 @@ func TestBadValuesNameTheKeyAndVariable(t *testing.T) {
 		"database":     {map[string]string{"DATABASE_URL": "mysql://x"}, "database.url (from DATABASE_URL)"},
 		"level":        {map[string]string{"LOG_LEVEL": "loud"}, "log.level (from LOG_LEVEL)"},
 		"rate":         {map[string]string{"RATE_LIMIT_GENERAL": "0"}, "rate_limit.general_per_minute (from RATE_LIMIT_GENERAL)"},
+		"memory":       {map[string]string{"PERPETUA_SERVER_MEMORY_LIMIT": "lots"}, "server.memory_limit (from PERPETUA_SERVER_MEMORY_LIMIT)"},
 		"cors":         {map[string]string{"CORS_ORIGINS": "[not json"}, "server.cors_origins (from CORS_ORIGINS)"},
 		"star in prod": {map[string]string{"ENVIRONMENT": "production", "CORS_ORIGINS": "*"}, "server.cors_origins"},
 		"redis":        {map[string]string{"REDIS_URL": "localhost:6379"}, "redis.url (from REDIS_URL)"},
