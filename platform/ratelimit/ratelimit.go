@@ -166,7 +166,9 @@ func (l *Limiter) Allow(ctx context.Context, class, subject string) (Result, err
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	if !ls.start.Equal(start) {
-		*ls = lease{start: start, next: 1}
+		// A lease of a past window (the map is swept only on the next new
+		// window): start over, keeping the lock held.
+		ls.start, ls.next, ls.last, ls.exhausted, ls.storeCount = start, 1, 0, false, 0
 	}
 	limit := int64(budget)
 	if !ls.exhausted && ls.next > ls.last {

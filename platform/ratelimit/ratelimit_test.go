@@ -108,3 +108,20 @@ func TestRotatingXForwardedForDoesNotEscapeTheAuthLimit(t *testing.T) {
 	refresh("not an address").ExpectError(t, http.StatusUnauthorized, "INVALID_REFRESH_TOKEN") // falls back to the peer
 	refresh("198.51.100.1").ExpectError(t, http.StatusUnauthorized, "INVALID_REFRESH_TOKEN")   // another client
 }
+
+func TestWindowsComingBackStartOver(t *testing.T) {
+	t.Parallel()
+	app := testkit.Start(t, testkit.WithConfig("rate_limit.general_per_minute", 2))
+	alice := app.SignIn(t, "alice@example.com")
+	now := app.Clock.Now()
+	app.Do(t, alice, http.MethodGet, "/api/v1/tasks", nil).Expect(t, http.StatusOK)
+	// The clock goes back a window (another instance's, a correction): the
+	// lease of the later window is not reused for the earlier one.
+	app.Clock.Set(now.Add(-time.Minute))
+	app.Do(t, alice, http.MethodGet, "/api/v1/tasks", nil).Expect(t, http.StatusOK)
+	app.Do(t, alice, http.MethodGet, "/api/v1/tasks", nil).Expect(t, http.StatusOK)
+	app.Do(t, alice, http.MethodGet, "/api/v1/tasks", nil).ExpectError(t, http.StatusTooManyRequests, "RATE_LIMIT_EXCEEDED")
+	app.Clock.Set(now)
+	app.Do(t, alice, http.MethodGet, "/api/v1/tasks", nil).Expect(t, http.StatusOK)
+	app.Do(t, alice, http.MethodGet, "/api/v1/tasks", nil).ExpectError(t, http.StatusTooManyRequests, "RATE_LIMIT_EXCEEDED")
+}
