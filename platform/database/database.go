@@ -109,7 +109,10 @@ func openPostgres(ctx context.Context, cfg *config.Config, gcfg *gorm.Config) (*
 	}
 	sqlDB := stdlib.OpenDBFromPool(pool)
 	sqlDB.SetMaxOpenConns(cfg.Database.MaxOpenConns)
-	sqlDB.SetMaxIdleConns(cfg.Database.MaxIdleConns)
+	// Idle connections wait in the pgx pool, where the hand-written reads
+	// (Query) and River's listener find them too; database/sql keeping its
+	// own idle ones would starve those (pgx's OpenDBFromPool says the same).
+	sqlDB.SetMaxIdleConns(0)
 	gdb, err := gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), gcfg)
 	if err != nil {
 		pool.Close()

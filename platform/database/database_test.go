@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/zap"
@@ -20,10 +21,14 @@ import (
 	"github.com/perpetuaflow/api/test/testkit"
 )
 
-func open(t *testing.T) *database.DB {
+func open(t *testing.T, overrides ...any) *database.DB {
 	t.Helper()
+	o := map[string]any{"database.url": testkit.NewDatabase(t)}
+	for i := 0; i+1 < len(overrides); i += 2 {
+		o[overrides[i].(string)] = overrides[i+1]
+	}
 	cfg, err := config.Load(config.Options{LookupEnv: func(string) (string, bool) { return "", false },
-		Overrides: map[string]any{"database.url": testkit.NewDatabase(t)}})
+		Overrides: o})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,5 +171,38 @@ func TestTxGivesUpOnEndlessSerializationFailures(t *testing.T) {
 	attempts = 0
 	if err := db.Tx(context.Background(), func(*gorm.DB) error { attempts++; return other }); !errors.Is(err, other) || attempts != 1 {
 		t.Fatalf("an ordinary error was retried or changed: %v after %d attempts", err, attempts)
+	}
+}
+
+// TestHandWrittenReadsAreNotStarvedByIdleConnections: GORM's database/sql
+// pool and the hand-written reads share one pgx pool; connections idle in
+// database/sql would be unavailable to the reads (with max_idle_conns =
+// max_open_conns, every one of them).
+func TestHandWrittenReadsAreNotStarvedByIdleConnections(t *testing.T) {
+	t.Parallel()
+	db := open(t, "database.max_open_conns", 2, "database.max_idle_conns", 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// Two transactions at once open two connections; both go back idle.
+	a, err := db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db.Dialect == database.Postgres {
+		b, err := db.SQL.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = b.Commit()
+	}
+	_ = a.Commit()
+	rows, err := db.Query(ctx, "SELECT 1")
+	if err != nil {
+		t.Fatalf("hand-written read: %v", err)
+	}
+	defer rows.Close()
+	var one int
+	if !rows.Next() || rows.Scan(&one) != nil || one != 1 {
+		t.Fatalf("hand-written read: %v", rows.Err())
 	}
 }
