@@ -209,7 +209,6 @@ func trivialJobs(o options, dbURL string, f *jobFigures) error {
 	f.workers, f.scheduleInterval = jc.Workers, jc.ScheduleInterval.String()
 	f.trivial = o.jobs
 	var q *jobs.Queue
-	var db *sql.DB
 	fxApp := fx.New(app.Compose(cfg, platform.RoleWorker, []platform.Module{jobs.Module},
 		fx.Provide(jobs.AsWorker(func() jobs.Worker { return jobs.NewWorker[noopArgs](noopWorker{}) })),
 		fx.Populate(&q), fx.NopLogger))
@@ -217,11 +216,10 @@ func trivialJobs(o options, dbURL string, f *jobFigures) error {
 		return app.StartError(err)
 	}
 	// Enqueue before the workers start: the figure is the work, not the inserts.
-	pdb, err := sql.Open("pgx", dbURL)
+	db, err := sql.Open("pgx", dbURL)
 	if err != nil {
 		return err
 	}
-	db = pdb
 	defer db.Close()
 	logf("enqueueing %d trivial jobs", o.jobs)
 	for done := 0; done < o.jobs; {
