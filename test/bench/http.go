@@ -90,9 +90,9 @@ func benchPostgres(o options, f *httpFigures) error {
 		return err
 	}
 	defer drop()
-	env := append(serverEnv(dbURL, o), "PERPETUA_DATABASE_AUTO_MIGRATE=false")
-	if out, err := runEnv(env, o.binary, "migrate"); err != nil {
-		return fmt.Errorf("migrate: %w\n%s", err, out)
+	env, err := migrate(o, dbURL)
+	if err != nil {
+		return err
 	}
 	api, err := start(o, "api", env, "serve", "--role=api")
 	if err != nil {
@@ -316,6 +316,17 @@ func printHTTP(o options, f httpFigures) {
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 
 func run(name string, args ...string) (string, error) { return runEnv(nil, name, args...) }
+
+// migrate migrates the scratch database at dbURL as a deployer does
+// (`perpetua migrate`, then processes that do not migrate) and returns the
+// environment of those processes, with extra added.
+func migrate(o options, dbURL string, extra ...string) ([]string, error) {
+	env := append(append(serverEnv(dbURL, o), "PERPETUA_DATABASE_AUTO_MIGRATE=false"), extra...)
+	if out, err := runEnv(env, o.binary, "migrate"); err != nil {
+		return nil, fmt.Errorf("migrate: %w\n%s", err, out)
+	}
+	return env, nil
+}
 
 func runEnv(env []string, name string, args ...string) (string, error) {
 	cmd := exec.Command(name, args...)

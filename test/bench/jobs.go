@@ -45,10 +45,9 @@ func benchJobs(o options) error {
 		return err
 	}
 	defer drop()
-	env := append(serverEnv(dbURL, o), "PERPETUA_DATABASE_AUTO_MIGRATE=false",
-		fmt.Sprintf("PERPETUA_LIMITS_FREE_MAX_REMINDERS=%d", o.reminders))
-	if out, err := runEnv(env, o.binary, "migrate"); err != nil {
-		return fmt.Errorf("migrate: %w\n%s", err, out)
+	env, err := migrate(o, dbURL, fmt.Sprintf("PERPETUA_LIMITS_FREE_MAX_REMINDERS=%d", o.reminders))
+	if err != nil {
+		return err
 	}
 	api, err := start(o, "api", env, "serve", "--role=api")
 	if err != nil {
