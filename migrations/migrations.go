@@ -24,5 +24,6 @@ func All() []*gormigrate.Migration {
 		billingTables,
 		aiTables,
 		taskListIndex,
+		activeTaskCounts,
 	}
 }

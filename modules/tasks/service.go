@@ -493,24 +493,36 @@ func (s *Service) MaxTasks(ctx context.Context, tx *gorm.DB, p auth.Principal) (
 }
 
 // checkTaskLimit fails when the user has no room for one more active task.
-// The per-user lock makes check-then-insert safe under concurrent requests.
+// Reading the user's active-task count locks its row until the transaction
+// ends, so check-then-insert is safe under concurrent requests.
 func (s *Service) checkTaskLimit(ctx context.Context, tx *gorm.DB, p auth.Principal) error {
-	if err := database.LockKey(tx, "tasks:"+p.UserID.String()); err != nil {
+	active, err := lockActiveCount(tx, p.UserID)
+	if err != nil {
 		return err
 	}
 	limit, err := s.MaxTasks(ctx, tx, p)
 	if err != nil {
 		return err
 	}
-	var n int64
-	err = tx.Model(&Task{}).Where("user_id = ? AND completed = ? AND archived = ?", p.UserID, false, false).Count(&n).Error
-	if err != nil {
-		return fmt.Errorf("count active tasks: %w", err)
-	}
-	if n >= int64(limit) {
+	if active >= int64(limit) {
 		return apperr.LimitExceeded("max_tasks", limit)
 	}
 	return nil
+}
+
+// lockActiveCount reads the user's number of active tasks and locks it
+// until tx ends. Triggers on tasks keep the count (see the migration
+// active_task_counts); the upsert makes the row of a user who never had a
+// task, and on PostgreSQL its update takes the row lock the way
+// SELECT ... FOR UPDATE would.
+func lockActiveCount(tx *gorm.DB, userID uuid.UUID) (int64, error) {
+	var active int64
+	err := tx.Raw(`INSERT INTO task_counts (user_id, active) VALUES (?, 0)
+		ON CONFLICT (user_id) DO UPDATE SET active = task_counts.active RETURNING active`, userID).Row().Scan(&active)
+	if err != nil {
+		return 0, fmt.Errorf("count active tasks: %w", err)
+	}
+	return active, nil
 }
 
 func (s *Service) checkTitle(title string) (string, error) {

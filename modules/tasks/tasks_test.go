@@ -516,3 +516,71 @@ func TestDeleteLeavesARecoverableTombstone(t *testing.T) {
 		t.Fatalf("TaskDeleted published %d times", deleted.Load())
 	}
 }
+
+// TestActiveTaskCountFollowsEveryChange holds the stored active-task count
+// (what the limit reads) to a count of the rows, after every way a task
+// enters or leaves the active set, also when the changes race.
+func TestActiveTaskCountFollowsEveryChange(t *testing.T) {
+	t.Parallel()
+	app := testkit.Start(t, testkit.Modules(tasks.Module))
+	alice := app.SignIn(t, "alice@example.com")
+	bob := app.SignIn(t, "bob@example.com")
+	check := func(step string) {
+		t.Helper()
+		for _, u := range []*testkit.User{alice, bob} {
+			var stored int64
+			if err := app.DB.Gorm.Raw("SELECT coalesce((SELECT active FROM task_counts WHERE user_id = ?), 0)", u.ID).
+				Row().Scan(&stored); err != nil {
+				t.Fatal(err)
+			}
+			if rows := app.Count(t, "tasks", "user_id = ? AND completed = ? AND archived = ?", u.ID, false, false); stored != rows {
+				t.Fatalf("%s: %s has %d active tasks, the stored count says %d", step, u.Email, rows, stored)
+			}
+		}
+	}
+	check("no tasks yet")
+	var ids []string
+	for i := range 8 {
+		ids = append(ids, createTask(t, app, alice, map[string]any{"title": fmt.Sprintf("t%d", i)})["id"].(string))
+	}
+	createTask(t, app, bob, map[string]any{"title": "bob's"})
+	check("created")
+
+	patch := func(id string, body map[string]any) testkit.Racer {
+		return testkit.Racer{User: alice, Request: testkit.Request{Method: http.MethodPatch, Path: "/api/v1/tasks/" + id, Body: body}}
+	}
+	post := func(path string, body any) testkit.Racer {
+		return testkit.Racer{User: alice, Request: testkit.Request{Method: http.MethodPost, Path: path, Body: body}}
+	}
+	racers := []testkit.Racer{
+		post("/api/v1/tasks/"+ids[0]+"/complete", nil), post("/api/v1/tasks/"+ids[0]+"/complete", nil),
+		patch(ids[1], map[string]any{"completed": true}), patch(ids[1], map[string]any{"archived": true}),
+		patch(ids[2], map[string]any{"archived": true}), patch(ids[2], map[string]any{"title": "renamed"}),
+		{User: alice, Request: testkit.Request{Method: http.MethodDelete, Path: "/api/v1/tasks/" + ids[3]}},
+		{User: alice, Request: testkit.Request{Method: http.MethodDelete, Path: "/api/v1/tasks/" + ids[3]}},
+		post("/api/v1/tasks/"+ids[4]+"/complete", nil),
+		{User: alice, Request: testkit.Request{Method: http.MethodDelete, Path: "/api/v1/tasks/" + ids[4]}},
+	}
+	for i := range 4 {
+		racers = append(racers, post("/api/v1/tasks", map[string]any{"title": fmt.Sprintf("raced %d", i)}))
+	}
+	for _, r := range app.Burst(t, racers) {
+		if r.Status >= 500 {
+			t.Fatalf("a racing change failed: %d %s", r.Status, r.Body)
+		}
+	}
+	check("racing changes")
+
+	app.Do(t, alice, http.MethodPatch, "/api/v1/tasks/"+ids[0], map[string]any{"completed": false}).Expect(t, http.StatusOK)
+	check("reopened")
+	app.Do(t, alice, http.MethodPatch, "/api/v1/tasks/"+ids[2], map[string]any{"archived": false}).Expect(t, http.StatusOK)
+	check("un-archived")
+	for _, ts := range app.Do(t, alice, http.MethodGet, "/api/v1/recovery", nil).Expect(t, http.StatusOK).List(t) {
+		app.Do(t, alice, http.MethodPost, "/api/v1/recovery/"+ts["id"].(string)+"/recover", nil).Expect(t, http.StatusCreated)
+	}
+	check("recovered")
+	tmpl := app.Do(t, alice, http.MethodPost, "/api/v1/templates", map[string]any{"title": "daily", "rrule": "FREQ=DAILY"}).
+		Expect(t, http.StatusCreated).Data(t)
+	app.Do(t, alice, http.MethodPost, "/api/v1/templates/"+tmpl["id"].(string)+"/instantiate", nil).Expect(t, http.StatusCreated)
+	check("made from a template")
+}
