@@ -500,6 +500,9 @@ func (s *Service) checkTaskLimit(ctx context.Context, tx *gorm.DB, p auth.Princi
 	if err != nil {
 		return err
 	}
+	if active < int64(s.cfg.limits(p.Tier).MaxTasks) {
+		return nil // below the tier's own limit: perks (which only add) need not be read
+	}
 	limit, err := s.MaxTasks(ctx, tx, p)
 	if err != nil {
 		return err
