@@ -112,8 +112,8 @@ func (h *handlers) Register(api huma.API) {
 		"List tasks (filters that are not given do not filter)", "Tasks"), h.list)
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/tasks/{id}", "tasks-get",
 		"A task with its subtasks and reminders", "Tasks"), h.get)
-	huma.Register(api, httpx.Created(httpx.Route(http.MethodPost, "/api/v1/tasks", "tasks-create",
-		"Create a task", "Tasks")), h.create)
+	huma.Register(api, httpx.OneTransaction(httpx.Created(httpx.Route(http.MethodPost, "/api/v1/tasks", "tasks-create",
+		"Create a task", "Tasks"))), h.create)
 	huma.Register(api, httpx.Route(http.MethodPatch, "/api/v1/tasks/{id}", "tasks-update",
 		"Change a task", "Tasks"), h.update)
 	huma.Register(api, httpx.Route(http.MethodPut, "/api/v1/tasks/{id}", "tasks-replace",

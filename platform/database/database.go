@@ -34,7 +34,6 @@ import (
 	// version selection over the older one glebarez/go-sqlite asks for.
 	_ "modernc.org/sqlite/lib"
 
-	"github.com/perpetuaflow/api/platform/apperr"
 	"github.com/perpetuaflow/api/platform/clock"
 	"github.com/perpetuaflow/api/platform/config"
 	"github.com/perpetuaflow/api/platform/observability"
@@ -82,6 +81,10 @@ func Open(ctx context.Context, cfg *config.Config, log *zap.Logger, clk clock.Cl
 		NowFunc:                                  clk.Now,
 		TranslateError:                           true,
 		DisableForeignKeyConstraintWhenMigrating: true,
+		// A lone write is one statement (no associations, no hooks here):
+		// wrapping it in BEGIN/COMMIT only adds two round trips. Writes that
+		// belong together go through DB.Tx.
+		SkipDefaultTransaction: true,
 	}
 	if strings.HasPrefix(cfg.Database.URL, "sqlite:") {
 		return openSQLite(cfg, gcfg)
@@ -260,7 +263,12 @@ func (db *DB) WithContext(ctx context.Context) *gorm.DB { return db.Gorm.WithCon
 // Tx runs fn again, a bounded number of times with a short jittered pause,
 // then reports a 409 CONFLICT. fn must therefore set its results only from
 // what it does inside the transaction.
+//
+// Under the context of a Unit, fn joins the Unit's transaction instead.
 func (db *DB) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if u := unitOf(ctx, db); u != nil {
+		return u.join(fn)
+	}
 	for attempt := 1; ; attempt++ {
 		err := db.Gorm.WithContext(ctx).Transaction(fn)
 		reason := retryReason(err)
@@ -269,8 +277,7 @@ func (db *DB) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 		}
 		db.retries.WithLabelValues(reason).Inc()
 		if attempt >= maxTxAttempts {
-			return apperr.New(apperr.KindConflict, apperr.CodeConflict,
-				"the change collided with concurrent changes to the same data; try again")
+			return errCollided
 		}
 		pause := time.Duration(attempt)*5*time.Millisecond + rand.N(10*time.Millisecond)
 		select {

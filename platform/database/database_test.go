@@ -206,3 +206,70 @@ func TestHandWrittenReadsAreNotStarvedByIdleConnections(t *testing.T) {
 		t.Fatalf("hand-written read: %v", rows.Err())
 	}
 }
+
+// Tx under a Unit's context joins the Unit: nothing commits until the
+// Unit's owner commits, a rollback keeps nothing, and a failed Tx marks the
+// Unit failed.
+func TestTxJoinsTheUnitOfItsContext(t *testing.T) {
+	t.Parallel()
+	db := open(t)
+	ctx := context.Background()
+	if err := db.Gorm.Exec("CREATE TABLE unit_rows (n integer PRIMARY KEY)").Error; err != nil {
+		t.Fatal(err)
+	}
+	count := func() (n int64) {
+		t.Helper()
+		if err := db.Gorm.Table("unit_rows").Count(&n).Error; err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	insert := func(ctx context.Context, n int) error {
+		return db.Tx(ctx, func(tx *gorm.DB) error { return tx.Exec("INSERT INTO unit_rows (n) VALUES (?)", n).Error })
+	}
+
+	unit, uctx := db.NewUnit(ctx)
+	if unit.Begun() {
+		t.Fatal("a Unit began before any Tx")
+	}
+	for n := range 2 {
+		if err := insert(uctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := unit.Exec("INSERT INTO unit_rows (n) VALUES (?)", 2); err != nil || n != 1 {
+		t.Fatalf("exec in the unit: %d rows, %v", n, err)
+	}
+	if !unit.Begun() || unit.Failed() != nil {
+		t.Fatalf("begun %v, failed %v", unit.Begun(), unit.Failed())
+	}
+	if testkit.Postgres() && count() != 0 { // SQLite's one writer is the Unit's until it ends
+		t.Fatal("a joined Tx committed on its own")
+	}
+	if err := unit.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if count() != 3 {
+		t.Fatalf("rows after commit = %d, want 3", count())
+	}
+
+	unit, uctx = db.NewUnit(ctx)
+	if err := insert(uctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := insert(uctx, 10); err == nil || unit.Failed() == nil {
+		t.Fatalf("a failing Tx did not fail the unit: %v", err)
+	}
+	if err := insert(uctx, 11); err == nil {
+		t.Fatal("a Tx ran in a failed unit")
+	}
+	if err := unit.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if count() != 3 {
+		t.Fatalf("rows after rollback = %d, want 3", count())
+	}
+	if err := insert(ctx, 12); err != nil || count() != 4 {
+		t.Fatalf("a Tx outside any unit: %v, rows %d", err, count())
+	}
+}

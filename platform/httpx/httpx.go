@@ -22,6 +22,10 @@ const (
 	// MetaIdempotency is "required" when a mutation must carry an
 	// Idempotency-Key (the AI routes); it is optional elsewhere.
 	MetaIdempotency = "idempotency"
+	// MetaOneTransaction is true on a mutation whose writes are one
+	// database transaction and that calls nothing but the database: its
+	// Idempotency-Key record commits in that transaction (see OneTransaction).
+	MetaOneTransaction = "one_transaction"
 )
 
 // Rate-limit classes.
@@ -71,6 +75,19 @@ func Created(op huma.Operation) huma.Operation {
 	return op
 }
 
+// OneTransaction marks op as doing all its writes in one database.DB.Tx
+// and nothing but database work while it runs: with an Idempotency-Key,
+// the stored answer then commits with the change, in the same transaction
+// (one commit instead of three, and no window where one exists without the
+// other).
+func OneTransaction(op huma.Operation) huma.Operation {
+	if op.Metadata == nil {
+		op.Metadata = map[string]any{}
+	}
+	op.Metadata[MetaOneTransaction] = true
+	return op
+}
+
 // WithRateLimit sets the rate-limit class of op.
 func WithRateLimit(op huma.Operation, class string) huma.Operation {
 	if op.Metadata == nil {
@@ -78,6 +95,15 @@ func WithRateLimit(op huma.Operation, class string) huma.Operation {
 	}
 	op.Metadata[MetaRateLimit] = class
 	return op
+}
+
+// MetaBool reads a boolean metadata value of op.
+func MetaBool(op *huma.Operation, key string) bool {
+	if op == nil || op.Metadata == nil {
+		return false
+	}
+	b, _ := op.Metadata[key].(bool)
+	return b
 }
 
 // RequiresAuth reports whether op needs a bearer token.

@@ -173,6 +173,30 @@ func isMutation(method string) bool {
 	return false
 }
 
+// answer writes what a request that did not execute gets: the stored
+// answer, or why there is none to give.
+func (s *Store) answer(api huma.API, hctx huma.Context, outcome claimOutcome, rec *Record) {
+	switch outcome {
+	case mismatch:
+		s.outcomes.WithLabelValues("reused").Inc()
+		httpx.WriteError(api, hctx, apperr.New(apperr.KindConflict, CodeKeyReused,
+			"this Idempotency-Key was used with a different request"))
+	case inProgress:
+		s.outcomes.WithLabelValues("in_progress").Inc()
+		httpx.WriteError(api, hctx, apperr.New(apperr.KindConflict, apperr.CodeConflict,
+			"a request with this Idempotency-Key is still in progress"))
+	case replay:
+		s.outcomes.WithLabelValues("replayed").Inc()
+		fc := humafiber.UnwrapV2(hctx)
+		fc.Set(ReplayedHeader, "true")
+		if rec.ContentType != "" {
+			fc.Set("Content-Type", rec.ContentType)
+		}
+		fc.Status(rec.ResponseStatus)
+		_ = fc.Send(rec.ResponseBody)
+	}
+}
+
 // Middleware is the Huma middleware. It runs after authentication: keys are
 // scoped per user, and unauthenticated routes are not stored.
 func (s *Store) Middleware(api huma.API) func(huma.Context, func(huma.Context)) {
@@ -213,30 +237,18 @@ func (s *Store) Middleware(api huma.API) func(huma.Context, func(huma.Context)) 
 		sum := sha256.Sum256(append([]byte(hctx.Method()+" "+path+"\n"), body...))
 		hash := hex.EncodeToString(sum[:])
 
+		if httpx.MetaBool(op, httpx.MetaOneTransaction) {
+			s.inUnit(api, hctx, next, Record{Subject: subject, IdemKey: key, RequestHash: hash,
+				Method: hctx.Method(), Path: path})
+			return
+		}
 		outcome, rec, err := s.claim(ctx, subject, key, hash, hctx.Method(), path)
-		switch {
-		case err != nil:
+		if err != nil {
 			httpx.WriteError(api, hctx, err)
 			return
-		case outcome == mismatch:
-			s.outcomes.WithLabelValues("reused").Inc()
-			httpx.WriteError(api, hctx, apperr.New(apperr.KindConflict, CodeKeyReused,
-				"this Idempotency-Key was used with a different request"))
-			return
-		case outcome == inProgress:
-			s.outcomes.WithLabelValues("in_progress").Inc()
-			httpx.WriteError(api, hctx, apperr.New(apperr.KindConflict, apperr.CodeConflict,
-				"a request with this Idempotency-Key is still in progress"))
-			return
-		case outcome == replay:
-			s.outcomes.WithLabelValues("replayed").Inc()
-			fc := humafiber.UnwrapV2(hctx)
-			fc.Set(ReplayedHeader, "true")
-			if rec.ContentType != "" {
-				fc.Set("Content-Type", rec.ContentType)
-			}
-			fc.Status(rec.ResponseStatus)
-			_ = fc.Send(rec.ResponseBody)
+		}
+		if outcome != claimed {
+			s.answer(api, hctx, outcome, rec)
 			return
 		}
 

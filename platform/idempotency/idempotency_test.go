@@ -231,3 +231,91 @@ func TestRequiredKeyIsEnforced(t *testing.T) {
 	app.Do(t, alice, http.MethodPost, "/api/v1/test/required", nil).ExpectError(t, http.StatusBadRequest, "VALIDATION_ERROR")
 	app.Send(t, alice, withKey(uuid.NewString(), http.MethodPost, "/api/v1/test/required", nil)).Expect(t, http.StatusOK)
 }
+
+// The task create is a one-transaction route: its key is recorded in the
+// create's own transaction. Duplicates released together commit one task,
+// one activity row and one record; every answer is the first one's.
+func TestOneTransactionDuplicatesCommitOnce(t *testing.T) {
+	t.Parallel()
+	app := testkit.Start(t)
+	alice := app.SignIn(t, "alice@example.com")
+	key := uuid.NewString()
+	racers := make([]testkit.Racer, 8)
+	for i := range racers {
+		racers[i] = testkit.Racer{User: alice, Request: withKey(key, http.MethodPost, "/api/v1/tasks", map[string]any{"title": "once"})}
+	}
+	rs := app.Burst(t, racers)
+	replayed := 0
+	for _, r := range rs {
+		r.Expect(t, http.StatusCreated)
+		if string(r.Body) != string(rs[0].Body) {
+			t.Fatalf("answers differ:\n%s\n%s", rs[0].Body, r.Body)
+		}
+		if r.Header.Get("X-Idempotent-Replayed") == "true" {
+			replayed++
+		}
+	}
+	if replayed != len(rs)-1 {
+		t.Fatalf("%d of %d answers replayed, want %d", replayed, len(rs), len(rs)-1)
+	}
+	for table, where := range map[string]string{"tasks": "user_id = ?", "activity_log": "user_id = ? AND entity_type = 'task'",
+		"idempotency_keys": "subject = ? AND state = 'done'"} {
+		if n := app.Count(t, table, where, alice.ID); n != 1 {
+			t.Fatalf("%s rows = %d, want 1", table, n)
+		}
+	}
+}
+
+// A refusal is stored like any answer below 500, and what the refused
+// request wrote before it failed is not kept.
+func TestOneTransactionRefusalIsStoredAndItsWritesAreNot(t *testing.T) {
+	t.Parallel()
+	app := testkit.Start(t, testkit.WithConfig("limits.free.max_tasks", 1))
+	alice := app.SignIn(t, "alice@example.com")
+	first := app.Do(t, alice, http.MethodPost, "/api/v1/tasks", map[string]any{"title": "fills the list"}).
+		Expect(t, http.StatusCreated).Data(t)["id"].(string)
+	req := withKey(uuid.NewString(), http.MethodPost, "/api/v1/tasks", map[string]any{"title": "one too many"})
+	app.Send(t, alice, req).ExpectError(t, http.StatusConflict, "LIMIT_EXCEEDED")
+	app.Do(t, alice, http.MethodPatch, "/api/v1/tasks/"+first, map[string]any{"archived": true}).Expect(t, http.StatusOK)
+	res := app.Send(t, alice, req).ExpectError(t, http.StatusConflict, "LIMIT_EXCEEDED")
+	if res.Header.Get("X-Idempotent-Replayed") != "true" {
+		t.Fatal("the stored refusal was not replayed")
+	}
+	if n := app.Count(t, "tasks", "user_id = ?", alice.ID); n != 1 {
+		t.Fatalf("tasks = %d, want 1", n)
+	}
+}
+
+// A server error rolls the change back with its record: the retry executes.
+func TestOneTransactionServerErrorKeepsNothing(t *testing.T) {
+	t.Parallel()
+	var fail atomic.Bool
+	app := testkit.Start(t, testkit.WithFx(fx.Invoke(func(bus *events.Bus) {
+		events.Subscribe(bus, "test", func(context.Context, *gorm.DB, tasks.TaskCreated) error {
+			if fail.Load() {
+				return errors.New("downstream failure")
+			}
+			return nil
+		})
+	})))
+	alice := app.SignIn(t, "alice@example.com")
+	req := withKey(uuid.NewString(), http.MethodPost, "/api/v1/tasks", map[string]any{"title": "t"})
+	fail.Store(true)
+	app.Send(t, alice, req).ExpectError(t, http.StatusInternalServerError, "INTERNAL_ERROR")
+	for table, where := range map[string]string{"tasks": "user_id = ?", "activity_log": "user_id = ? AND entity_type = 'task'"} {
+		if n := app.Count(t, table, where, alice.ID); n != 0 {
+			t.Fatalf("%s rows after a 500 = %d", table, n)
+		}
+	}
+	if n := app.Count(t, "idempotency_keys", "subject = ?", alice.ID); n != 0 {
+		t.Fatalf("a 500 left %d records", n)
+	}
+	fail.Store(false)
+	res := app.Send(t, alice, req).Expect(t, http.StatusCreated)
+	if res.Header.Get("X-Idempotent-Replayed") != "" {
+		t.Fatal("retry after a 500 was replayed")
+	}
+	if n := app.Count(t, "tasks", "user_id = ?", alice.ID); n != 1 {
+		t.Fatalf("tasks = %d, want 1", n)
+	}
+}

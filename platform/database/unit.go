@@ -1,0 +1,112 @@
+package database
+
+import (
+	"context"
+	"fmt"
+
+	"gorm.io/gorm"
+
+	"github.com/perpetuaflow/api/platform/apperr"
+)
+
+// Unit is one transaction that spans a whole request: every Tx run under
+// the context it returns joins it instead of committing on its own, and
+// the Unit's owner commits once, with writes of its own (the idempotency
+// record beside the change it answers). It begins on the first Tx, so a
+// request that writes nothing holds no connection.
+//
+// A request in a Unit must do its writes through Tx on that context and
+// must not wait on anything but the database while it runs (the Unit holds
+// a connection and the Tx's locks until its owner ends it); on SQLite it
+// must not touch the database outside Tx either, since the single writer
+// connection is the Unit's.
+type Unit struct {
+	db  *DB
+	ctx context.Context
+	tx  *gorm.DB
+	err error
+}
+
+type unitKey struct{}
+
+// NewUnit returns a Unit and the context that makes Tx join it.
+func (db *DB) NewUnit(ctx context.Context) (*Unit, context.Context) {
+	u := &Unit{db: db}
+	u.ctx = context.WithValue(ctx, unitKey{}, u)
+	return u, u.ctx
+}
+
+func unitOf(ctx context.Context, db *DB) *Unit {
+	u, _ := ctx.Value(unitKey{}).(*Unit)
+	if u == nil || u.db != db {
+		return nil
+	}
+	return u
+}
+
+// Begun reports whether a Tx has joined the Unit (and its transaction is open).
+func (u *Unit) Begun() bool { return u.tx != nil }
+
+// Failed is the first error a joined Tx returned (nil if none): the Unit
+// must then be rolled back, whatever the request answers.
+func (u *Unit) Failed() error { return u.err }
+
+// Exec runs one statement in the Unit's open transaction and returns the
+// rows it affected.
+func (u *Unit) Exec(query string, args ...any) (int64, error) {
+	if u.tx == nil {
+		return 0, fmt.Errorf("unit: exec before any Tx began it")
+	}
+	res := u.tx.Exec(query, args...)
+	return res.RowsAffected, res.Error
+}
+
+// Commit ends the Unit's transaction, if one began.
+func (u *Unit) Commit() error {
+	if u.tx == nil {
+		return nil
+	}
+	tx := u.tx
+	u.tx = nil
+	return tx.Commit().Error
+}
+
+// Rollback abandons whatever the Unit's transaction did, if one began.
+func (u *Unit) Rollback() error {
+	if u.tx == nil {
+		return nil
+	}
+	tx := u.tx
+	u.tx = nil
+	return tx.Rollback().Error
+}
+
+// join runs fn in the Unit's transaction, beginning it on first use. A
+// deadlock or serialization failure aborts the whole Unit, so it is not
+// retried here: it is reported as the conflict Tx reports after its last
+// attempt.
+func (u *Unit) join(fn func(tx *gorm.DB) error) error {
+	if u.err != nil {
+		return u.err
+	}
+	if u.tx == nil {
+		tx := u.db.Gorm.WithContext(u.ctx).Begin()
+		if tx.Error != nil {
+			u.err = tx.Error
+			return tx.Error
+		}
+		u.tx = tx
+	}
+	err := fn(u.tx)
+	if err == nil {
+		return nil
+	}
+	if retryReason(err) != "" {
+		err = errCollided
+	}
+	u.err = err
+	return err
+}
+
+var errCollided = apperr.New(apperr.KindConflict, apperr.CodeConflict,
+	"the change collided with concurrent changes to the same data; try again")
