@@ -130,6 +130,11 @@ func benchPostgres(o options, f *httpFigures) error {
 		_, err := db.Exec("VACUUM ANALYZE tasks, idempotency_keys, activity_log")
 		return err
 	}
+	load, err := newWire(api.base, o.concurrency)
+	if err != nil {
+		return err
+	}
+	defer load.close()
 	var rr, wr []result
 	var pr, pw, prp, pwp []float64
 	for round := 1; round <= o.rounds; round++ {
@@ -139,7 +144,7 @@ func benchPostgres(o options, f *httpFigures) error {
 		}
 		rr = append(rr, closedLoop(o.concurrency, time.Second, o.duration, func(w, i int) bool {
 			u := users[(w*7+i)%len(users)]
-			status, err := c.do(http.MethodGet, "/api/v1/tasks?limit=25", u.Token, nil, nil)
+			status, err := load.get(w, "/api/v1/tasks?limit=25", u.Token)
 			return err == nil && status == http.StatusOK
 		}))
 		logf("round %d: pgbench count + page", round)
@@ -158,7 +163,7 @@ func benchPostgres(o options, f *httpFigures) error {
 		}
 		wr = append(wr, closedLoop(o.concurrency, time.Second, o.duration, func(w, i int) bool {
 			u := users[(w*7+i)%len(users)]
-			status, err := c.do(http.MethodPost, "/api/v1/tasks", u.Token, map[string]any{"title": "bench write"}, nil)
+			status, err := load.post(w, "/api/v1/tasks", u.Token, []byte(`{"title":"bench write"}`))
 			return err == nil && status == http.StatusCreated
 		}))
 		if err := reset(); err != nil {
@@ -210,6 +215,11 @@ func benchSQLite(o options, f *httpFigures) error {
 		s.stop()
 		return err
 	}
+	load, err := newWire(s.base, o.concurrency)
+	if err != nil {
+		s.stop()
+		return err
+	}
 	var rr []result
 	for round := 1; round <= o.rounds; round++ {
 		logf("SQLite round %d: GET /tasks", round)
@@ -218,10 +228,11 @@ func benchSQLite(o options, f *httpFigures) error {
 		}
 		rr = append(rr, closedLoop(o.concurrency, time.Second, o.duration, func(w, i int) bool {
 			u := users[(w*7+i)%len(users)]
-			status, err := c.do(http.MethodGet, "/api/v1/tasks?limit=25", u.Token, nil, nil)
+			status, err := load.get(w, "/api/v1/tasks?limit=25", u.Token)
 			return err == nil && status == http.StatusOK
 		}))
 	}
+	load.close()
 	f.sqliteRead, f.sqliteRSS = median(rr), s.peakRSS()
 	s.stop()
 	var ready2 []float64
@@ -341,20 +352,22 @@ func profile(o options, s *server, name string) {
 	if o.profile == "" {
 		return
 	}
-	secs := int(o.duration.Seconds()) - 1
-	go func() {
-		res, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", s.ops, max(secs, 1)))
-		if err != nil {
-			logf("profile %s: %v", name, err)
-			return
-		}
-		defer res.Body.Close()
-		_ = os.MkdirAll(o.profile, 0o755)
-		f, err := os.Create(filepath.Join(o.profile, name+".pprof"))
-		if err != nil {
-			return
-		}
-		defer f.Close()
-		_, _ = io.Copy(f, res.Body)
-	}()
+	secs := max(int(o.duration.Seconds())-1, 1)
+	_ = os.MkdirAll(o.profile, 0o755)
+	for kind, file := range map[string]string{"profile": name + ".pprof", "allocs": name + "-allocs.pprof"} {
+		go func() {
+			res, err := http.Get(fmt.Sprintf("%s/debug/pprof/%s?seconds=%d", s.ops, kind, secs))
+			if err != nil {
+				logf("profile %s: %v", name, err)
+				return
+			}
+			defer res.Body.Close()
+			f, err := os.Create(filepath.Join(o.profile, file))
+			if err != nil {
+				return
+			}
+			defer f.Close()
+			_, _ = io.Copy(f, res.Body)
+		}()
+	}
 }
