@@ -134,15 +134,16 @@ func (h *handlers) list(ctx context.Context, in *listInput) (*httpx.ListOutput[T
 	if err != nil {
 		return nil, err
 	}
-	items, total, err := h.svc.List(ctx, p, ListFilter{
+	items := make([]TaskDTO, 0, in.Limit)
+	total, err := h.svc.List(ctx, p, ListFilter{
 		Completed: in.Completed.Ptr(), Hidden: in.Hidden.Ptr(), Archived: in.Archived.Ptr(),
 		Priority: optionalString(in.Priority), DueBefore: in.DueBefore.Ptr(), DueAfter: in.DueAfter.Ptr(),
 		Query: in.Q, Sort: in.Sort, Offset: in.Offset, Limit: in.Limit,
-	})
+	}, func(t *Task) { items = append(items, toTaskDTO(t)) })
 	if err != nil {
 		return nil, err
 	}
-	return httpx.ReplyList(httpx.Map(items, toTaskDTO), in.Page, total), nil
+	return httpx.ReplyList(items, in.Page, total), nil
 }
 
 func (h *handlers) get(ctx context.Context, in *taskPath) (*httpx.DataOutput[TaskDetailDTO], error) {

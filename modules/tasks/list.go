@@ -19,12 +19,15 @@ const taskColumns = `id, user_id, template_id, title, description, priority, due
 	focus_time_seconds, completed, completed_at, completed_by, hidden, archived, subtask_count,
 	subtask_completed_count, version, created_at, updated_at`
 
-// List returns one page of the user's tasks and the total that match.
+// List hands each task of one page of the user's tasks, in order, to each
+// (the Task is reused for the next row: each must copy what it keeps) and
+// returns the total that match.
 //
 // It is the busiest read of the API, so it is written by hand: one round
 // trip (the total is a scalar subquery, which both engines run once),
-// explicit columns scanned without reflection, on the read pool.
-func (s *Service) List(ctx context.Context, p auth.Principal, f ListFilter) ([]Task, int64, error) {
+// explicit columns scanned without reflection into one Task, on the read
+// pool.
+func (s *Service) List(ctx context.Context, p auth.Principal, f ListFilter, each func(*Task)) (int64, error) {
 	where, args := listWhere(p, f)
 	order, ok := sortOrders[f.Sort]
 	if !ok {
@@ -35,45 +38,47 @@ func (s *Service) List(ctx context.Context, p auth.Principal, f ListFilter) ([]T
 		" LIMIT " + strconv.Itoa(f.Limit) + " OFFSET " + strconv.Itoa(f.Offset)
 	rows, err := s.db.Query(ctx, query, append(args, args...)...)
 	if err != nil {
-		return nil, 0, fmt.Errorf("list tasks: %w", err)
+		return 0, fmt.Errorf("list tasks: %w", err)
 	}
 	defer rows.Close()
-	items := make([]Task, 0, f.Limit)
+	var t Task
 	var total int64
 	var id, userID, templateID pgtype.UUID // binary on PostgreSQL, text on SQLite
+	dest := []any{&id, &userID, &templateID, &t.Title, &t.Description, &t.Priority, &t.DueDate,
+		&t.EstimatedDuration, &t.FocusTimeSeconds, &t.Completed, &t.CompletedAt, &t.CompletedBy, &t.Hidden,
+		&t.Archived, &t.SubtaskCount, &t.SubtaskCompletedCount, &t.Version, &t.CreatedAt, &t.UpdatedAt, &total}
+	rowsSeen := 0
 	for rows.Next() {
-		var t Task
-		if err := rows.Scan(&id, &userID, &templateID, &t.Title, &t.Description, &t.Priority, &t.DueDate,
-			&t.EstimatedDuration, &t.FocusTimeSeconds, &t.Completed, &t.CompletedAt, &t.CompletedBy, &t.Hidden,
-			&t.Archived, &t.SubtaskCount, &t.SubtaskCompletedCount, &t.Version, &t.CreatedAt, &t.UpdatedAt,
-			&total); err != nil {
-			return nil, 0, fmt.Errorf("list tasks: %w", err)
+		t = Task{}
+		if err := rows.Scan(dest...); err != nil {
+			return 0, fmt.Errorf("list tasks: %w", err)
 		}
 		t.ID, t.UserID = id.Bytes, userID.Bytes
 		if templateID.Valid {
 			tid := uuid.UUID(templateID.Bytes)
 			t.TemplateID = &tid
 		}
-		items = append(items, t)
+		each(&t)
+		rowsSeen++
 	}
 	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("list tasks: %w", err)
+		return 0, fmt.Errorf("list tasks: %w", err)
 	}
-	if len(items) == 0 && f.Offset > 0 {
+	if rowsSeen == 0 && f.Offset > 0 {
 		// A page past the end has no row to carry the total.
 		rows, err := s.db.Query(ctx, "SELECT count(*) FROM tasks WHERE "+where, args...)
 		if err != nil {
-			return nil, 0, fmt.Errorf("count tasks: %w", err)
+			return 0, fmt.Errorf("count tasks: %w", err)
 		}
 		defer rows.Close()
 		if rows.Next() {
 			err = rows.Scan(&total)
 		}
 		if err = errors.Join(err, rows.Err()); err != nil {
-			return nil, 0, fmt.Errorf("count tasks: %w", err)
+			return 0, fmt.Errorf("count tasks: %w", err)
 		}
 	}
-	return items, total, nil
+	return total, nil
 }
 
 // listWhere is the filter of List with ? marks and its arguments.
