@@ -44,7 +44,9 @@ func (s *Server) requestID(c *fiber.Ctx) error {
 	ip := s.clientIP(c)
 	c.Locals(localClientIP, ip)
 	ctx := httpx.WithClientIP(observability.WithRequestID(c.UserContext(), rid), ip)
-	ctx = observability.WithLogger(ctx, s.log.With(zap.String("request_id", rid)))
+	// Lazy: most requests log nothing but their access line, which names
+	// the request id itself.
+	ctx = observability.WithLogger(ctx, s.log.WithLazy(zap.String("request_id", rid)))
 	c.SetUserContext(httpx.WithLifetime(ctx, s.lifetime))
 	return c.Next()
 }
@@ -104,8 +106,10 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	case strings.HasPrefix(route, "/health/") || route == "/metrics":
 		level = zap.DebugLevel
 	}
-	if ce := observability.Logger(c.UserContext(), s.log).Check(level, "request"); ce != nil {
+	if ce := s.access.Check(level, "request"); ce != nil {
+		rid, _ := c.Locals(httpx.LocalRequestID).(string)
 		ce.Write(
+			zap.String("request_id", rid),
 			zap.String("method", method),
 			zap.String("path", c.Path()),
 			zap.String("route", route),

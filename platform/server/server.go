@@ -43,6 +43,7 @@ type Server struct {
 
 	cfg     *config.Config
 	log     *zap.Logger
+	access  *zap.Logger // the access log: no caller (always the same line)
 	metrics *httpMetrics
 	checks  []platform.Check
 	ips     *httpx.ClientIPs
@@ -78,7 +79,8 @@ func New(p Params) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: server.trusted_proxies: %w", err)
 	}
-	s := &Server{cfg: cfg, log: p.Log, checks: p.Checks, metrics: newHTTPMetrics(p.Registry), ips: ips}
+	s := &Server{cfg: cfg, log: p.Log, access: p.Log.WithOptions(zap.WithCaller(false)), checks: p.Checks,
+		metrics: newHTTPMetrics(p.Registry), ips: ips}
 	s.lifetime, s.cancel = context.WithCancel(context.Background())
 
 	s.App = fiber.New(fiber.Config{
