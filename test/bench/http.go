@@ -319,7 +319,15 @@ func printHTTP(o options, f httpFigures) {
 		fmt.Printf("\nstart to ready on SQLite: %s on a new database, %s on an existing one (goal ≤ 300 ms)\n",
 			ms(f.readyNew), ms(f.readyOld))
 	}
-	fmt.Printf("peak RSS goal: ≤ 60 MB (api process)\n")
+	rssOK := "met"
+	if f.rss > 60 {
+		rssOK = "NOT MET"
+	}
+	fmt.Printf("peak RSS of the api process (--role=api, PostgreSQL): %.0f MB, goal ≤ 60 MB %s", f.rss, rssOK)
+	if o.sqlite {
+		fmt.Printf("; the SQLite row's is one process running api and worker (--role=all)")
+	}
+	fmt.Println()
 	fmt.Printf("ceiling: pgbench at its best client count (of %v), its default protocol; with -M prepared: %.0f (read), %.0f (write) tps\n",
 		o.clients, f.pgReadPrep, f.pgWritePrep)
 }
