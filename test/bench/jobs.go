@@ -100,8 +100,9 @@ func reminderLag(o options, api *server, db *sql.DB, f *jobFigures) error {
 		}
 		tasks[i] = ans.Data.ID
 	}
-	// Creating them takes a few seconds; the minute starts after a margin.
-	lead := 15*time.Second + time.Duration(o.reminders)*time.Millisecond
+	// Creating them takes a while (about 1–2.5 ms each through the API on a
+	// 2-core machine); the minute starts after a margin for the slow case.
+	lead := 15*time.Second + time.Duration(o.reminders)*4*time.Millisecond
 	first := time.Now().Add(lead).Truncate(time.Second)
 	step := f.spread / time.Duration(o.reminders)
 	logf("creating %d reminders due from %s over %s", o.reminders, first.Format("15:04:05"), f.spread)
