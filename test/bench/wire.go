@@ -49,13 +49,7 @@ func (w *wire) close() {
 // get sends GET path with the bearer token on worker's connection.
 func (w *wire) get(worker int, path, token string) (int, error) {
 	c := w.conns[worker]
-	b := append(c.buf[:0], "GET "...)
-	b = append(b, path...)
-	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = append(b, w.host...)
-	b = append(b, "\r\nAuthorization: Bearer "...)
-	b = append(b, token...)
-	b = append(b, "\r\n\r\n"...)
+	b := append(w.head(c.buf[:0], "GET", path, token), "\r\n"...)
 	c.buf = b
 	return c.roundTrip(w.host, b)
 }
@@ -63,13 +57,7 @@ func (w *wire) get(worker int, path, token string) (int, error) {
 // post sends POST path with a JSON body and a fresh Idempotency-Key.
 func (w *wire) post(worker int, path, token string, body []byte) (int, error) {
 	c := w.conns[worker]
-	b := append(c.buf[:0], "POST "...)
-	b = append(b, path...)
-	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = append(b, w.host...)
-	b = append(b, "\r\nAuthorization: Bearer "...)
-	b = append(b, token...)
-	b = append(b, "\r\nContent-Type: application/json\r\nIdempotency-Key: "...)
+	b := append(w.head(c.buf[:0], "POST", path, token), "Content-Type: application/json\r\nIdempotency-Key: "...)
 	b = append(b, newKey()...)
 	b = append(b, "\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(len(body)), 10)
@@ -77,6 +65,18 @@ func (w *wire) post(worker int, path, token string, body []byte) (int, error) {
 	b = append(b, body...)
 	c.buf = b
 	return c.roundTrip(w.host, b)
+}
+
+// head appends the request line, Host and Authorization, each line ended.
+func (w *wire) head(b []byte, method, path, token string) []byte {
+	b = append(b, method...)
+	b = append(b, ' ')
+	b = append(b, path...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, w.host...)
+	b = append(b, "\r\nAuthorization: Bearer "...)
+	b = append(b, token...)
+	return append(b, "\r\n"...)
 }
 
 func (c *wireConn) reset() {
