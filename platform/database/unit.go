@@ -62,23 +62,19 @@ func (u *Unit) Exec(query string, args ...any) (int64, error) {
 }
 
 // Commit ends the Unit's transaction, if one began.
-func (u *Unit) Commit() error {
-	if u.tx == nil {
-		return nil
-	}
-	tx := u.tx
-	u.tx = nil
-	return tx.Commit().Error
-}
+func (u *Unit) Commit() error { return u.end((*gorm.DB).Commit) }
 
 // Rollback abandons whatever the Unit's transaction did, if one began.
-func (u *Unit) Rollback() error {
+func (u *Unit) Rollback() error { return u.end((*gorm.DB).Rollback) }
+
+// end closes the open transaction with how (once: later calls do nothing).
+func (u *Unit) end(how func(*gorm.DB) *gorm.DB) error {
 	if u.tx == nil {
 		return nil
 	}
 	tx := u.tx
 	u.tx = nil
-	return tx.Rollback().Error
+	return how(tx).Error
 }
 
 // join runs fn in the Unit's transaction, beginning it on first use. A
