@@ -25,5 +25,6 @@ func All() []*gormigrate.Migration {
 		aiTables,
 		taskListIndex,
 		activeTaskCounts,
+		holdsAndPaymentSessions,
 	}
 }

@@ -2,6 +2,7 @@ package billing
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
@@ -25,11 +26,26 @@ type Balance struct {
 func (b Balance) Total() int { return b.Daily + b.Subscription + b.Purchased + b.Kickstart }
 
 // Credits spends AI credits inside the caller's transaction, so that the
-// spend commits with the answer it pays for (or not at all). Spend grants
-// the day's credits first when the day has none yet, and fails with 402
-// INSUFFICIENT_CREDITS, changing nothing, when the balance is short.
+// spend commits with the answer it pays for (or not at all). Every method
+// first grants the day's credits when the day has none yet. A request that
+// calls an outside service holds its cost before the call, in the
+// transaction that admits it, and settles or releases the hold after: so
+// concurrent requests can never be answered beyond the balance.
 type Credits interface {
+	// Spend takes amount credits at once; 402 INSUFFICIENT_CREDITS, changing
+	// nothing, when the balance is short.
 	Spend(ctx context.Context, tx *gorm.DB, userID uuid.UUID, amount int, reason string) (Balance, error)
-	// Balance returns the user's balance (granting the day's credits).
+	// Hold sets amount credits aside under holdID (once per id; 402 when the
+	// balance is short): they leave the balance at once. A hold neither
+	// settled nor released by until is released by credit_hold_release.
+	Hold(ctx context.Context, tx *gorm.DB, userID, holdID uuid.UUID, amount int, reason string, until time.Time) (Balance, error)
+	// Settle spends the hold as amount credits: more than was held takes the
+	// rest from the balance (402 when short), less gives the difference back.
+	// A hold that is no longer open (released after its time) is spent anew.
+	Settle(ctx context.Context, tx *gorm.DB, userID, holdID uuid.UUID, amount int, reason string) (Balance, error)
+	// Release gives an open hold's credits back; false when it was settled or
+	// released already.
+	Release(ctx context.Context, tx *gorm.DB, userID, holdID uuid.UUID) (bool, error)
+	// Balance returns the user's balance.
 	Balance(ctx context.Context, tx *gorm.DB, userID uuid.UUID) (Balance, error)
 }

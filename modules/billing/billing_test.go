@@ -163,85 +163,153 @@ func TestConcurrentFirstReadsOfTheDayGrantOnce(t *testing.T) {
 	}
 }
 
-// TestLedgerPropertiesHold runs random sequences of grants, spends,
-// expiries and renewals on one user and checks after every step that each
-// kind's balance is the sum of its rows and of its grants' remainders,
-// nothing is negative, and spends take the kinds in order.
+// TestLedgerPropertiesHold runs random sequences of grants, spends, holds
+// (settled, released, or left to lapse), expiries and renewals on one user
+// and checks after every step that each kind's balance is the sum of its
+// rows and of its lots' remainders, nothing is negative, a released hold
+// nets to nothing, and spends and holds take the kinds in order. The
+// checks read under the ledger's lock: the app's own jobs (credit_expire
+// and credit_hold_release run at start and on their schedules) may change
+// the ledger between two unlocked reads.
 func TestLedgerPropertiesHold(t *testing.T) {
 	t.Parallel()
 	var ledger *billing.Ledger
 	app := start(t, testkit.WithFx(fx.Populate(&ledger)))
+	// A fixed start: the steps cross UTC midnights at the same points on
+	// every run, whatever the time of day the test runs at.
+	app.Clock.Set(time.Date(2026, 3, 28, 21, 30, 0, 0, time.UTC))
 	alice := app.SignIn(t, "alice@example.com")
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(42, 7))
 	kinds := []string{"daily", "subscription", "purchased", "kickstart"}
-	steps := 300
+	steps := 400
 	if testing.Short() {
-		steps = 60
+		steps = 80
 	}
+	var open []uuid.UUID // holds made by the test and not yet settled or released
 	for step := range steps {
-		op := rng.IntN(6)
+		// Every random draw is made before the transaction, which may run
+		// again after a deadlock.
+		op, n, pick, hold := rng.IntN(9), 1+rng.IntN(12), rng.Int(), uuid.New()
+		lapse := time.Duration(1+rng.IntN(90)) * time.Minute
 		var before billing.Balance
+		var last struct{ ID uuid.UUID }
+		var settled, released bool
 		err := app.DB.Tx(ctx, func(tx *gorm.DB) error {
 			var err error
-			before, err = ledger.Balance(ctx, tx, alice.ID)
-			if err != nil {
+			if before, err = ledger.Balance(ctx, tx, alice.ID); err != nil {
+				return err
+			}
+			if err := tx.Raw(`SELECT id FROM credit_ledger WHERE user_id = ? ORDER BY id DESC LIMIT 1`, alice.ID).Scan(&last).Error; err != nil {
 				return err
 			}
 			switch op {
 			case 0, 1:
-				_, err = ledger.Spend(ctx, tx, alice.ID, 1+rng.IntN(12), "chat")
+				_, err = ledger.Spend(ctx, tx, alice.ID, n, "chat")
 			case 2:
-				_, _, err = ledger.GrantPurchase(ctx, tx, alice.ID, 1+rng.IntN(20), uuid.NewString())
+				_, _, err = ledger.GrantPurchase(ctx, tx, alice.ID, 1+pick%20, uuid.NewString())
 			case 3:
 				err = ledger.RenewSubscription(ctx, tx, alice.ID, 50, app.Clock.Now().AddDate(0, 1, 0), uuid.NewString())
 			case 4:
 				err = ledger.EndSubscriptionCredits(ctx, tx, alice.ID)
 			case 5:
-				app.Clock.Advance(time.Duration(1+rng.IntN(30)) * time.Hour)
+				app.Clock.Advance(time.Duration(1+pick%30) * time.Hour)
+			case 6:
+				_, err = ledger.Hold(ctx, tx, alice.ID, hold, n, "chat", app.Clock.Now().Add(lapse))
+			case 7, 8:
+				if len(open) == 0 {
+					return nil
+				}
+				h := open[pick%len(open)]
+				var held int
+				if err := tx.Raw(`SELECT COALESCE(-SUM(amount), 0) FROM credit_ledger WHERE hold_id = ? AND entry = 'hold'`, h).Scan(&held).Error; err != nil {
+					return err
+				}
+				if op == 7 {
+					// A transcription may cost more than it held.
+					_, err = ledger.Settle(ctx, tx, alice.ID, h, held+pick%3, "chat")
+					settled = err == nil
+				} else {
+					_, err = ledger.Release(ctx, tx, alice.ID, h)
+					released = err == nil
+				}
 			}
 			return err
 		})
 		if err != nil && !apperr.Is(err, billing.CodeInsufficientCredits) {
 			t.Fatalf("step %d (op %d): %v", step, op, err)
 		}
-		var sums []struct {
-			Kind      string
-			Amount    int
-			Remaining int
+		switch {
+		case op == 6 && err == nil:
+			open = append(open, hold)
+		case settled || released:
+			i := pick % len(open)
+			open = append(open[:i], open[i+1:]...)
 		}
-		app.DB.Gorm.Raw(`SELECT kind, SUM(amount) AS amount, SUM(CASE WHEN entry IN ('grant', 'carry_over') THEN remaining ELSE 0 END) AS remaining
-			FROM credit_ledger WHERE user_id = ? GROUP BY kind`, alice.ID).Scan(&sums)
-		total := 0
-		for _, s := range sums {
-			if s.Amount != s.Remaining || s.Amount < 0 {
-				t.Fatalf("step %d: kind %s sums to %d with %d remaining in its grants", step, s.Kind, s.Amount, s.Remaining)
+		checkLedger(t, app, ledger, step, func(tx *gorm.DB) {
+			if op != 0 && op != 1 && op != 6 && op != 7 {
+				return
 			}
-			total += s.Amount
-		}
-		var last struct{ BalanceAfter int }
-		app.DB.Gorm.Raw(`SELECT balance_after FROM credit_ledger WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT 1`,
-			alice.ID).Scan(&last)
-		if last.BalanceAfter != total {
-			t.Fatalf("step %d: last balance_after %d, ledger sum %d", step, last.BalanceAfter, total)
-		}
-		if op == 0 || op == 1 {
-			// A spend took a kind only when every kind before it was empty.
-			var spent []string
-			app.DB.Gorm.Raw(`SELECT kind FROM credit_ledger WHERE user_id = ? AND entry = 'spend' AND created_at = ?`,
-				alice.ID, app.Clock.Now()).Scan(&spent)
+			// What this step spent or held took a kind only when every kind
+			// before it was empty.
+			var took []string
+			tx.Raw(`SELECT kind FROM credit_ledger WHERE user_id = ? AND id > ? AND entry IN ('spend', 'hold')`, alice.ID, last.ID).Scan(&took)
 			for i, k := range kinds {
-				for _, s := range spent {
-					if s == k {
-						for _, earlier := range kinds[:i] {
-							if v := amountOf(before, earlier); v > 0 && !contains(spent, earlier) {
-								t.Fatalf("step %d: spent %s while %s had %d", step, k, earlier, v)
-							}
-						}
+				if !contains(took, k) {
+					continue
+				}
+				for _, earlier := range kinds[:i] {
+					if v := amountOf(before, earlier); v > 0 && !contains(took, earlier) {
+						t.Fatalf("step %d (op %d): took %s while %s had %d", step, op, k, earlier, v)
 					}
 				}
 			}
+		})
+	}
+}
+
+// checkLedger checks the ledger's invariants under the user's lock (the one
+// user of TestLedgerPropertiesHold), then runs more checks in the same
+// transaction.
+func checkLedger(t *testing.T, app *testkit.App, ledger *billing.Ledger, step int, more func(tx *gorm.DB)) {
+	t.Helper()
+	err := app.DB.Tx(context.Background(), func(tx *gorm.DB) error {
+		var users []uuid.UUID
+		tx.Raw(`SELECT DISTINCT user_id FROM credit_ledger`).Scan(&users)
+		for _, u := range users {
+			if _, err := ledger.Balance(context.Background(), tx, u); err != nil { // takes the lock
+				return err
+			}
+			var sums []struct {
+				Kind      string
+				Amount    int
+				Remaining int
+			}
+			tx.Raw(`SELECT kind, SUM(amount) AS amount, SUM(remaining) AS remaining FROM credit_ledger WHERE user_id = ? GROUP BY kind`, u).Scan(&sums)
+			total := 0
+			for _, s := range sums {
+				if s.Amount != s.Remaining || s.Amount < 0 {
+					t.Fatalf("step %d: kind %s sums to %d with %d remaining in its lots", step, s.Kind, s.Amount, s.Remaining)
+				}
+				total += s.Amount
+			}
+			var last struct{ BalanceAfter int }
+			tx.Raw(`SELECT balance_after FROM credit_ledger WHERE user_id = ? ORDER BY id DESC LIMIT 1`, u).Scan(&last)
+			if last.BalanceAfter != total {
+				t.Fatalf("step %d: last balance_after %d, ledger sum %d", step, last.BalanceAfter, total)
+			}
+			var unbalanced int
+			tx.Raw(`SELECT COUNT(*) FROM (SELECT hold_id FROM credit_ledger WHERE user_id = ? AND hold_id IS NOT NULL
+				AND hold_id IN (SELECT hold_id FROM credit_ledger WHERE entry = 'released') GROUP BY hold_id HAVING SUM(amount) <> 0) x`, u).Scan(&unbalanced)
+			if unbalanced != 0 {
+				t.Fatalf("step %d: %d released holds do not net to zero", step, unbalanced)
+			}
 		}
+		more(tx)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("step %d: check: %v", step, err)
 	}
 }
 

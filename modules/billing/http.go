@@ -50,7 +50,9 @@ func toHistoryDTO(e *Entry) HistoryDTO {
 	out := HistoryDTO{ID: e.ID, UserID: e.UserID, Type: "grant", Category: category(e.Kind), Amount: e.Amount,
 		BalanceAfter: e.BalanceAfter, Description: e.Description, CreatedAt: e.CreatedAt.UTC()}
 	switch e.Entry {
-	case EntrySpend:
+	case EntrySpend, EntryHold, EntryReleased:
+		// A hold is a charge until it is settled (a spend) or released (a
+		// release row, a grant, gives it back).
 		out.Type, out.Category, out.Amount = "deduct", "ai", -e.Amount
 	case EntryExpire:
 		out.Type, out.Amount = "deduct", -e.Amount

@@ -39,3 +39,21 @@ func subscriptionCheckJob(s *Service, cfg Config) (jobs.Worker, jobs.Periodic) {
 		return err
 	})
 }
+
+// CreditHoldReleaseArgs gives back the credit holds still open after their
+// time (their request's process died holding them).
+type CreditHoldReleaseArgs struct{}
+
+// Kind implements river.JobArgs.
+func (CreditHoldReleaseArgs) Kind() string { return "credit_hold_release" }
+
+func creditHoldReleaseJob(l *Ledger, cfg Config, log *zap.Logger) (jobs.Worker, jobs.Periodic) {
+	log = log.Named("billing")
+	return jobs.NewHousekeeping[CreditHoldReleaseArgs](cfg.HoldReleaseInterval, func(ctx context.Context) error {
+		n, err := l.ReleaseLapsed(ctx)
+		if n > 0 {
+			log.Warn("lapsed credit holds released", zap.Int("holds", n))
+		}
+		return err
+	})
+}

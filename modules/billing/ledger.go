@@ -2,6 +2,7 @@ package billing
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -132,6 +133,9 @@ func (b *book) grant(kind, entry string, amount int, desc string, onceKey string
 	if amount <= 0 {
 		return false, nil
 	}
+	if amount > maxCredits {
+		return false, fmt.Errorf("grant %d credits: more than the ledger's bound of %d", amount, maxCredits)
+	}
 	e := &Entry{Kind: kind, Entry: entry, Amount: amount, Remaining: amount, Description: desc, ExpiresAt: expires}
 	if onceKey != "" {
 		e.OnceKey = &onceKey
@@ -174,7 +178,7 @@ func (b *book) grantDaily(ctx context.Context) error {
 		amount += bonus
 	}
 	until := nextUTCMidnight(b.now)
-	_, err = b.grant(KindDaily, EntryGrant, amount, "daily credits", "daily:"+b.now.UTC().Format(time.DateOnly), &until)
+	_, err = b.grant(KindDaily, EntryGrant, amount, "daily credits", dailyKey(b.now), &until)
 	return err
 }
 
@@ -186,7 +190,7 @@ func (b *book) grantsWithCredits(kind string) ([]Entry, error) {
 	return out, err
 }
 
-// take removes n credits from grant g (its Remaining).
+// take removes n credits from lot g (its Remaining).
 func (b *book) take(g *Entry, n int) error {
 	g.Remaining -= n
 	return b.tx.Model(&Entry{}).Where("id = ?", g.ID).Update("remaining", g.Remaining).Error
@@ -228,9 +232,16 @@ func (b *book) expireDue() error {
 	return nil
 }
 
-// spend takes amount credits in spending order, oldest grant first within a
-// kind, and writes one row per kind it took from.
+// spend takes amount credits in spending order (see draw).
 func (b *book) spend(amount int, reason string) error {
+	return b.draw(amount, EntrySpend, reason, nil, nil)
+}
+
+// draw takes amount credits in spending order, oldest lot first within a
+// kind, and writes one row of type entry per kind it took from (a hold's
+// rows carry its id and when it lapses). It fails with 402, changing
+// nothing, when the balance is short.
+func (b *book) draw(amount int, entry, reason string, holdID *uuid.UUID, lapses *time.Time) error {
 	if amount <= 0 {
 		return nil
 	}
@@ -259,13 +270,67 @@ func (b *book) spend(amount int, reason string) error {
 			taken += n
 		}
 		if taken > 0 {
-			if err := b.write(&Entry{Kind: kind, Entry: EntrySpend, Amount: -taken, Description: reason}); err != nil {
+			e := &Entry{Kind: kind, Entry: entry, Amount: -taken, Description: reason, HoldID: holdID, ExpiresAt: lapses}
+			if err := b.write(e); err != nil {
 				return err
 			}
 			left -= taken
 		}
 	}
 	return nil
+}
+
+// openHold returns the rows of the user's hold that is still open (none
+// when it was settled, released or never made), in the order written.
+func (b *book) openHold(holdID uuid.UUID) ([]Entry, int, error) {
+	var rows []Entry
+	err := b.tx.Where("user_id = ? AND hold_id = ? AND entry = ?", b.userID, holdID, EntryHold).Order("created_at, id").Find(&rows).Error
+	held := 0
+	for _, r := range rows {
+		held -= r.Amount
+	}
+	return rows, held, err
+}
+
+var errHoldChanged = errors.New("a credit hold changed while its user's ledger was locked")
+
+// closeHold turns the open rows of a hold into entry. The user's ledger is
+// locked, so every row found open is still open: a count that differs is
+// a bug, not a race.
+func (b *book) closeHold(holdID uuid.UUID, rows []Entry, entry string) error {
+	res := b.tx.Model(&Entry{}).Where("user_id = ? AND hold_id = ? AND entry = ?", b.userID, holdID, EntryHold).
+		Updates(map[string]any{"entry": entry, "expires_at": nil})
+	if res.Error != nil {
+		return fmt.Errorf("close credit hold: %w", res.Error)
+	}
+	if res.RowsAffected != int64(len(rows)) {
+		return errHoldChanged
+	}
+	return nil
+}
+
+// giveBack returns n of the credits a hold's rows took, the last taken
+// first, as release rows: lots of their kind, spendable again, which
+// expire when the credits they replace would have (a day's credits at the
+// end of the day they were held in).
+func (b *book) giveBack(rows []Entry, n int, reason string) error {
+	for i := len(rows) - 1; i >= 0 && n > 0; i-- {
+		r := rows[i]
+		m := min(-r.Amount, n)
+		var expires *time.Time
+		if r.Kind == KindDaily {
+			t := nextUTCMidnight(r.CreatedAt)
+			expires = &t
+		}
+		e := &Entry{Kind: r.Kind, Entry: EntryRelease, Amount: m, Remaining: m, Description: "not charged: " + reason,
+			HoldID: r.HoldID, ExpiresAt: expires}
+		if err := b.write(e); err != nil {
+			return err
+		}
+		n -= m
+	}
+	// Credits given back after their day are written off at once.
+	return b.expireDue()
 }
 
 // Spend implements Credits.
@@ -280,6 +345,99 @@ func (l *Ledger) Spend(ctx context.Context, tx *gorm.DB, userID uuid.UUID, amoun
 	return b.bal, nil
 }
 
+// Hold implements Credits.
+func (l *Ledger) Hold(ctx context.Context, tx *gorm.DB, userID, holdID uuid.UUID, amount int, reason string, until time.Time) (Balance, error) {
+	b, err := l.open(ctx, tx.WithContext(ctx), userID)
+	if err != nil {
+		return Balance{}, err
+	}
+	var made int64
+	if err := b.tx.Model(&Entry{}).Where("user_id = ? AND hold_id = ?", userID, holdID).Count(&made).Error; err != nil {
+		return Balance{}, err
+	}
+	if made > 0 {
+		return b.bal, nil // once per id: a job that runs again holds nothing more
+	}
+	if amount > maxCredits {
+		return Balance{}, fmt.Errorf("hold %d credits: more than the ledger's bound of %d", amount, maxCredits)
+	}
+	if err := b.draw(amount, EntryHold, reason, &holdID, &until); err != nil {
+		return Balance{}, err
+	}
+	return b.bal, nil
+}
+
+// Settle implements Credits.
+func (l *Ledger) Settle(ctx context.Context, tx *gorm.DB, userID, holdID uuid.UUID, amount int, reason string) (Balance, error) {
+	b, err := l.open(ctx, tx.WithContext(ctx), userID)
+	if err != nil {
+		return Balance{}, err
+	}
+	rows, held, err := b.openHold(holdID)
+	if err != nil {
+		return Balance{}, err
+	}
+	if len(rows) > 0 {
+		if err := b.closeHold(holdID, rows, EntrySpend); err != nil {
+			return Balance{}, err
+		}
+	}
+	switch {
+	case amount > maxCredits:
+		return Balance{}, fmt.Errorf("spend %d credits: more than the ledger's bound of %d", amount, maxCredits)
+	case amount > held:
+		err = b.spend(amount-held, reason)
+	case amount < held:
+		err = b.giveBack(rows, held-amount, reason)
+	}
+	return b.bal, err
+}
+
+// Release implements Credits.
+func (l *Ledger) Release(ctx context.Context, tx *gorm.DB, userID, holdID uuid.UUID) (bool, error) {
+	b, err := l.open(ctx, tx.WithContext(ctx), userID)
+	if err != nil {
+		return false, err
+	}
+	rows, held, err := b.openHold(holdID)
+	if err != nil || len(rows) == 0 {
+		return false, err
+	}
+	if err := b.closeHold(holdID, rows, EntryReleased); err != nil {
+		return false, err
+	}
+	return true, b.giveBack(rows, held, rows[0].Description)
+}
+
+// ReleaseLapsed gives back the holds still open after their time: their
+// request's process died (or hung) before it settled or released them. It
+// returns how many it released.
+func (l *Ledger) ReleaseLapsed(ctx context.Context) (int, error) {
+	var lapsed []struct {
+		UserID uuid.UUID
+		HoldID uuid.UUID
+	}
+	err := l.db.WithContext(ctx).Model(&Entry{}).Distinct("user_id", "hold_id").
+		Where("entry = ? AND expires_at <= ?", EntryHold, l.clock.Now()).Limit(1000).Scan(&lapsed).Error
+	if err != nil {
+		return 0, fmt.Errorf("find lapsed credit holds: %w", err)
+	}
+	released := 0
+	for _, h := range lapsed {
+		var ok bool
+		if err := l.db.Tx(ctx, func(tx *gorm.DB) (err error) {
+			ok, err = l.Release(ctx, tx, h.UserID, h.HoldID)
+			return err
+		}); err != nil {
+			return released, err
+		}
+		if ok {
+			released++
+		}
+	}
+	return released, nil
+}
+
 // Balance implements Credits.
 func (l *Ledger) Balance(ctx context.Context, tx *gorm.DB, userID uuid.UUID) (Balance, error) {
 	b, err := l.open(ctx, tx.WithContext(ctx), userID)
@@ -289,9 +447,16 @@ func (l *Ledger) Balance(ctx context.Context, tx *gorm.DB, userID uuid.UUID) (Ba
 	return b.bal, nil
 }
 
-// CurrentBalance is Balance in a transaction of its own (the balance and
-// history routes). A read that finds today's credits granted takes no lock.
+// CurrentBalance is the user's balance for the balance and history routes.
+// Most reads are one statement without a lock: the sums, and whether
+// today's credits are granted and nothing is due to expire. Otherwise (the
+// day's first read, or credits due to expire) it runs Balance in a
+// transaction of its own, which locks the user's ledger, writes the expiry
+// and the day's grant (once, by its key), and sums again.
 func (l *Ledger) CurrentBalance(ctx context.Context, userID uuid.UUID) (Balance, error) {
+	if b, ok, err := l.settledBalance(ctx, userID); err != nil || ok {
+		return b, err
+	}
 	var out Balance
 	err := l.db.Tx(ctx, func(tx *gorm.DB) (err error) {
 		out, err = l.Balance(ctx, tx, userID)
@@ -299,6 +464,39 @@ func (l *Ledger) CurrentBalance(ctx context.Context, userID uuid.UUID) (Balance,
 	})
 	return out, err
 }
+
+// settledBalance sums the user's ledger in one statement and reports
+// whether that sum is the balance: today's daily grant is there and no lot
+// is due to expire.
+func (l *Ledger) settledBalance(ctx context.Context, userID uuid.UUID) (Balance, bool, error) {
+	now := l.clock.Now()
+	var rows []struct {
+		Kind  string
+		Sum   int
+		Today int
+		Due   int
+	}
+	err := l.db.WithContext(ctx).Model(&Entry{}).
+		Select("kind, COALESCE(SUM(amount), 0) AS sum, MAX(CASE WHEN once_key = ? THEN 1 ELSE 0 END) AS today, "+
+			"MAX(CASE WHEN remaining > 0 AND expires_at <= ? THEN 1 ELSE 0 END) AS due", dailyKey(now), now).
+		Where("user_id = ?", userID).Group("kind").Scan(&rows).Error
+	if err != nil {
+		return Balance{}, false, fmt.Errorf("sum credits: %w", err)
+	}
+	var b Balance
+	today := false
+	for _, r := range rows {
+		if r.Due > 0 {
+			return Balance{}, false, nil
+		}
+		today = today || r.Today > 0
+		b.add(r.Kind, r.Sum)
+	}
+	return b, today, nil
+}
+
+// dailyKey is the once key of the daily grant of t's UTC day.
+func dailyKey(t time.Time) string { return "daily:" + t.UTC().Format(time.DateOnly) }
 
 // History is one page of the user's ledger, newest first.
 func (l *Ledger) History(ctx context.Context, userID uuid.UUID, offset, limit int) ([]Entry, int64, error) {
@@ -383,7 +581,7 @@ func (l *Ledger) EndSubscriptionCredits(ctx context.Context, tx *gorm.DB, userID
 // returns how many users it touched.
 func (l *Ledger) ExpireDue(ctx context.Context) (int, error) {
 	now := l.clock.Now()
-	yesterday := "daily:" + now.UTC().AddDate(0, 0, -1).Format(time.DateOnly)
+	yesterday := dailyKey(now.AddDate(0, 0, -1))
 	var users []uuid.UUID
 	err := l.db.WithContext(ctx).Model(&Entry{}).Distinct("user_id").
 		Where("(remaining > 0 AND expires_at <= ?) OR once_key = ?", now, yesterday).Pluck("user_id", &users).Error

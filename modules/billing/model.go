@@ -23,14 +23,25 @@ const (
 	EntrySpend     = "spend"
 	EntryExpire    = "expire"
 	EntryCarryOver = "carry_over"
+	// EntryHold takes credits aside for a request under way; settled, the
+	// row becomes a spend; released, it becomes EntryReleased and an
+	// EntryRelease row gives the credits back.
+	EntryHold     = "hold"
+	EntryReleased = "released"
+	EntryRelease  = "release"
 )
 
-// Entry is one movement of credits. A grant (or carry-over) adds Amount to
-// its kind and keeps what is left of it in Remaining (spent oldest first,
-// expired at ExpiresAt); a spend or an expiry takes Amount (negative) from
-// one kind. BalanceAfter is the user's total after the row. The sum of a
-// kind's amounts is its balance, and so is the sum of its grants'
-// Remaining.
+// maxCredits bounds every amount the ledger writes, so that no sum of a
+// user's rows can come near overflowing.
+const maxCredits = 1_000_000
+
+// Entry is one movement of credits. A grant, carry-over or release adds
+// Amount to its kind and keeps what is left of it in Remaining (spent
+// oldest first, expired at ExpiresAt); a spend, hold or expiry takes Amount
+// (negative) from one kind. BalanceAfter is the user's total after the
+// row. The sum of a kind's amounts is its balance, and so is the sum of its
+// rows' Remaining. A hold's rows carry its HoldID, and ExpiresAt is when an
+// open hold lapses (credit_hold_release gives it back).
 type Entry struct {
 	ID           uuid.UUID `gorm:"type:uuid;primaryKey"`
 	UserID       uuid.UUID `gorm:"type:uuid;not null"`
@@ -43,6 +54,7 @@ type Entry struct {
 	// OnceKey makes a grant happen once per user (daily:2026-11-30,
 	// kickstart, payment:pay_123): a unique index, not a check.
 	OnceKey   *string
+	HoldID    *uuid.UUID `gorm:"type:uuid"`
 	ExpiresAt *time.Time
 	CreatedAt time.Time
 }
@@ -82,8 +94,18 @@ const (
 	PurposeCredits      = "credits"
 )
 
+// Payment session states. An open session past its ExpiresAt is expired:
+// it no longer counts against the monthly purchase limit.
+const (
+	SessionOpen     = "open"
+	SessionPaid     = "paid"
+	SessionDeclined = "declined"
+	// SessionFailed: the provider did not open the page.
+	SessionFailed = "failed"
+)
+
 // PaymentSession is a hosted payment we opened with the provider; its id
-// is the payment's reference.
+// is the payment's reference, and what a payment grants comes from it.
 type PaymentSession struct {
 	ID         uuid.UUID `gorm:"type:uuid;primaryKey"`
 	UserID     uuid.UUID `gorm:"type:uuid;not null"`
@@ -92,7 +114,10 @@ type PaymentSession struct {
 	Amount     int       `gorm:"not null"`
 	Currency   string    `gorm:"not null"`
 	ProviderID string    `gorm:"not null"`
+	State      string    `gorm:"not null"`
+	ExpiresAt  time.Time
 	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // TableName implements gorm's Tabler.

@@ -32,6 +32,7 @@ var Module = platform.Module{
 			events.AsSubscriber(grantKickstart),
 			jobs.AsHousekeeping(creditExpireJob),
 			jobs.AsHousekeeping(subscriptionCheckJob),
+			jobs.AsHousekeeping(creditHoldReleaseJob),
 		),
 	),
 }
@@ -68,6 +69,7 @@ type Config struct {
 	GracePeriod               time.Duration  `mapstructure:"grace_period"`
 	MaxPaymentFailures        int            `mapstructure:"max_payment_failures"`
 	SubscriptionCheckInterval time.Duration  `mapstructure:"subscription_check_interval"`
+	HoldReleaseInterval       time.Duration  `mapstructure:"hold_release_interval"`
 	HistoryPageSize           int            `mapstructure:"history_page_size"`
 	Checkout                  CheckoutConfig `mapstructure:"checkout"`
 
@@ -94,6 +96,8 @@ func (c Config) Validate() error {
 		return config.Invalid("max_payment_failures", "must be at least 1")
 	case c.SubscriptionCheckInterval <= 0:
 		return config.Invalid("subscription_check_interval", "must be positive")
+	case c.HoldReleaseInterval <= 0:
+		return config.Invalid("hold_release_interval", "must be positive")
 	case c.HistoryPageSize < 1 || c.HistoryPageSize > 100:
 		return config.Invalid("history_page_size", "must be 1-100")
 	case c.Checkout.Timeout <= 0:

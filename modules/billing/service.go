@@ -94,7 +94,8 @@ type Checkout struct {
 // openPage opens a hosted payment page and records it.
 func (s *Service) openPage(ctx context.Context, p auth.Principal, purpose string, credits, amount int) (*Checkout, error) {
 	sess := PaymentSession{ID: id.New(), UserID: p.UserID, Purpose: purpose, Credits: credits, Amount: amount,
-		Currency: s.cfg.Currency, CreatedAt: s.clock.Now()}
+		Currency: s.cfg.Currency, State: SessionOpen, CreatedAt: s.clock.Now()}
+	sess.ExpiresAt, sess.UpdatedAt = sess.CreatedAt.Add(24*time.Hour), sess.CreatedAt
 	hp, err := s.checkout.open(ctx, paymentPage{Amount: amount, Currency: s.cfg.Currency, Reference: sess.ID.String(),
 		Purpose: purpose, UserID: p.UserID.String(), Email: p.Email, Credits: credits})
 	if err != nil {
