@@ -94,7 +94,7 @@ func (s *Service) ConvertNote(ctx context.Context, p auth.Principal, noteID uuid
 	}
 	var bal billing.Balance
 	if a != nil {
-		if bal, err = a.pay(ctx, "AI note conversion", effects); err != nil {
+		if bal, err = a.pay(ctx, effects); err != nil {
 			return nil, err
 		}
 		conv.CreditsUsed, conv.Warning = a.cost, a.warning()

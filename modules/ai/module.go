@@ -59,6 +59,10 @@ type TranscriptionConfig struct {
 	// RetryBackoff is the wait before the second attempt; it doubles.
 	RetryBackoff time.Duration `mapstructure:"retry_backoff"`
 	MaxSeconds   int           `mapstructure:"max_seconds"`
+	// HoldTTL is how long a voice note's credits stay held for its
+	// transcription job (through its retries and a crashed worker's rescue)
+	// before credit_hold_release gives them back.
+	HoldTTL time.Duration `mapstructure:"hold_ttl"`
 	// AllowPrivateURLs lets audio URLs name loopback, link-local and private
 	// hosts (development with a local audio server only).
 	AllowPrivateURLs bool `mapstructure:"allow_private_urls"`
@@ -77,6 +81,7 @@ type Config struct {
 	MaxActions         int                 `mapstructure:"max_actions"`
 	StreamHeartbeat    time.Duration       `mapstructure:"stream_heartbeat"`
 	StreamWriteTimeout time.Duration       `mapstructure:"stream_write_timeout"`
+	HoldTTL            time.Duration       `mapstructure:"hold_ttl"`
 	Retention          time.Duration       `mapstructure:"retention"`
 	PurgeInterval      time.Duration       `mapstructure:"purge_interval"`
 	Costs              Costs               `mapstructure:"costs"`
@@ -114,6 +119,11 @@ func (c Config) Validate() error {
 		return config.Invalid("stream_heartbeat", "must be positive")
 	case c.StreamWriteTimeout <= 0:
 		return config.Invalid("stream_write_timeout", "must be positive")
+	case c.HoldTTL < 2*c.Timeout+c.StreamWriteTimeout:
+		// A request may call the provider twice (an unusable answer is asked
+		// for again), and a stream may wait on a slow client: the hold must
+		// outlive them, or a live request would find its hold given back.
+		return config.Invalid("hold_ttl", "must be at least twice timeout plus stream_write_timeout (%s)", 2*c.Timeout+c.StreamWriteTimeout)
 	case c.Retention < 24*time.Hour:
 		return config.Invalid("retention", "must be at least 24h (longer than a sign-in session's life)")
 	case c.PurgeInterval <= 0:
@@ -130,6 +140,9 @@ func (c Config) Validate() error {
 		return config.Invalid("transcription.retry_backoff", "must be positive")
 	case t.MaxSeconds < 1:
 		return config.Invalid("transcription.max_seconds", "must be at least 1")
+	case t.HoldTTL < time.Duration(t.MaxAttempts)*(t.Timeout+t.RetryBackoff<<min(t.MaxAttempts, 10)):
+		return config.Invalid("transcription.hold_ttl", "must outlast every attempt and its backoff (at least %s)",
+			time.Duration(t.MaxAttempts)*(t.Timeout+t.RetryBackoff<<min(t.MaxAttempts, 10)))
 	}
 	return nil
 }

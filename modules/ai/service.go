@@ -21,6 +21,7 @@ import (
 	"github.com/perpetuaflow/api/platform/clock"
 	"github.com/perpetuaflow/api/platform/database"
 	"github.com/perpetuaflow/api/platform/events"
+	"github.com/perpetuaflow/api/platform/id"
 	"github.com/perpetuaflow/api/platform/observability"
 )
 
@@ -68,28 +69,41 @@ func newService(p serviceParams) *Service {
 		editor: p.Editor, notes: p.Notes, log: p.Log, metrics: p.Metrics}
 }
 
-// admission is one admitted request: a request of the session is taken and
-// the balance was seen to cover the cost. Unless the request is paid, its
-// end gives the session's request back: a failed call costs nothing.
+// admission is one admitted request: a request of the sign-in session is
+// taken and its cost is held in the ledger, before the provider is called.
+// Paid, the hold is settled with the answer's effects; otherwise its end
+// releases the hold and gives the session's request back: a failed call
+// costs nothing.
 type admission struct {
 	s    *Service
 	p    auth.Principal
 	kind string
 	cost int
+	hold uuid.UUID
 	// left is the session's requests left after this one.
 	left int
 	paid bool
 }
 
-// admit checks the balance (402 before anything else) and takes one request
-// of the sign-in session (429 when none is left), in one transaction.
+// reasons name each kind of request in the credit history.
+var reasons = map[string]string{
+	"chat":        "AI chat",
+	"chat_stream": "AI chat",
+	"subtasks":    "AI subtask suggestions",
+	"convert":     "AI note conversion",
+	"transcribe":  "transcription",
+}
+
+// admit holds the cost (402 before anything else) and takes one request of
+// the sign-in session (429 when none is left), in one transaction: of N
+// concurrent requests with credits for k, k are admitted.
 func (s *Service) admit(ctx context.Context, p auth.Principal, kind string, cost int) (*admission, error) {
-	a := &admission{s: s, p: p, kind: kind, cost: cost}
+	a := &admission{s: s, p: p, kind: kind, cost: cost, hold: id.New()}
 	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
-		if err := covers(ctx, tx, s.credits, p.UserID, cost); err != nil {
+		now := s.clock.Now()
+		if _, err := s.credits.Hold(ctx, tx, p.UserID, a.hold, cost, reasons[kind], now.Add(s.cfg.HoldTTL)); err != nil {
 			return err
 		}
-		now := s.clock.Now()
 		row := Session{SessionID: p.SessionID, UserID: p.UserID, CreatedAt: now, UpdatedAt: now}
 		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error; err != nil {
 			return fmt.Errorf("open ai session: %w", err)
@@ -118,21 +132,8 @@ func (s *Service) admit(ctx context.Context, p auth.Principal, kind string, cost
 	return a, nil
 }
 
-// covers fails with 402 INSUFFICIENT_CREDITS unless the user's balance
-// covers cost.
-func covers(ctx context.Context, tx *gorm.DB, credits billing.Credits, userID uuid.UUID, cost int) error {
-	bal, err := credits.Balance(ctx, tx, userID)
-	if err != nil {
-		return err
-	}
-	if bal.Total() < cost {
-		return apperr.New(apperr.KindPaymentRequired, billing.CodeInsufficientCredits,
-			"this needs %d AI credits and %d are left", cost, bal.Total())
-	}
-	return nil
-}
-
-// end closes the request: an unpaid one gives its session request back.
+// end closes the request: an unpaid one releases its hold and gives its
+// session request back.
 func (a *admission) end(ctx context.Context, err error) {
 	outcome := "ok"
 	if !a.paid {
@@ -143,11 +144,15 @@ func (a *admission) end(ctx context.Context, err error) {
 		}
 		ctx = context.WithoutCancel(ctx)
 		rerr := a.s.db.Tx(ctx, func(tx *gorm.DB) error {
+			if _, err := a.s.credits.Release(ctx, tx, a.p.UserID, a.hold); err != nil {
+				return err
+			}
 			return tx.Model(&Session{}).Where("session_id = ? AND requests > 0", a.p.SessionID).
 				Updates(map[string]any{"requests": gorm.Expr("requests - 1"), "updated_at": a.s.clock.Now()}).Error
 		})
 		if rerr != nil {
-			a.s.log.Error("give back ai session request", zap.Error(rerr))
+			// The hold lapses and credit_hold_release gives it back.
+			a.s.log.Error("release an unpaid ai request", zap.Error(rerr))
 		}
 	}
 	a.s.metrics.requests.WithLabelValues(a.kind, outcome).Inc()
@@ -156,10 +161,10 @@ func (a *admission) end(ctx context.Context, err error) {
 // warning is ai_request_warning: few requests left in the session.
 func (a *admission) warning() bool { return a.left <= a.s.cfg.WarnWhenLeft }
 
-// pay spends the request's cost and runs effects in one transaction: the
-// answer's changes and its charge commit together or not at all. reason
-// names the spend in the ledger.
-func (a *admission) pay(ctx context.Context, reason string, effects func(tx *gorm.DB) error) (billing.Balance, error) {
+// pay settles the request's hold for its cost and runs effects, in one
+// transaction: the answer's changes and its charge commit together or not
+// at all.
+func (a *admission) pay(ctx context.Context, effects func(tx *gorm.DB) error) (billing.Balance, error) {
 	var bal billing.Balance
 	ctx = events.WithSource(ctx, events.SourceAI)
 	err := a.s.db.Tx(ctx, func(tx *gorm.DB) error {
@@ -169,7 +174,7 @@ func (a *admission) pay(ctx context.Context, reason string, effects func(tx *gor
 			}
 		}
 		var err error
-		bal, err = a.s.credits.Spend(ctx, tx, a.p.UserID, a.cost, reason)
+		bal, err = a.s.credits.Settle(ctx, tx, a.p.UserID, a.hold, a.cost, reasons[a.kind])
 		return err
 	})
 	if err != nil {
@@ -272,7 +277,7 @@ func (s *Service) Chat(ctx context.Context, p auth.Principal, req ChatRequest) (
 	if err != nil {
 		return nil, err
 	}
-	bal, err := a.pay(ctx, "AI chat", nil)
+	bal, err := a.pay(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -339,7 +344,7 @@ func (s *Service) GenerateSubtasks(ctx context.Context, p auth.Principal, taskID
 	if err != nil {
 		return nil, err
 	}
-	bal, err := a.pay(ctx, "AI subtask suggestions", nil)
+	bal, err := a.pay(ctx, nil)
 	if err != nil {
 		return nil, err
 	}

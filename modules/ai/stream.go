@@ -81,7 +81,7 @@ func (c *ChatStream) Run(ctx context.Context, es *httpx.EventStream) {
 	}
 	if err == nil {
 		actions := c.s.keepActions(parseActions(split.actions()), c.known)
-		bal, perr := c.a.pay(ctx, "AI chat", nil)
+		bal, perr := c.a.pay(ctx, nil)
 		if err = perr; err == nil {
 			if err = es.JSON("", doneEvent{Done: true, SuggestedActions: toActionDTOs(actions), CreditsUsed: c.a.cost,
 				CreditsRemaining: bal.Total(), AIRequestWarning: c.a.warning()}); err == nil {

@@ -14,7 +14,7 @@ import (
 	"github.com/perpetuaflow/api/modules/jobs"
 	"github.com/perpetuaflow/api/modules/notes"
 	"github.com/perpetuaflow/api/platform/apperr"
-	"github.com/perpetuaflow/api/platform/database"
+	"github.com/perpetuaflow/api/platform/clock"
 	"github.com/perpetuaflow/api/platform/events"
 )
 
@@ -46,33 +46,35 @@ func (t *transcriber) tooLong(tr *transcript) error {
 // voiceQueue is the notes module's Transcriber: it admits voice notes. It
 // needs nothing of the notes module, which depends on it.
 type voiceQueue struct {
-	db      *database.DB
-	stt     *transcriber
-	credits billing.Credits
-	cfg     Config
+	stt *transcriber
 }
 
-func newVoiceQueue(db *database.DB, stt *transcriber, credits billing.Credits, cfg Config) notes.Transcriber {
-	return &voiceQueue{db: db, stt: stt, credits: credits, cfg: cfg}
-}
+func newVoiceQueue(stt *transcriber) notes.Transcriber { return &voiceQueue{stt: stt} }
 
-// Admit implements notes.Transcriber.
-func (v *voiceQueue) Admit(ctx context.Context, p auth.Principal, audioURL string, seconds int) error {
+// Admit implements notes.Transcriber: the audio's URL and duration, and
+// that transcription is configured. The credits are held when the note is
+// stored (queueTranscriptions).
+func (v *voiceQueue) Admit(ctx context.Context, _ auth.Principal, audioURL string, seconds int) error {
 	if err := v.stt.checkAudio(ctx, "voice_url", "voice_duration_seconds", audioURL, seconds); err != nil {
 		return err
 	}
 	if !v.stt.ok {
 		return errSTTNotConfigured
 	}
-	return v.db.Tx(ctx, func(tx *gorm.DB) error {
-		return covers(ctx, tx, v.credits, p.UserID, costOf(v.cfg, float64(seconds)))
-	})
+	return nil
 }
 
-// queueTranscriptions schedules the transcription of a voice note in the
-// transaction that stores it: the job exists exactly when the note does.
-func queueTranscriptions(q jobs.Enqueuer, cfg Config) events.Subscription {
+// queueTranscriptions holds a voice note's cost (402 when the balance is
+// short: the note is not stored) and schedules its transcription, in the
+// transaction that stores the note: the job and the hold exist exactly
+// when the note does. The hold's id is the note's.
+func queueTranscriptions(q jobs.Enqueuer, credits billing.Credits, clk clock.Clock, cfg Config) events.Subscription {
 	return events.On("queue transcription", func(ctx context.Context, tx *gorm.DB, e notes.VoiceNoteAdded) error {
+		cost := costOf(cfg, float64(e.Seconds))
+		until := clk.Now().Add(cfg.Transcription.HoldTTL)
+		if _, err := credits.Hold(ctx, tx, e.UserID, e.NoteID, cost, "voice note transcription", until); err != nil {
+			return err
+		}
 		_, err := q.InsertTx(ctx, tx, TranscribeNoteArgs{NoteID: e.NoteID, UserID: e.UserID},
 			&river.InsertOpts{MaxAttempts: cfg.Transcription.MaxAttempts})
 		return err
@@ -154,8 +156,9 @@ func (w *transcribeWorker) Work(ctx context.Context, job *river.Job[TranscribeNo
 	return err
 }
 
-// finishVoice writes the outcome of a voice note's transcription, charges
-// it when it succeeded, and completes the job, in one transaction.
+// finishVoice writes the outcome of a voice note's transcription, settles
+// its hold for cost when it succeeded (releases it otherwise), and
+// completes the job, in one transaction.
 func (s *Service) finishVoice(ctx context.Context, job *river.Job[TranscribeNoteArgs], text string, ok bool, cost int) error {
 	args := job.Args
 	return s.db.Tx(ctx, func(tx *gorm.DB) error {
@@ -163,10 +166,15 @@ func (s *Service) finishVoice(ctx context.Context, job *river.Job[TranscribeNote
 		if err != nil {
 			return err
 		}
-		if applied && ok && cost > 0 {
-			if _, err := s.credits.Spend(ctx, tx, args.UserID, cost, "voice note transcription"); err != nil {
-				return err
-			}
+		if applied && ok {
+			_, err = s.credits.Settle(ctx, tx, args.UserID, args.NoteID, cost, "voice note transcription")
+		} else {
+			// Failed, or the note is gone: nothing is charged (a note done
+			// already has no open hold left to release).
+			_, err = s.credits.Release(ctx, tx, args.UserID, args.NoteID)
+		}
+		if err != nil {
+			return err
 		}
 		return jobs.CompleteTx(ctx, tx, job)
 	})
@@ -207,7 +215,7 @@ func (s *Service) Transcribe(ctx context.Context, p auth.Principal, audioURL str
 		return nil, err
 	}
 	a.cost = costOf(s.cfg, billedSeconds(seconds, tr))
-	bal, err := a.pay(ctx, "transcription", nil)
+	bal, err := a.pay(ctx, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -72,9 +72,9 @@ type Notes interface {
 // without it voice notes are refused with 503.
 type Transcriber interface {
 	// Admit checks a voice note's audio before the note is stored: the URL,
-	// the duration, that transcription is configured and that the user's
-	// credits cover it. Its error is the answer to the request.
-	// Once the note is stored, VoiceNoteAdded (published in the same
-	// transaction) is the provider's cue to schedule the transcription.
+	// the duration, and that transcription is configured. Its error is the
+	// answer to the request. VoiceNoteAdded, published in the transaction
+	// that stores the note, is the provider's cue to hold the credits (its
+	// error, 402, refuses the note) and schedule the transcription.
 	Admit(ctx context.Context, p auth.Principal, audioURL string, seconds int) error
 }

@@ -42,6 +42,8 @@ func (e NoteChanged) ActivityEntry() events.Entry {
 type VoiceNoteAdded struct {
 	UserID uuid.UUID
 	NoteID uuid.UUID
+	// Seconds is the audio's duration as the client gave it.
+	Seconds int
 }
 
 // attachName is the name of the notes in a task's tombstone.

@@ -166,7 +166,7 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, in NewNote) (*No
 			return fmt.Errorf("create note: %w", err)
 		}
 		if voice {
-			if err := s.bus.Publish(ctx, tx, VoiceNoteAdded{UserID: p.UserID, NoteID: n.ID}); err != nil {
+			if err := s.bus.Publish(ctx, tx, VoiceNoteAdded{UserID: p.UserID, NoteID: n.ID, Seconds: *n.VoiceDurationSeconds}); err != nil {
 				return err
 			}
 		}

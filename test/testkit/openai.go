@@ -44,6 +44,11 @@ type Reply struct {
 	// HoldAfter > 0 stops a stream after that many chunks and waits until
 	// the caller gives up (a client that disconnects meanwhile).
 	HoldAfter int
+	// Delay is how long the model thinks before it answers.
+	Delay time.Duration
+	// NoFinish ends a stream with [DONE] but no chunk with a finish_reason
+	// (as some OpenAI-compatible servers do).
+	NoFinish bool
 }
 
 // ChatRequest is what the fake received (the fields tests look at).
@@ -165,6 +170,14 @@ func (o *OpenAI) serve(w http.ResponseWriter, r *http.Request) {
 	o.requests = append(o.requests, req)
 	o.mu.Unlock()
 	reply := o.next(req)
+	if reply.Delay > 0 {
+		select {
+		case <-time.After(reply.Delay):
+		case <-r.Context().Done():
+			o.giveUp()
+			return
+		}
+	}
 	switch {
 	case reply.Hang:
 		<-r.Context().Done()
@@ -214,7 +227,9 @@ func (o *OpenAI) stream(w http.ResponseWriter, r *http.Request, req ChatRequest,
 		}
 		chunk(map[string]any{"content": c}, nil)
 	}
-	chunk(map[string]any{}, "stop")
+	if !reply.NoFinish {
+		chunk(map[string]any{}, "stop")
+	}
 	fmt.Fprint(w, "data: [DONE]\n\n")
 	fl.Flush()
 }
@@ -238,4 +253,70 @@ func AIFakes(t testing.TB) (Option, *OpenAI, *Deepgram) {
 			opts.overrides[k] = v
 		}
 	}, o, dg
+}
+
+// Answer is what one AI request delivered to its client, JSON or streamed.
+type Answer struct {
+	// Content is true when the client got the model's words: a 200 JSON
+	// answer, or a stream with at least one text event.
+	Content bool
+	// Charged is the credits_used the answer reported (a JSON answer, or a
+	// stream's done event).
+	Charged int
+	// ErrorCode is the error's code: the JSON envelope's, or the stream's
+	// error event's.
+	ErrorCode string
+}
+
+// ReadAnswer reads an AI route's response, JSON or text/event-stream.
+func ReadAnswer(r *Response) Answer {
+	var out Answer
+	if !strings.HasPrefix(r.Header.Get("Content-Type"), "text/event-stream") {
+		var env struct {
+			Data *struct {
+				CreditsUsed int `json:"credits_used"`
+			} `json:"data"`
+			Error struct {
+				Code string `json:"code"`
+			} `json:"error"`
+		}
+		_ = json.Unmarshal(r.Body, &env)
+		out.Content = r.Status == http.StatusOK && env.Data != nil
+		if env.Data != nil {
+			out.Charged = env.Data.CreditsUsed
+		}
+		out.ErrorCode = env.Error.Code
+		return out
+	}
+	for _, block := range strings.Split(string(r.Body), "\n\n") {
+		typ, data := "", ""
+		for _, line := range strings.Split(block, "\n") {
+			if v, ok := strings.CutPrefix(line, "event: "); ok {
+				typ = v
+			}
+			if v, ok := strings.CutPrefix(line, "data: "); ok {
+				data = v
+			}
+		}
+		var ev struct {
+			Text        *string `json:"text"`
+			Done        bool    `json:"done"`
+			CreditsUsed int     `json:"credits_used"`
+			Error       struct {
+				Code string `json:"code"`
+			} `json:"error"`
+		}
+		if data == "" || json.Unmarshal([]byte(data), &ev) != nil {
+			continue
+		}
+		switch {
+		case typ == "error":
+			out.ErrorCode = ev.Error.Code
+		case ev.Text != nil && *ev.Text != "":
+			out.Content = true
+		case ev.Done:
+			out.Charged = ev.CreditsUsed
+		}
+	}
+	return out
 }
