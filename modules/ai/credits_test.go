@@ -101,3 +101,39 @@ func TestAMixOfChargingRoutesDeliversExactlyWhatWasPaidFor(t *testing.T) {
 	res := app.Burst(t, rs)
 	tally(t, app, alice, len(o.Requests()), res, 3)
 }
+
+// TestAVoiceNoteHoldsItsCostUntilTranscribed: a voice note's cost is held
+// when it is stored, so a second one the rest of the balance cannot pay
+// for is refused at once (402, not stored), and the first is charged once
+// when its text arrives.
+func TestAVoiceNoteHoldsItsCostUntilTranscribed(t *testing.T) {
+	t.Parallel()
+	app, _, dg := withBalance(t, 7, testkit.WithConfig("ai.transcription.timeout", "1s"))
+	alice := app.SignIn(t, "alice@example.com")
+	makePro(t, app, alice)
+	dg.Script(testkit.Heard{Hang: true}) // the first attempt hangs, then times out; the retry succeeds
+	voice := func(seconds int) *testkit.Response {
+		return app.Do(t, alice, http.MethodPost, "/api/v1/notes", map[string]any{
+			"voice_url": "https://cdn.example.com/a.webm", "voice_duration_seconds": seconds})
+	}
+	id := voice(45).Expect(t, http.StatusCreated).Data(t)["id"].(string)
+	<-dg.Hung()
+	if b := app.Do(t, alice, http.MethodGet, "/api/v1/credits/balance", nil).Data(t); b["total"] != float64(2) {
+		t.Fatalf("balance while the transcription runs: %v, want 7 - 5 held", b)
+	}
+	voice(20).ExpectError(t, http.StatusPaymentRequired, billing.CodeInsufficientCredits)
+	post(t, app, alice, "/api/v1/ai/transcribe", map[string]any{"audio_url": "https://cdn.example.com/b.m4a", "duration_seconds": 20}).
+		ExpectError(t, http.StatusPaymentRequired, billing.CodeInsufficientCredits)
+	if n := app.Count(t, "notes", "user_id = ?", alice.ID); n != 1 {
+		t.Fatalf("%d notes: the refused one was stored", n)
+	}
+	testkit.Eventually(t, 15*time.Second, "the transcription", func() bool {
+		return app.Count(t, "notes", "id = ? AND transcription_status = 'completed'", id) == 1
+	})
+	if s := spent(t, app, alice); s != 5 || len(dg.Requests()) != 2 {
+		t.Fatalf("spent %d after %d calls, want 5 after 2", s, len(dg.Requests()))
+	}
+	if b := app.Do(t, alice, http.MethodGet, "/api/v1/credits/balance", nil).Data(t); b["total"] != float64(2) {
+		t.Fatalf("balance after the transcription: %v", b)
+	}
+}

@@ -20,6 +20,7 @@ type Deepgram struct {
 	script   []Heard
 	fallback Heard
 	requests []DeepgramRequest
+	hung     chan struct{}
 }
 
 // Heard is one scripted answer of the Deepgram fake.
@@ -30,6 +31,9 @@ type Heard struct {
 	Seconds    float64
 	Language   string
 	Confidence float64
+	// Hang takes the request and answers nothing until the caller gives up
+	// (a transcription under way when its worker is killed, say).
+	Hang bool
 }
 
 // DeepgramRequest is what the fake received.
@@ -41,7 +45,7 @@ type DeepgramRequest struct {
 // NewDeepgram starts the fake; it answers fallback when the script is empty.
 func NewDeepgram(t testing.TB, fallback Heard) *Deepgram {
 	t.Helper()
-	d := &Deepgram{Key: "dg-test-key", fallback: fallback}
+	d := &Deepgram{Key: "dg-test-key", fallback: fallback, hung: make(chan struct{}, 64)}
 	srv := httptest.NewServer(http.HandlerFunc(d.serve))
 	t.Cleanup(srv.Close)
 	d.URL = srv.URL
@@ -54,6 +58,9 @@ func (d *Deepgram) Script(h ...Heard) {
 	defer d.mu.Unlock()
 	d.script = append(d.script, h...)
 }
+
+// Hung receives a value when a Hang answer has taken its request.
+func (d *Deepgram) Hung() <-chan struct{} { return d.hung }
 
 // Requests returns the requests received so far.
 func (d *Deepgram) Requests() []DeepgramRequest {
@@ -91,6 +98,11 @@ func (d *Deepgram) serve(w http.ResponseWriter, r *http.Request) {
 		h, d.script = d.script[0], d.script[1:]
 	}
 	d.mu.Unlock()
+	if h.Hang {
+		d.hung <- struct{}{}
+		<-r.Context().Done()
+		return
+	}
 	if h.Status != 0 && h.Status != http.StatusOK {
 		deepgramError(w, h.Status, "Bad Request", "failed to process audio: corrupt or unsupported data")
 		return
