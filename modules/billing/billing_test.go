@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -367,14 +368,48 @@ func sign(body []byte) string {
 	return hex.EncodeToString(mac.Sum(nil))
 }
 
+// payment is the data of a payment event: our session's reference, amount
+// and currency, as the provider sends them back.
+type payment struct {
+	reference string
+	amount    int64
+	currency  string
+}
+
 func event(id, typ string, user uuid.UUID, meta map[string]any) []byte {
+	return paymentEvent(id, typ, user, payment{reference: "ref", amount: 999, currency: "USD"}, meta)
+}
+
+func paymentEvent(id, typ string, user uuid.UUID, pay payment, meta map[string]any) []byte {
 	if meta == nil {
 		meta = map[string]any{}
 	}
 	meta["user_id"] = user.String()
 	b, _ := json.Marshal(map[string]any{"id": id, "type": typ, "created_on": time.Now().UTC().Format(time.RFC3339),
-		"data": map[string]any{"id": "pay_" + id, "amount": 999, "currency": "USD", "reference": "ref", "metadata": meta}})
+		"data": map[string]any{"id": "pay_" + id, "amount": pay.amount, "currency": pay.currency, "reference": pay.reference,
+			"metadata": meta}})
 	return b
+}
+
+// withProvider starts the app with a Checkout.com fake.
+func withProvider(t *testing.T, opts ...testkit.Option) (*testkit.App, *fakeCheckout) {
+	t.Helper()
+	provider := &fakeCheckout{}
+	srv := httptest.NewServer(provider)
+	t.Cleanup(srv.Close)
+	return start(t, append([]testkit.Option{testkit.WithConfig("billing.checkout.api_url", srv.URL),
+		testkit.WithConfig("billing.checkout.secret_key", "sk_sbox_test")}, opts...)...), provider
+}
+
+// payUpgrade opens the Pro payment page and delivers its captured
+// payment; it returns the user signed in again (a Pro token).
+func payUpgrade(t *testing.T, app *testkit.App, u *testkit.User, eventID string) *testkit.User {
+	t.Helper()
+	up := app.Do(t, u, http.MethodPost, "/api/v1/subscription/upgrade", map[string]any{}).Expect(t, http.StatusOK).Data(t)
+	paid := paymentEvent(eventID, "payment_captured", u.ID, payment{reference: up["session_id"].(string), amount: 999, currency: "USD"},
+		map[string]any{"purpose": "subscription"})
+	deliver(t, app, paid, sign(paid)).Expect(t, http.StatusOK)
+	return app.SignIn(t, u.Email)
 }
 
 func deliver(t *testing.T, app *testkit.App, body []byte, signature string) *testkit.Response {
@@ -385,11 +420,7 @@ func deliver(t *testing.T, app *testkit.App, body []byte, signature string) *tes
 
 func TestUpgradeOpensAHostedPaymentPage(t *testing.T) {
 	t.Parallel()
-	provider := &fakeCheckout{}
-	srv := httptest.NewServer(provider)
-	defer srv.Close()
-	app := start(t, testkit.WithConfig("billing.checkout.api_url", srv.URL),
-		testkit.WithConfig("billing.checkout.secret_key", "sk_sbox_test"))
+	app, provider := withProvider(t)
 	alice := app.SignIn(t, "alice@example.com")
 
 	up := app.Do(t, alice, http.MethodPost, "/api/v1/subscription/upgrade", map[string]any{}).Expect(t, http.StatusOK).Data(t)
@@ -401,38 +432,68 @@ func TestUpgradeOpensAHostedPaymentPage(t *testing.T) {
 	meta := req["metadata"].(map[string]any)
 	if provider.auth[0] != "Bearer sk_sbox_test" || req["amount"] != float64(999) || req["currency"] != "USD" ||
 		req["reference"] != up["session_id"] || meta["user_id"] != alice.ID.String() || meta["purpose"] != "subscription" ||
-		req["success_url"] == nil || req["failure_url"] == nil || req["cancel_url"] == nil ||
 		req["billing"].(map[string]any)["address"].(map[string]any)["country"] != "US" {
 		t.Fatalf("request to the provider: %v (auth %q)", req, provider.auth[0])
 	}
-	if n := app.Count(t, "payment_sessions", "user_id = ? AND provider_id = ?", alice.ID, "hpp_1"); n != 1 {
+	// The page returns to the web client's own routes.
+	if req["success_url"] != "http://localhost:3000/dashboard/subscription/success" ||
+		req["failure_url"] != "http://localhost:3000/pricing" || req["cancel_url"] != "http://localhost:3000/pricing" {
+		t.Fatalf("return pages of the subscription: %v %v %v", req["success_url"], req["failure_url"], req["cancel_url"])
+	}
+	if n := app.Count(t, "payment_sessions", "id = ? AND user_id = ? AND provider_id = ? AND state = 'open' AND purpose = 'subscription' AND amount = 999",
+		up["session_id"], alice.ID, "hpp_1"); n != 1 {
 		t.Fatal("the payment session was not recorded")
 	}
 	// Opening the page changes nothing: only the webhook makes the user Pro.
 	if me := app.Do(t, alice, http.MethodGet, "/api/v1/users/me", nil).Data(t); me["tier"] != "free" {
 		t.Fatalf("tier %v before payment", me["tier"])
 	}
+	paid := paymentEvent("evt_pro", "payment_captured", alice.ID, payment{reference: up["session_id"].(string), amount: 999, currency: "USD"},
+		map[string]any{"purpose": "subscription"})
+	deliver(t, app, paid, sign(paid)).Expect(t, http.StatusOK)
+	if app.Count(t, "payment_sessions", "id = ? AND state = 'paid'", up["session_id"]) != 1 {
+		t.Fatal("the paid session is not marked paid")
+	}
+	alice = app.SignIn(t, "alice@example.com")
 
 	// With a provider configured, credits bought wait for their payment.
-	deliver(t, app, event("evt_pro", "payment_captured", alice.ID, map[string]any{"purpose": "subscription"}),
-		sign(event("evt_pro", "payment_captured", alice.ID, map[string]any{"purpose": "subscription"}))).Expect(t, http.StatusOK)
-	alice = app.SignIn(t, "alice@example.com")
 	buy := app.Do(t, alice, http.MethodPost, "/api/v1/subscription/purchase-credits", map[string]any{"amount": 50}).
 		Expect(t, http.StatusOK).Data(t)
-	if buy["success"] != false || buy["checkout_url"] != "https://pay.sandbox.checkout.com/page/hpp_2" || buy["credits_purchased"] != float64(0) {
+	if buy["success"] != false || buy["checkout_url"] != "https://pay.sandbox.checkout.com/page/hpp_2" || buy["credits_purchased"] != float64(0) ||
+		buy["monthly_purchased"] != float64(0) || buy["monthly_remaining"] != float64(450) {
 		t.Fatalf("purchase with a provider: %v", buy)
 	}
 	creditsReq := provider.requests[1]
 	if creditsReq["amount"] != float64(500) || creditsReq["metadata"].(map[string]any)["credits"] != "50" ||
-		creditsReq["metadata"].(map[string]any)["purpose"] != "credits" {
+		creditsReq["metadata"].(map[string]any)["purpose"] != "credits" ||
+		creditsReq["success_url"] != "http://localhost:3000/dashboard/credits/payment-success" ||
+		creditsReq["failure_url"] != "http://localhost:3000/dashboard/credits/payment-cancel" ||
+		creditsReq["cancel_url"] != "http://localhost:3000/dashboard/credits/payment-cancel" {
 		t.Fatalf("credits payment request %v", creditsReq)
 	}
-	paid := event("evt_credits", "payment_captured", alice.ID, map[string]any{"purpose": "credits", "credits": 50})
-	deliver(t, app, paid, sign(paid)).Expect(t, http.StatusOK)
+	var sess struct{ ID string }
+	app.DB.Gorm.Raw("SELECT id FROM payment_sessions WHERE provider_id = 'hpp_2'").Scan(&sess)
+	credits := paymentEvent("evt_credits", "payment_captured", alice.ID, payment{reference: sess.ID, amount: 500, currency: "USD"},
+		map[string]any{"purpose": "credits", "credits": 50})
+	deliver(t, app, credits, sign(credits)).Expect(t, http.StatusOK)
 	if b := balanceOf(t, app, alice); b["purchased"] != float64(50) {
 		t.Fatalf("credits after payment %v", b)
 	}
 	app.Do(t, alice, http.MethodPost, "/api/v1/subscription/upgrade", nil).ExpectError(t, http.StatusConflict, "CONFLICT")
+}
+
+// TestReturnPagesFollowTheFrontendURL: paths are taken on FRONTEND_URL,
+// full URLs as they are.
+func TestReturnPagesFollowTheFrontendURL(t *testing.T) {
+	t.Parallel()
+	app, provider := withProvider(t, testkit.WithConfig("frontend_url", "https://app.example.com/"),
+		testkit.WithConfig("billing.checkout.subscription_failure_url", "https://www.example.com/plans"))
+	alice := app.SignIn(t, "alice@example.com")
+	app.Do(t, alice, http.MethodPost, "/api/v1/subscription/upgrade", nil).Expect(t, http.StatusOK)
+	req := provider.requests[0]
+	if req["success_url"] != "https://app.example.com/dashboard/subscription/success" || req["failure_url"] != "https://www.example.com/plans" {
+		t.Fatalf("return pages %v %v", req["success_url"], req["failure_url"])
+	}
 }
 
 func TestUpgradeWithoutAProviderSaysHowToConfigureIt(t *testing.T) {
@@ -441,8 +502,11 @@ func TestUpgradeWithoutAProviderSaysHowToConfigureIt(t *testing.T) {
 	alice := app.SignIn(t, "alice@example.com")
 	res := app.Do(t, alice, http.MethodPost, "/api/v1/subscription/upgrade", nil).
 		ExpectError(t, http.StatusServiceUnavailable, "PAYMENT_SERVICE_UNAVAILABLE")
-	if !json.Valid(res.Body) || !contains([]string{string(res.Body)}, string(res.Body)) {
+	if !strings.Contains(string(res.Body), "CHECKOUT_SECRET_KEY") {
 		t.Fatal(string(res.Body))
+	}
+	if n := app.Count(t, "payment_sessions", ""); n != 0 {
+		t.Fatalf("%d payment sessions recorded without a provider", n)
 	}
 	app.Do(t, alice, http.MethodPost, "/api/v1/subscription/purchase-credits", map[string]any{"amount": 10}).
 		ExpectError(t, http.StatusForbidden, "TIER_REQUIRED")
@@ -453,10 +517,12 @@ func TestUpgradeWithoutAProviderSaysHowToConfigureIt(t *testing.T) {
 
 func TestWebhooksMakeProAndBackToFree(t *testing.T) {
 	t.Parallel()
-	app := start(t)
+	app, _ := withProvider(t)
 	alice := app.SignIn(t, "alice@example.com")
+	up := app.Do(t, alice, http.MethodPost, "/api/v1/subscription/upgrade", map[string]any{}).Expect(t, http.StatusOK).Data(t)
 
-	captured := event("evt_1", "payment_captured", alice.ID, map[string]any{"purpose": "subscription"})
+	captured := paymentEvent("evt_1", "payment_captured", alice.ID, payment{reference: up["session_id"].(string), amount: 999, currency: "USD"},
+		map[string]any{"purpose": "subscription"})
 	deliver(t, app, captured, "").ExpectError(t, http.StatusUnauthorized, "UNAUTHORIZED")
 	deliver(t, app, captured, sign([]byte("something else"))).ExpectError(t, http.StatusUnauthorized, "UNAUTHORIZED")
 	deliver(t, app, []byte(`{"id": `), sign([]byte(`{"id": `))).ExpectError(t, http.StatusBadRequest, "VALIDATION_ERROR")
@@ -525,10 +591,8 @@ func TestWebhooksMakeProAndBackToFree(t *testing.T) {
 
 func TestRenewalCarriesOverAtMostFifty(t *testing.T) {
 	t.Parallel()
-	app := start(t, testkit.WithConfig("limits.pro.monthly_credits", 80))
-	alice := app.SignIn(t, "alice@example.com")
-	first := event("evt_a", "payment_captured", alice.ID, nil)
-	deliver(t, app, first, sign(first)).Expect(t, http.StatusOK)
+	app, _ := withProvider(t, testkit.WithConfig("limits.pro.monthly_credits", 80))
+	alice := payUpgrade(t, app, app.SignIn(t, "alice@example.com"), "evt_a")
 	app.Clock.Advance(30 * 24 * time.Hour)
 	renewed := event("evt_b", "subscription_renewed", alice.ID, nil)
 	deliver(t, app, renewed, sign(renewed)).Expect(t, http.StatusOK)
@@ -539,19 +603,34 @@ func TestRenewalCarriesOverAtMostFifty(t *testing.T) {
 	if n := app.Count(t, "credit_ledger", "user_id = ? AND entry = ? AND amount = ?", alice.ID, "carry_over", 50); n != 1 {
 		t.Fatalf("%d carry-over rows", n)
 	}
+	cancel := app.Do(t, alice, http.MethodPost, "/api/v1/subscription/cancel", nil).Expect(t, http.StatusOK).Data(t)
+	if cancel["status"] != "cancelled" || cancel["access_until"] == nil {
+		t.Fatalf("cancel %v", cancel)
+	}
+	if sub := app.Do(t, alice, http.MethodGet, "/api/v1/subscription", nil).Data(t); sub["cancel_at_period_end"] != true || sub["tier"] != "pro" {
+		t.Fatalf("after cancel %v", sub)
+	}
 }
 
+// makePro makes a user Pro as another instance's webhook would.
+func makePro(t *testing.T, app *testkit.App, u *testkit.User) *testkit.User {
+	t.Helper()
+	if err := app.DB.Gorm.Exec("UPDATE users SET tier = 'pro' WHERE id = ?", u.ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	return app.SignIn(t, u.Email)
+}
+
+// TestPurchaseCreditsWithinTheMonthlyLimit: without a payment provider
+// (development) credits bought are granted at once, within the limit.
 func TestPurchaseCreditsWithinTheMonthlyLimit(t *testing.T) {
 	t.Parallel()
 	app := start(t)
-	alice := app.SignIn(t, "alice@example.com")
-	pro := event("evt_p", "payment_captured", alice.ID, nil)
-	deliver(t, app, pro, sign(pro)).Expect(t, http.StatusOK)
-	alice = app.SignIn(t, "alice@example.com")
+	alice := makePro(t, app, app.SignIn(t, "alice@example.com"))
 
 	got := app.Do(t, alice, http.MethodPost, "/api/v1/subscription/purchase-credits", map[string]any{"amount": 100}).
 		Expect(t, http.StatusOK).Data(t)
-	if got["success"] != true || got["credits_purchased"] != float64(100) || got["new_balance"] != float64(165) ||
+	if got["success"] != true || got["credits_purchased"] != float64(100) || got["new_balance"] != float64(115) ||
 		got["monthly_purchased"] != float64(100) || got["monthly_remaining"] != float64(400) || got["checkout_url"] != nil {
 		t.Fatalf("purchase %v", got)
 	}
@@ -562,11 +641,4 @@ func TestPurchaseCreditsWithinTheMonthlyLimit(t *testing.T) {
 	app.Do(t, alice, http.MethodPost, "/api/v1/subscription/purchase-credits", map[string]any{"amount": 400}).Expect(t, http.StatusOK)
 	app.Do(t, alice, http.MethodPost, "/api/v1/subscription/purchase-credits", map[string]any{"amount": 1}).
 		ExpectError(t, http.StatusConflict, "LIMIT_EXCEEDED")
-	cancel := app.Do(t, alice, http.MethodPost, "/api/v1/subscription/cancel", nil).Expect(t, http.StatusOK).Data(t)
-	if cancel["status"] != "cancelled" || cancel["access_until"] == nil {
-		t.Fatalf("cancel %v", cancel)
-	}
-	if sub := app.Do(t, alice, http.MethodGet, "/api/v1/subscription", nil).Data(t); sub["cancel_at_period_end"] != true || sub["tier"] != "pro" {
-		t.Fatalf("after cancel %v", sub)
-	}
 }

@@ -60,11 +60,12 @@ type hppCustomer struct {
 	Email string `json:"email,omitempty"`
 }
 
-// hostedPayment is the provider's answer: the page's id and where to send
-// the user.
+// hostedPayment is the provider's answer: the page's id, where to send the
+// user, and (when it says) when the page expires.
 type hostedPayment struct {
-	ID    string `json:"id"`
-	Links struct {
+	ID        string `json:"id"`
+	ExpiresOn string `json:"expires_on"`
+	Links     struct {
 		Redirect struct {
 			Href string `json:"href"`
 		} `json:"redirect"`
@@ -88,10 +89,10 @@ func (c *checkout) open(ctx context.Context, p paymentPage) (*hostedPayment, err
 		return nil, apperr.New(apperr.KindUnavailable, CodePaymentUnavailable,
 			"payments are not configured on this server (set CHECKOUT_SECRET_KEY)")
 	}
+	success, failure := c.cfg.returnURLs(p.Purpose)
 	req := hostedPaymentRequest{Amount: p.Amount, Currency: p.Currency, Reference: p.Reference,
-		Description: "Perpetua Flow " + p.Purpose, SuccessURL: c.cfg.SuccessURL, FailureURL: c.cfg.FailureURL,
-		CancelURL: c.cfg.CancelURL,
-		Metadata:  map[string]string{"user_id": p.UserID, "purpose": p.Purpose}}
+		Description: "Perpetua Flow " + p.Purpose, SuccessURL: success, FailureURL: failure, CancelURL: failure,
+		Metadata: map[string]string{"user_id": p.UserID, "purpose": p.Purpose}}
 	req.Billing.Address.Country = c.cfg.Country
 	if p.Email != "" {
 		req.Customer = &hppCustomer{Email: p.Email}
@@ -126,6 +127,12 @@ func (c *checkout) open(ctx context.Context, p paymentPage) (*hostedPayment, err
 	return &hp, nil
 }
 
+// expires is when the page stops taking payments, when the provider said.
+func (hp *hostedPayment) expires() (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339, hp.ExpiresOn)
+	return t.UTC().Truncate(time.Microsecond), err == nil
+}
+
 func unavailable(msg string, cause error) error {
 	e := apperr.New(apperr.KindUnavailable, CodePaymentUnavailable, "%s; try again later", msg)
 	return fmt.Errorf("%w (%v)", e, cause)
@@ -148,26 +155,49 @@ type Event struct {
 	CreatedOn time.Time `json:"created_on"`
 	Data      struct {
 		ID        string `json:"id"`
-		Amount    int    `json:"amount"`
+		Amount    int64  `json:"amount"`
 		Currency  string `json:"currency"`
 		Reference string `json:"reference"`
 		Metadata  struct {
-			UserID  string          `json:"user_id"`
-			Purpose string          `json:"purpose"`
-			Credits json.RawMessage `json:"credits"`
+			UserID  string `json:"user_id"`
+			Purpose string `json:"purpose"`
 		} `json:"metadata"`
 	} `json:"data"`
 }
 
-// credits reads metadata.credits, sent as a number or a string.
-func (e *Event) credits() int {
-	var n int
-	if json.Unmarshal(e.Data.Metadata.Credits, &n) == nil {
-		return n
+// Bounds of the event fields we store or compare: a value outside them is
+// refused (400) before anything is written, never a database error the
+// provider would retry for days.
+const (
+	maxEventID      = 200
+	maxEventType    = 100
+	maxPaymentCents = 100_000_000
+)
+
+// check refuses an event whose fields are out of their bounds.
+func (e *Event) check() error {
+	switch {
+	case e.ID == "" || e.Type == "":
+		return apperr.Validation("body", "not a payment event (id and type are required)")
+	case len(e.ID) > maxEventID:
+		return apperr.Validation("id", "must be at most %d characters", maxEventID)
+	case len(e.Type) > maxEventType:
+		return apperr.Validation("type", "must be at most %d characters", maxEventType)
+	case len(e.Data.ID) > maxEventID:
+		return apperr.Validation("data.id", "must be at most %d characters", maxEventID)
+	case len(e.Data.Reference) > maxEventID:
+		return apperr.Validation("data.reference", "must be at most %d characters", maxEventID)
+	case e.Data.Amount < 0 || e.Data.Amount > maxPaymentCents:
+		return apperr.Validation("data.amount", "must be 0-%d (minor units)", maxPaymentCents)
 	}
-	var s string
-	if json.Unmarshal(e.Data.Metadata.Credits, &s) == nil {
-		fmt.Sscan(s, &n)
+	return nil
+}
+
+// paymentKey names the payment an event is about (its id, else the
+// event's): a period or a purchase is granted once per payment.
+func (e *Event) paymentKey() string {
+	if e.Data.ID != "" {
+		return e.Data.ID
 	}
-	return n
+	return e.ID
 }

@@ -42,17 +42,12 @@ func (e SubscriptionChanged) ActivityEntry() events.Entry {
 }
 
 // CreditsGranted is published when credits are granted outside the daily
-// rhythm (kickstart, purchase, subscription period).
+// rhythm (kickstart, purchase, subscription period). Credit movements are
+// not activity: the credit history (the ledger) is their record.
 type CreditsGranted struct {
 	UserID uuid.UUID
 	Kind   string
 	Amount int
-}
-
-// ActivityEntry implements events.Recordable.
-func (e CreditsGranted) ActivityEntry() events.Entry {
-	return events.Entry{UserID: e.UserID, EntityType: "credits", EntityID: e.UserID, Action: "granted",
-		Source: events.SourceSystem, Extra: map[string]any{"kind": e.Kind, "amount": e.Amount}}
 }
 
 // grantKickstart grants the welcome credits in the sign-up transaction.

@@ -122,8 +122,8 @@ type PurchaseDTO struct {
 	NewBalance       int     `json:"new_balance"`
 	CreditsAdded     int     `json:"credits_added"`
 	TotalCredits     int     `json:"total_credits"`
-	MonthlyPurchased int     `json:"monthly_purchased"`
-	MonthlyRemaining int     `json:"monthly_remaining"`
+	MonthlyPurchased int     `json:"monthly_purchased" doc:"Credits the month's payments granted"`
+	MonthlyRemaining int     `json:"monthly_remaining" doc:"Credits that can still be bought this month: the limit less what was granted and what payment pages still open would grant"`
 	CheckoutURL      *string `json:"checkout_url" nullable:"true"`
 }
 
@@ -270,7 +270,7 @@ func (h *handlers) purchase(ctx context.Context, in *purchaseInput) (*httpx.Data
 		return nil, err
 	}
 	out := PurchaseDTO{Success: pu.Granted, NewBalance: pu.Balance.Total(), TotalCredits: pu.Balance.Total(),
-		MonthlyPurchased: pu.MonthlyPurchased, MonthlyRemaining: max(pu.MonthlyLimit-pu.MonthlyPurchased, 0)}
+		MonthlyPurchased: pu.MonthlyPurchased, MonthlyRemaining: max(pu.MonthlyLimit-pu.MonthlyPurchased-pu.MonthlyOpen, 0)}
 	if pu.Granted {
 		out.CreditsPurchased, out.CreditsAdded = pu.Credits, pu.Credits
 	}

@@ -6,6 +6,7 @@ package billing
 
 import (
 	"net/url"
+	"strings"
 	"time"
 
 	"go.uber.org/fx"
@@ -53,10 +54,24 @@ type CheckoutConfig struct {
 	SecretKey     string        `mapstructure:"secret_key"`
 	WebhookSecret string        `mapstructure:"webhook_secret"`
 	Timeout       time.Duration `mapstructure:"timeout"`
-	SuccessURL    string        `mapstructure:"success_url"`
-	FailureURL    string        `mapstructure:"failure_url"`
-	CancelURL     string        `mapstructure:"cancel_url"`
 	Country       string        `mapstructure:"country"`
+	// Return pages by purpose (a path is taken on frontend_url).
+	SubscriptionSuccessURL string `mapstructure:"subscription_success_url"`
+	SubscriptionFailureURL string `mapstructure:"subscription_failure_url"`
+	CreditsSuccessURL      string `mapstructure:"credits_success_url"`
+	CreditsFailureURL      string `mapstructure:"credits_failure_url"`
+	// SessionTTL is how long a page counts as open when the provider does
+	// not say.
+	SessionTTL time.Duration `mapstructure:"session_ttl"`
+}
+
+// returnURLs are where a payment page of purpose sends the user back, on
+// success and on failure or cancellation.
+func (c CheckoutConfig) returnURLs(purpose string) (success, failure string) {
+	if purpose == PurposeCredits {
+		return c.CreditsSuccessURL, c.CreditsFailureURL
+	}
+	return c.SubscriptionSuccessURL, c.SubscriptionFailureURL
 }
 
 // Config is the billing section and the tiers' credit rules.
@@ -102,21 +117,41 @@ func (c Config) Validate() error {
 		return config.Invalid("history_page_size", "must be 1-100")
 	case c.Checkout.Timeout <= 0:
 		return config.Invalid("checkout.timeout", "must be positive")
+	case c.Checkout.SessionTTL < time.Minute:
+		return config.Invalid("checkout.session_ttl", "must be at least 1m")
 	}
-	for key, raw := range map[string]string{"checkout.api_url": c.Checkout.APIURL, "checkout.success_url": c.Checkout.SuccessURL,
-		"checkout.failure_url": c.Checkout.FailureURL, "checkout.cancel_url": c.Checkout.CancelURL} {
-		u, err := url.Parse(raw)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return config.Invalid(key, "must be an http(s) URL, got %q", raw)
+	if !httpURL(c.Checkout.APIURL) {
+		return config.Invalid("checkout.api_url", "must be an http(s) URL, got %q", c.Checkout.APIURL)
+	}
+	for key, raw := range map[string]string{
+		"checkout.subscription_success_url": c.Checkout.SubscriptionSuccessURL,
+		"checkout.subscription_failure_url": c.Checkout.SubscriptionFailureURL,
+		"checkout.credits_success_url":      c.Checkout.CreditsSuccessURL,
+		"checkout.credits_failure_url":      c.Checkout.CreditsFailureURL} {
+		if !strings.HasPrefix(raw, "/") && !httpURL(raw) {
+			return config.Invalid(key, "must be a path of frontend_url (/pricing) or an http(s) URL, got %q", raw)
 		}
 	}
 	return nil
+}
+
+// httpURL reports whether raw is an absolute http(s) URL.
+func httpURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
 }
 
 func newConfig(cfg *config.Config) (Config, error) {
 	var c Config
 	if err := cfg.Section("billing", &c); err != nil {
 		return c, err
+	}
+	// Return pages given as paths are the web client's routes.
+	for _, u := range []*string{&c.Checkout.SubscriptionSuccessURL, &c.Checkout.SubscriptionFailureURL,
+		&c.Checkout.CreditsSuccessURL, &c.Checkout.CreditsFailureURL} {
+		if strings.HasPrefix(*u, "/") {
+			*u = strings.TrimRight(cfg.FrontendURL, "/") + *u
+		}
 	}
 	var err error
 	c.Tiers, err = config.LoadTiered[TierLimits](cfg, "limits", auth.TierFree)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -91,19 +92,40 @@ type Checkout struct {
 	URL       string
 }
 
-// openPage opens a hosted payment page and records it.
-func (s *Service) openPage(ctx context.Context, p auth.Principal, purpose string, credits, amount int) (*Checkout, error) {
-	sess := PaymentSession{ID: id.New(), UserID: p.UserID, Purpose: purpose, Credits: credits, Amount: amount,
-		Currency: s.cfg.Currency, State: SessionOpen, CreatedAt: s.clock.Now()}
-	sess.ExpiresAt, sess.UpdatedAt = sess.CreatedAt.Add(24*time.Hour), sess.CreatedAt
-	hp, err := s.checkout.open(ctx, paymentPage{Amount: amount, Currency: s.cfg.Currency, Reference: sess.ID.String(),
-		Purpose: purpose, UserID: p.UserID.String(), Email: p.Email, Credits: credits})
+// recordPage records a payment page about to be opened, inside tx: from
+// now on it is ours to honour, and while it is open its credits count
+// against the month's purchase limit.
+func (s *Service) recordPage(tx *gorm.DB, p auth.Principal, purpose string, credits, amount int) (*PaymentSession, error) {
+	now := s.clock.Now()
+	sess := &PaymentSession{ID: id.New(), UserID: p.UserID, Purpose: purpose, Credits: credits, Amount: amount,
+		Currency: s.cfg.Currency, State: SessionOpen, ExpiresAt: now.Add(s.cfg.Checkout.SessionTTL), CreatedAt: now, UpdatedAt: now}
+	if err := tx.Create(sess).Error; err != nil {
+		return nil, fmt.Errorf("record payment session: %w", err)
+	}
+	return sess, nil
+}
+
+// openPage asks the provider for the recorded session's page. A page the
+// provider did not open is marked failed (it no longer counts); one it
+// opened keeps the provider's id and expiry.
+func (s *Service) openPage(ctx context.Context, p auth.Principal, sess *PaymentSession) (*Checkout, error) {
+	hp, err := s.checkout.open(ctx, paymentPage{Amount: sess.Amount, Currency: sess.Currency, Reference: sess.ID.String(),
+		Purpose: sess.Purpose, UserID: p.UserID.String(), Email: p.Email, Credits: sess.Credits})
+	ctx = context.WithoutCancel(ctx)
+	update := map[string]any{"updated_at": s.clock.Now()}
+	if err != nil {
+		update["state"] = SessionFailed
+	} else {
+		update["provider_id"] = hp.ID
+		if t, ok := hp.expires(); ok {
+			update["expires_at"] = t
+		}
+	}
+	if uerr := s.db.WithContext(ctx).Model(&PaymentSession{}).Where("id = ?", sess.ID).Updates(update).Error; uerr != nil {
+		return nil, fmt.Errorf("record payment session: %w", uerr)
+	}
 	if err != nil {
 		return nil, err
-	}
-	sess.ProviderID = hp.ID
-	if err := s.db.WithContext(ctx).Create(&sess).Error; err != nil {
-		return nil, fmt.Errorf("record payment session: %w", err)
 	}
 	return &Checkout{SessionID: sess.ID, URL: hp.Links.Redirect.Href}, nil
 }
@@ -114,7 +136,14 @@ func (s *Service) Upgrade(ctx context.Context, p auth.Principal) (*View, *Checko
 	if p.Tier == auth.TierPro {
 		return nil, nil, apperr.New(apperr.KindConflict, apperr.CodeConflict, "you are on Pro already")
 	}
-	c, err := s.openPage(ctx, p, PurposeSubscription, 0, s.cfg.SubscriptionPriceCents)
+	if !s.checkout.configured() {
+		return nil, nil, errPaymentsOff
+	}
+	sess, err := s.recordPage(s.db.WithContext(ctx), p, PurposeSubscription, 0, s.cfg.SubscriptionPriceCents)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := s.openPage(ctx, p, sess)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -149,10 +178,13 @@ func (s *Service) Cancel(ctx context.Context, p auth.Principal) (*Subscription, 
 
 // Purchase is the outcome of buying credits.
 type Purchase struct {
-	Granted          bool
-	Credits          int
-	Balance          Balance
+	Granted bool
+	Credits int
+	Balance Balance
+	// MonthlyPurchased is what the month's payments granted; MonthlyOpen is
+	// what open payment pages (this one included) would add.
 	MonthlyPurchased int
+	MonthlyOpen      int
 	MonthlyLimit     int
 	Checkout         *Checkout
 }
@@ -163,35 +195,50 @@ func monthStart(t time.Time) time.Time {
 	return time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
 }
 
+var errPaymentsOff = apperr.New(apperr.KindUnavailable, CodePaymentUnavailable,
+	"payments are not configured on this server (set CHECKOUT_SECRET_KEY)")
+
 // PurchaseCredits buys credits (Pro only, within the month's limit). With a
-// payment provider the credits come with the payment's webhook; without one
+// payment provider the credits come with the payment's webhook, and the
+// page's credits count against the limit while it is open; without one
 // (development) they are granted at once; production without a provider
-// sells nothing.
+// sells nothing. The limit is checked and the page recorded under the
+// user's ledger lock, so concurrent purchases never pass it together.
 func (s *Service) PurchaseCredits(ctx context.Context, p auth.Principal, credits int) (*Purchase, error) {
 	limit := s.cfg.Tiers.For(p.Tier).MonthlyCreditPurchase
 	if p.Tier != auth.TierPro || limit <= 0 {
 		return nil, apperr.New(apperr.KindForbidden, "TIER_REQUIRED", "buying credits is a Pro feature")
 	}
+	if !s.checkout.configured() && s.cfg.Production {
+		return nil, errPaymentsOff
+	}
 	out := &Purchase{Credits: credits, MonthlyLimit: limit}
+	var sess *PaymentSession
 	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
 		if err := lockUser(tx, p.UserID); err != nil {
 			return err
 		}
-		bought, err := s.ledger.PurchasedSince(tx, p.UserID, monthStart(s.clock.Now()))
+		now := s.clock.Now()
+		bought, err := s.ledger.PurchasedSince(tx, p.UserID, monthStart(now))
 		if err != nil {
 			return err
 		}
-		if bought+credits > limit {
+		var open int
+		if err := tx.Model(&PaymentSession{}).Select("COALESCE(SUM(credits), 0)").
+			Where("user_id = ? AND purpose = ? AND state = ? AND expires_at > ?", p.UserID, PurposeCredits, SessionOpen, now).
+			Scan(&open).Error; err != nil {
+			return fmt.Errorf("sum open payment pages: %w", err)
+		}
+		if bought+open+credits > limit {
 			return apperr.New(apperr.KindConflict, apperr.CodeLimitExceeded,
-				"limit monthly_credit_purchase reached (%d): %d bought this month", limit, bought)
+				"limit monthly_credit_purchase reached (%d): %d bought this month and %d on payment pages still open",
+				limit, bought, open)
 		}
-		out.MonthlyPurchased = bought
+		out.MonthlyPurchased, out.MonthlyOpen = bought, open
 		if s.checkout.configured() {
-			return nil
-		}
-		if s.cfg.Production {
-			return apperr.New(apperr.KindUnavailable, CodePaymentUnavailable,
-				"payments are not configured on this server (set CHECKOUT_SECRET_KEY)")
+			out.MonthlyOpen += credits
+			sess, err = s.recordPage(tx, p, PurposeCredits, credits, credits*s.cfg.CreditPriceCents)
+			return err
 		}
 		granted, bal, err := s.ledger.GrantPurchase(ctx, tx, p.UserID, credits, id.New().String())
 		out.Granted, out.Balance = granted, bal
@@ -204,8 +251,8 @@ func (s *Service) PurchaseCredits(ctx context.Context, p auth.Principal, credits
 	if err != nil {
 		return nil, err
 	}
-	if !out.Granted {
-		if out.Checkout, err = s.openPage(ctx, p, PurposeCredits, credits, credits*s.cfg.CreditPriceCents); err != nil {
+	if sess != nil {
+		if out.Checkout, err = s.openPage(ctx, p, sess); err != nil {
 			return nil, err
 		}
 		if out.Balance, err = s.ledger.CurrentBalance(ctx, p.UserID); err != nil {
@@ -262,12 +309,16 @@ func (s *Service) HandleWebhook(ctx context.Context, body []byte, signature stri
 		return errBadSignature
 	}
 	var e Event
-	if err := json.Unmarshal(body, &e); err != nil || e.ID == "" || e.Type == "" {
+	if err := json.Unmarshal(body, &e); err != nil {
 		s.webhooks.WithLabelValues("unknown", "refused").Inc()
-		return apperr.Validation("body", "not a payment event (id and type are required)")
+		return apperr.Validation("body", "not a payment event: its fields do not have their types (amount is an integer of minor units)")
+	}
+	if err := e.check(); err != nil {
+		s.webhooks.WithLabelValues("unknown", "refused").Inc()
+		return err
 	}
 	log := observability.Logger(ctx, s.log).With(zap.String("event_id", e.ID), zap.String("type", e.Type))
-	outcome := "applied"
+	var outcome string
 	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
 		outcome = "applied"
 		res := tx.Clauses(clause.OnConflict{DoNothing: true}).
@@ -294,50 +345,111 @@ func (s *Service) HandleWebhook(ctx context.Context, body []byte, signature stri
 		if err != nil {
 			return err
 		}
-		applied, err := s.apply(ctx, tx, p, &e)
-		if !applied && err == nil {
+		var why string
+		if why, err = s.apply(ctx, tx, p, &e); err == nil && why != "" {
 			outcome = "ignored"
-			log.Info("payment event of a type we do not handle")
+			log.Warn("payment event changed nothing", zap.String("user_id", userID.String()), zap.String("why", why))
 		}
 		return err
 	})
 	if err != nil {
-		s.webhooks.WithLabelValues(e.Type, "failed").Inc()
+		s.webhooks.WithLabelValues(eventLabel(e.Type), "failed").Inc()
 		return err
 	}
-	s.webhooks.WithLabelValues(e.Type, outcome).Inc()
+	s.webhooks.WithLabelValues(eventLabel(e.Type), outcome).Inc()
 	return nil
 }
 
-// apply makes an event's effect; it reports false for types it ignores.
-func (s *Service) apply(ctx context.Context, tx *gorm.DB, p auth.Principal, e *Event) (bool, error) {
-	switch {
-	case e.Type == "payment_captured" && e.Data.Metadata.Purpose == PurposeCredits:
-		return true, s.creditsPaid(ctx, tx, p, e)
-	case e.Type == "payment_captured" || e.Type == "subscription_renewed":
-		return true, s.periodPaid(ctx, tx, p, e)
-	case e.Type == "payment_declined":
-		return true, s.paymentDeclined(ctx, tx, p)
-	case e.Type == "subscription_cancelled":
-		return true, s.cancelledByProvider(ctx, tx, p)
+// eventLabel keeps the metric's label values to the types we know.
+func eventLabel(typ string) string {
+	switch typ {
+	case "payment_captured", "subscription_renewed", "payment_declined", "subscription_cancelled":
+		return typ
 	}
-	return false, nil
+	return "other"
 }
 
-func (s *Service) creditsPaid(ctx context.Context, tx *gorm.DB, p auth.Principal, e *Event) error {
-	credits := e.credits()
-	if credits <= 0 {
-		return nil
+// apply makes an event's effect; it returns why an event changed nothing
+// (empty when it did).
+func (s *Service) apply(ctx context.Context, tx *gorm.DB, p auth.Principal, e *Event) (string, error) {
+	switch e.Type {
+	case "payment_captured":
+		sess, why, err := s.sessionOf(tx, p, e, true)
+		if err != nil || why != "" {
+			return why, err
+		}
+		if err := s.settleSession(tx, sess, SessionPaid); err != nil {
+			return "", err
+		}
+		if sess.Purpose == PurposeCredits {
+			return "", s.creditsPaid(ctx, tx, p, sess)
+		}
+		return "", s.periodPaid(ctx, tx, p, e)
+	case "subscription_renewed":
+		// The provider's recurring payment: no page of ours, and what it
+		// grants is the tier's, not the event's.
+		return "", s.periodPaid(ctx, tx, p, e)
+	case "payment_declined":
+		sess, _, err := s.sessionOf(tx, p, e, false)
+		if err != nil {
+			return "", err
+		}
+		if sess != nil && sess.Purpose == PurposeCredits {
+			// A declined purchase frees its place in the month's limit; the
+			// page may still take another card (a later capture is honoured).
+			return "", s.settleSession(tx, sess, SessionDeclined)
+		}
+		return "", s.paymentDeclined(ctx, tx, p)
+	case "subscription_cancelled":
+		return "", s.cancelledByProvider(ctx, tx, p)
 	}
-	key := e.Data.ID
-	if key == "" {
-		key = e.ID
+	return "a type we do not handle", nil
+}
+
+// sessionOf finds, locked, our record of the payment an event is about
+// (data.reference), the user's own. With match, the event must be for the
+// amount and currency of the record and the record payable; otherwise the
+// reason it is not is returned (and no session).
+func (s *Service) sessionOf(tx *gorm.DB, p auth.Principal, e *Event, match bool) (*PaymentSession, string, error) {
+	ref, err := uuid.Parse(e.Data.Reference)
+	if err != nil {
+		return nil, "data.reference is not one of our payment sessions", nil
 	}
-	granted, _, err := s.ledger.GrantPurchase(ctx, tx, p.UserID, credits, key)
+	var sess PaymentSession
+	err = database.ForUpdate(tx).Where("id = ? AND user_id = ?", ref, p.UserID).Take(&sess).Error
+	if database.IsNotFound(err) {
+		return nil, "data.reference is not one of the user's payment sessions", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("load payment session: %w", err)
+	}
+	if !match {
+		return &sess, "", nil
+	}
+	switch {
+	case e.Data.Amount != int64(sess.Amount) || !strings.EqualFold(e.Data.Currency, sess.Currency):
+		return nil, fmt.Sprintf("paid %d %s for a session of %d %s", e.Data.Amount, e.Data.Currency, sess.Amount, sess.Currency), nil
+	case sess.State == SessionPaid:
+		return nil, "the session was paid already", nil
+	case sess.State == SessionFailed:
+		return nil, "the session's page was never opened", nil
+	}
+	return &sess, "", nil
+}
+
+// settleSession ends a payment session in state.
+func (s *Service) settleSession(tx *gorm.DB, sess *PaymentSession, state string) error {
+	return tx.Model(&PaymentSession{}).Where("id = ?", sess.ID).
+		Updates(map[string]any{"state": state, "updated_at": s.clock.Now()}).Error
+}
+
+// creditsPaid grants what the paid session bought, once.
+func (s *Service) creditsPaid(ctx context.Context, tx *gorm.DB, p auth.Principal, sess *PaymentSession) error {
+	granted, _, err := s.ledger.GrantPurchase(ctx, tx, p.UserID, sess.Credits, sess.ID.String())
 	if err != nil || !granted {
 		return err
 	}
-	return s.bus.Publish(ctx, tx, CreditsGranted{UserID: p.UserID, Kind: KindPurchased, Amount: credits})
+	return s.bus.Publish(ctx, tx, CreditsGranted{UserID: p.UserID, Kind: KindPurchased, Amount: sess.Credits})
 }
 
 // periodPaid starts a paid month: Pro, active, failures forgotten, the
@@ -364,12 +476,8 @@ func (s *Service) periodPaid(ctx context.Context, tx *gorm.DB, p auth.Principal,
 	if err := s.tiers.SetTier(ctx, tx, p.UserID, auth.TierPro); err != nil {
 		return err
 	}
-	key := e.Data.ID
-	if key == "" {
-		key = e.ID
-	}
 	monthly := s.cfg.Tiers.For(auth.TierPro).MonthlyCredits
-	if err := s.ledger.RenewSubscription(ctx, tx, p.UserID, monthly, end, key); err != nil {
+	if err := s.ledger.RenewSubscription(ctx, tx, p.UserID, monthly, end, e.paymentKey()); err != nil {
 		return err
 	}
 	return s.bus.Publish(ctx, tx, SubscriptionChanged{UserID: p.UserID, Action: action, Status: sub.Status, Until: &end})

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -32,6 +33,7 @@ const EnvPrefix = "PERPETUA_"
 var aliases = map[string][]string{
 	"environment":                     {"ENVIRONMENT"},
 	"data_dir":                        {"DATA_DIR"},
+	"frontend_url":                    {"FRONTEND_URL"},
 	"log.level":                       {"LOG_LEVEL"},
 	"server.port":                     {"PORT"},
 	"server.ops_port":                 {"OPS_PORT"},
@@ -75,6 +77,7 @@ const (
 type Config struct {
 	Environment string            `mapstructure:"environment"`
 	DataDir     string            `mapstructure:"data_dir"`
+	FrontendURL string            `mapstructure:"frontend_url"`
 	Log         LogConfig         `mapstructure:"log"`
 	Server      ServerConfig      `mapstructure:"server"`
 	Database    DatabaseConfig    `mapstructure:"database"`
@@ -344,6 +347,7 @@ func (c *Config) validate() error {
 	errs := []error{
 		check(c.Environment == Development || c.Environment == Staging || c.Environment == Production,
 			"environment", "must be development, staging or production, got %q", c.Environment),
+		check(httpURL(c.FrontendURL), "frontend_url", "must be an http(s) URL such as https://app.example.com, got %q", c.FrontendURL),
 		check(validLevel(c.Log.Level), "log.level", "must be debug, info, warn or error, got %q", c.Log.Level),
 		check(c.Server.Port >= 0 && c.Server.Port <= 65535, "server.port", "must be 0-65535, got %d", c.Server.Port),
 		check(c.Server.OpsPort >= 0 && c.Server.OpsPort <= 65535, "server.ops_port", "must be 0-65535, got %d", c.Server.OpsPort),
@@ -387,6 +391,12 @@ func (c *Config) validate() error {
 		}
 	}
 	return nil
+}
+
+// httpURL reports whether s is an absolute http(s) URL with a host.
+func httpURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 func containsStar(list []string) bool {
