@@ -2,15 +2,10 @@ package billing_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -335,38 +330,7 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// fakeCheckout is Checkout.com's hosted-payments endpoint, as far as we use
-// it: it records the requests and answers as the provider does.
-type fakeCheckout struct {
-	mu       sync.Mutex
-	requests []map[string]any
-	auth     []string
-}
-
-func (f *fakeCheckout) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || r.URL.Path != "/hosted-payments" {
-		http.NotFound(w, r)
-		return
-	}
-	body, _ := io.ReadAll(r.Body)
-	var req map[string]any
-	_ = json.Unmarshal(body, &req)
-	f.mu.Lock()
-	f.requests = append(f.requests, req)
-	f.auth = append(f.auth, r.Header.Get("Authorization"))
-	n := len(f.requests)
-	f.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusCreated)
-	fmt.Fprintf(w, `{"id":"hpp_%d","reference":%q,"_links":{"self":{"href":"https://api.sandbox.checkout.com/hosted-payments/hpp_%d"},
-		"redirect":{"href":"https://pay.sandbox.checkout.com/page/hpp_%d"}}}`, n, req["reference"], n, n)
-}
-
-func sign(body []byte) string {
-	mac := hmac.New(sha256.New, []byte(webhookSecret))
-	mac.Write(body)
-	return hex.EncodeToString(mac.Sum(nil))
-}
+func sign(body []byte) string { return testkit.SignWebhook(webhookSecret, body) }
 
 // payment is the data of a payment event: our session's reference, amount
 // and currency, as the provider sends them back.
@@ -392,13 +356,11 @@ func paymentEvent(id, typ string, user uuid.UUID, pay payment, meta map[string]a
 }
 
 // withProvider starts the app with a Checkout.com fake.
-func withProvider(t *testing.T, opts ...testkit.Option) (*testkit.App, *fakeCheckout) {
+func withProvider(t *testing.T, opts ...testkit.Option) (*testkit.App, *testkit.Checkout) {
 	t.Helper()
-	provider := &fakeCheckout{}
-	srv := httptest.NewServer(provider)
-	t.Cleanup(srv.Close)
-	return start(t, append([]testkit.Option{testkit.WithConfig("billing.checkout.api_url", srv.URL),
-		testkit.WithConfig("billing.checkout.secret_key", "sk_sbox_test")}, opts...)...), provider
+	provider := testkit.NewCheckout(t)
+	return start(t, append([]testkit.Option{testkit.WithConfig("billing.checkout.api_url", provider.URL),
+		testkit.WithConfig("billing.checkout.secret_key", provider.Key)}, opts...)...), provider
 }
 
 // payUpgrade opens the Pro payment page and delivers its captured
@@ -428,12 +390,12 @@ func TestUpgradeOpensAHostedPaymentPage(t *testing.T) {
 		up["status"] != nil || up["features"].(map[string]any)["max_subtasks"] != float64(4) {
 		t.Fatalf("upgrade answer %v", up)
 	}
-	req := provider.requests[0]
+	req := provider.Requests()[0]
 	meta := req["metadata"].(map[string]any)
-	if provider.auth[0] != "Bearer sk_sbox_test" || req["amount"] != float64(999) || req["currency"] != "USD" ||
+	if provider.Authorizations()[0] != "Bearer sk_sbox_test" || req["amount"] != float64(999) || req["currency"] != "USD" ||
 		req["reference"] != up["session_id"] || meta["user_id"] != alice.ID.String() || meta["purpose"] != "subscription" ||
 		req["billing"].(map[string]any)["address"].(map[string]any)["country"] != "US" {
-		t.Fatalf("request to the provider: %v (auth %q)", req, provider.auth[0])
+		t.Fatalf("request to the provider: %v (auth %v)", req, provider.Authorizations())
 	}
 	// The page returns to the web client's own routes.
 	if req["success_url"] != "http://localhost:3000/dashboard/subscription/success" ||
@@ -463,7 +425,7 @@ func TestUpgradeOpensAHostedPaymentPage(t *testing.T) {
 		buy["monthly_purchased"] != float64(0) || buy["monthly_remaining"] != float64(450) {
 		t.Fatalf("purchase with a provider: %v", buy)
 	}
-	creditsReq := provider.requests[1]
+	creditsReq := provider.Requests()[1]
 	if creditsReq["amount"] != float64(500) || creditsReq["metadata"].(map[string]any)["credits"] != "50" ||
 		creditsReq["metadata"].(map[string]any)["purpose"] != "credits" ||
 		creditsReq["success_url"] != "http://localhost:3000/dashboard/credits/payment-success" ||
@@ -490,7 +452,7 @@ func TestReturnPagesFollowTheFrontendURL(t *testing.T) {
 		testkit.WithConfig("billing.checkout.subscription_failure_url", "https://www.example.com/plans"))
 	alice := app.SignIn(t, "alice@example.com")
 	app.Do(t, alice, http.MethodPost, "/api/v1/subscription/upgrade", nil).Expect(t, http.StatusOK)
-	req := provider.requests[0]
+	req := provider.Requests()[0]
 	if req["success_url"] != "https://app.example.com/dashboard/subscription/success" || req["failure_url"] != "https://www.example.com/plans" {
 		t.Fatalf("return pages %v %v", req["success_url"], req["failure_url"])
 	}

@@ -43,8 +43,8 @@ func TestOpenPaymentPagesCountAgainstTheMonthlyLimit(t *testing.T) {
 		app.Do(t, alice, http.MethodPost, "/api/v1/subscription/purchase-credits", map[string]any{"amount": 500}).
 			ExpectError(t, http.StatusConflict, "LIMIT_EXCEEDED")
 	}
-	if len(provider.requests) != 2 { // the upgrade's and the first purchase's
-		t.Fatalf("%d pages opened", len(provider.requests))
+	if len(provider.Requests()) != 2 { // the upgrade's and the first purchase's
+		t.Fatalf("%d pages opened", len(provider.Requests()))
 	}
 	// Declined, the page frees its place.
 	page := sessionOf(t, app, "hpp_2")
@@ -87,8 +87,8 @@ func TestConcurrentPurchasesOpenPagesWithinTheLimit(t *testing.T) {
 	if counts[http.StatusOK] != 5 || counts[http.StatusConflict] != 15 {
 		t.Fatalf("statuses %v, want 5×200 and 15×409", counts)
 	}
-	if n := app.Count(t, "payment_sessions", "user_id = ? AND purpose = 'credits' AND state = 'open'", alice.ID); n != 5 || len(provider.requests) != 6 {
-		t.Fatalf("%d open sessions, %d pages", n, len(provider.requests))
+	if n := app.Count(t, "payment_sessions", "user_id = ? AND purpose = 'credits' AND state = 'open'", alice.ID); n != 5 || len(provider.Requests()) != 6 {
+		t.Fatalf("%d open sessions, %d pages", n, len(provider.Requests()))
 	}
 	for i := range 5 {
 		page := sessionOf(t, app, fmt.Sprintf("hpp_%d", i+2))

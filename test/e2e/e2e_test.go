@@ -5,9 +5,6 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -45,10 +42,11 @@ func run(t *testing.T, env []string, args ...string) *testkit.Proc {
 const webhookSecret = "whsec_e2e"
 
 // rewardsAndPayments: a new user gets the welcome credits, five completions
-// unlock Task Starter (and raise the task limit), a signed payment webhook
-// makes her Pro with the month's credits, and bought credits show in the
-// history with everything else.
-func rewardsAndPayments(t *testing.T, c *client, signIn func(string) (string, string)) {
+// unlock Task Starter (and raise the task limit), the payment of the page
+// the upgrade opened (a signed webhook naming our session) makes her Pro
+// with the month's credits, and bought credits, paid the same way, show in
+// the history with everything else.
+func rewardsAndPayments(t *testing.T, c *client, checkout *testkit.Checkout, signIn func(string) (string, string)) {
 	carol, _ := signIn("carol@example.com")
 	if b := c.do(carol, http.MethodGet, "/api/v1/credits/balance", nil, "").expect(t, http.StatusOK, "").data(); b["kickstart"] != float64(5) {
 		t.Fatalf("welcome credits: %v", b)
@@ -70,23 +68,8 @@ func rewardsAndPayments(t *testing.T, c *client, signIn func(string) (string, st
 	}
 	me := c.do(carol, http.MethodGet, "/api/v1/users/me", nil, "").expect(t, http.StatusOK, "").data()
 
-	body, _ := json.Marshal(map[string]any{"id": "evt_e2e_1", "type": "payment_captured",
-		"created_on": time.Now().UTC().Format(time.RFC3339),
-		"data": map[string]any{"id": "pay_e2e_1", "amount": 999, "currency": "USD", "reference": "e2e",
-			"metadata": map[string]any{"user_id": me["id"], "purpose": "subscription"}}})
-	mac := hmac.New(sha256.New, []byte(webhookSecret))
-	mac.Write(body)
-	req, _ := http.NewRequest(http.MethodPost, c.base+"/api/v1/webhooks/checkout", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Cko-Signature", hex.EncodeToString(mac.Sum(nil)))
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("webhook answered %d", res.StatusCode)
-	}
+	up := c.do(carol, http.MethodPost, "/api/v1/subscription/upgrade", map[string]any{}, "").expect(t, http.StatusOK, "").data()
+	c.pay(t, "evt_e2e_1", me["id"].(string), up["session_id"].(string), 999, "subscription")
 	if me := c.do(carol, http.MethodGet, "/api/v1/users/me", nil, "").expect(t, http.StatusOK, "").data(); me["tier"] != "pro" {
 		t.Fatalf("tier after payment: %v", me["tier"])
 	}
@@ -98,8 +81,13 @@ func rewardsAndPayments(t *testing.T, c *client, signIn func(string) (string, st
 	}
 	bought := c.do(carol, http.MethodPost, "/api/v1/subscription/purchase-credits", map[string]any{"amount": 50}, "").
 		expect(t, http.StatusOK, "").data()
-	if bought["success"] != true || bought["credits_purchased"] != float64(50) {
+	if bought["success"] != false || bought["checkout_url"] == nil || bought["monthly_remaining"] != float64(450) {
 		t.Fatalf("purchase: %v", bought)
+	}
+	pages := checkout.Requests()
+	c.pay(t, "evt_e2e_2", me["id"].(string), pages[len(pages)-1]["reference"].(string), 500, "credits")
+	if b := c.do(carol, http.MethodGet, "/api/v1/credits/balance", nil, "").expect(t, http.StatusOK, "").data(); b["purchased"] != float64(50) {
+		t.Fatalf("credits after their payment: %v", b)
 	}
 	hist := c.do(carol, http.MethodGet, "/api/v1/credits/history", nil, "").expect(t, http.StatusOK, "")
 	seen := map[string]bool{}
@@ -110,6 +98,26 @@ func rewardsAndPayments(t *testing.T, c *client, signIn func(string) (string, st
 		if !seen[want] {
 			t.Fatalf("history lacks a %s row: %s", want, hist.raw)
 		}
+	}
+}
+
+// pay delivers the provider's signed payment_captured for our session.
+func (c *client) pay(t *testing.T, eventID, userID, session string, amount int, purpose string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"id": eventID, "type": "payment_captured",
+		"created_on": time.Now().UTC().Format(time.RFC3339),
+		"data": map[string]any{"id": "pay_" + eventID, "amount": amount, "currency": "USD", "reference": session,
+			"metadata": map[string]any{"user_id": userID, "purpose": purpose}}})
+	req, _ := http.NewRequest(http.MethodPost, c.base+"/api/v1/webhooks/checkout", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Cko-Signature", testkit.SignWebhook(webhookSecret, body))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("webhook answered %d", res.StatusCode)
 	}
 }
 
@@ -231,6 +239,7 @@ func TestJourney(t *testing.T) {
 	issuer := testkit.NewIssuer(t)
 	_, openai, _ := testkit.AIFakes(t)
 	ps := testkit.NewPushService(t)
+	checkout := testkit.NewCheckout(t)
 	certFile := filepath.Join(t.TempDir(), "push-ca.pem")
 	if err := os.WriteFile(certFile, ps.Certificate(), 0o600); err != nil {
 		t.Fatal(err)
@@ -254,6 +263,8 @@ func TestJourney(t *testing.T) {
 		// for tabs refreshing together has its own tests (on the fake clock).
 		"PERPETUA_AUTH_REFRESH_REUSE_GRACE=0s",
 		"CHECKOUT_WEBHOOK_SECRET=" + webhookSecret,
+		"CHECKOUT_SECRET_KEY=" + checkout.Key,
+		"CHECKOUT_API_URL=" + checkout.URL,
 		"OPENAI_API_KEY=" + openai.Key,
 		"OPENAI_BASE_URL=" + openai.URL,
 		// The local push service: a loopback host, its certificate trusted.
@@ -390,7 +401,7 @@ func TestJourney(t *testing.T) {
 		t.Fatalf("recovered: %v", back)
 	}
 
-	rewardsAndPayments(t, c, signIn)
+	rewardsAndPayments(t, c, checkout, signIn)
 	assistant(t, c, signIn, ps)
 
 	// The worker ran its periodic housekeeping (scheduled on start).
