@@ -166,7 +166,7 @@ func TestWebhookFieldsOutOfRangeAre400(t *testing.T) {
 	}
 	// Ids of 200 characters are taken.
 	id := strings.Repeat("e", 200)
-	raw(`{"id": "` + id + `", "type": "card_verified", "data": {"id": "` + id + `", "metadata": {"user_id": "` + alice.ID.String() + `"}}}`).
+	raw(`{"id": "`+id+`", "type": "card_verified", "data": {"id": "`+id+`", "metadata": {"user_id": "`+alice.ID.String()+`"}}}`).
 		Expect(t, http.StatusOK)
 	if n := app.Count(t, "webhook_events", "id = ?", id); n != 1 {
 		t.Fatal("the event of 200 characters was not recorded")
