@@ -125,7 +125,7 @@ func parseAction(typ string, data map[string]any) (any, error) {
 	if err != nil {
 		return nil, apperr.Validation("action_data", "must be a JSON object")
 	}
-	if _, field, problem := sh.checkField(string(raw)); problem != "" {
+	if field, problem := sh.checkField(string(raw)); problem != "" {
 		name := "action_data"
 		if field != "" {
 			name += "." + field

@@ -1,6 +1,7 @@
 package ai
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -37,7 +39,7 @@ func newProvider(cfg Config) *provider {
 	if cfg.BaseURL != "" {
 		c.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	}
-	c.HTTPClient = &http.Client{}
+	c.HTTPClient = &http.Client{Transport: watchingTransport{base: http.DefaultTransport}}
 	return &provider{client: openai.NewClientWithConfig(c), model: cfg.Model, timeout: cfg.Timeout, ok: cfg.APIKey != ""}
 }
 
@@ -64,8 +66,11 @@ func conversation(system, user string, more ...string) []message {
 	return append(out, message{Role: openai.ChatMessageRoleUser, Content: user})
 }
 
-// shape is the JSON schema of an answer type, used both to ask the model
-// for that shape and to check what it answered.
+// shape is the JSON schema of an answer type. The schema the model is
+// asked for names every key and allows no other (strict structured output
+// needs that); the answer is checked against a lenient copy that allows
+// keys the shape does not name, which are dropped: many servers and models
+// do not enforce response_format and add a key or two.
 type shape struct {
 	name     string
 	registry huma.Registry
@@ -74,44 +79,89 @@ type shape struct {
 }
 
 func shapeOf[T any](name string) *shape {
-	reg := huma.NewMapRegistry("#/$defs/", huma.DefaultSchemaNamer)
-	s := reg.Schema(reflect.TypeFor[T](), false, name)
+	strict := huma.NewMapRegistry("#/$defs/", huma.DefaultSchemaNamer)
+	s := strict.Schema(reflect.TypeFor[T](), false, name)
 	doc := map[string]any{}
 	b, _ := json.Marshal(s)
 	_ = json.Unmarshal(b, &doc)
-	if defs := reg.Map(); len(defs) > 0 {
+	if defs := strict.Map(); len(defs) > 0 {
 		doc["$defs"] = defs
 	}
 	raw, _ := json.Marshal(doc)
-	return &shape{name: name, registry: reg, schema: s, raw: raw}
+
+	lenient := huma.NewMapRegistry("#/$defs/", huma.DefaultSchemaNamer)
+	ls := lenient.Schema(reflect.TypeFor[T](), false, name)
+	allowExtraKeys(ls)
+	for _, d := range lenient.Map() {
+		allowExtraKeys(d)
+	}
+	return &shape{name: name, registry: lenient, schema: ls, raw: raw}
 }
 
-// check validates an answer against the shape; it returns what is wrong.
-func (s *shape) check(answer string) (any, string) {
-	v, field, problem := s.checkField(answer)
+// allowExtraKeys lets every object of s have keys it does not name.
+func allowExtraKeys(s *huma.Schema) {
+	if s == nil {
+		return
+	}
+	if s.AdditionalProperties == false {
+		s.AdditionalProperties = true
+	}
+	for _, p := range s.Properties {
+		allowExtraKeys(p)
+	}
+	allowExtraKeys(s.Items)
+}
+
+// check validates an answer against the shape; it returns the JSON it
+// read (see answerJSON) and what is wrong.
+func (s *shape) check(answer string) (string, string) {
+	doc := answerJSON(answer)
+	field, problem := s.checkField(doc)
 	if problem != "" && field != "" {
 		problem = field + ": " + problem
 	}
-	return v, problem
+	return doc, problem
 }
 
-// checkField validates a document against the shape; it returns the value,
-// or the field that is wrong (empty for the whole document) and why.
-func (s *shape) checkField(doc string) (any, string, string) {
+// checkField validates a document against the shape; it returns the field
+// that is wrong (empty for the whole document) and why.
+func (s *shape) checkField(doc string) (string, string) {
 	var v any
 	if err := json.Unmarshal([]byte(doc), &v); err != nil {
-		return nil, "", "is not valid JSON"
+		return "", "is not valid JSON"
 	}
 	res := &huma.ValidateResult{}
 	huma.Validate(s.registry, s.schema, huma.NewPathBuffer([]byte{}, 0), huma.ModeWriteToServer, v, res)
 	if len(res.Errors) > 0 {
 		var d *huma.ErrorDetail
 		if errors.As(res.Errors[0], &d) {
-			return nil, d.Location, d.Message
+			return d.Location, d.Message
 		}
-		return nil, "", res.Errors[0].Error()
+		return "", res.Errors[0].Error()
 	}
-	return v, "", ""
+	return "", ""
+}
+
+// answerJSON finds the JSON document in a model's answer: the answer
+// itself, the inside of a markdown code fence, or, in text around it, from
+// the first opening brace or bracket to the last closing one.
+func answerJSON(answer string) string {
+	a := strings.TrimSpace(answer)
+	if rest, ok := strings.CutPrefix(a, "```"); ok {
+		if i := strings.IndexByte(rest, '\n'); i >= 0 {
+			rest = rest[i+1:] // the fence's language tag
+		}
+		a = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "```"))
+	}
+	if a == "" || a[0] == '{' || a[0] == '[' {
+		return a
+	}
+	start := strings.IndexAny(a, "{[")
+	end := strings.LastIndexAny(a, "}]")
+	if start < 0 || end < start {
+		return a
+	}
+	return a[start : end+1]
 }
 
 // structured asks for an answer in shape T: an answer that does not match
@@ -125,10 +175,10 @@ func structured[T any](ctx context.Context, p *provider, sh *shape, msgs []messa
 		if err != nil {
 			return nil, err
 		}
-		_, problem := sh.check(answer)
+		doc, problem := sh.check(answer)
 		if problem == "" {
 			var out T
-			if err := json.Unmarshal([]byte(answer), &out); err == nil {
+			if err := json.Unmarshal([]byte(doc), &out); err == nil {
 				return &out, nil
 			}
 			problem = "its fields have the wrong types"
@@ -171,18 +221,21 @@ func (p *provider) stream(ctx context.Context, msgs []message, emit func(string)
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	s, err := p.client.CreateChatCompletionStream(ctx, openai.ChatCompletionRequest{Model: p.model, Messages: msgs, Stream: true})
+	watch := &doneWatch{}
+	s, err := p.client.CreateChatCompletionStream(context.WithValue(ctx, doneWatchKey{}, watch),
+		openai.ChatCompletionRequest{Model: p.model, Messages: msgs, Stream: true})
 	if err != nil {
 		return failed(ctx, err)
 	}
 	defer s.Close()
-	// A provider that hangs up mid-answer ends its stream like a finished
-	// one; only a finish_reason tells them apart.
+	// A provider that hangs up mid-answer ends its stream as a finished one
+	// does (the client says io.EOF to both): a chunk with a finish_reason,
+	// or the closing [DONE] line, tells them apart.
 	finished := false
 	for {
 		chunk, err := s.Recv()
 		if errors.Is(err, io.EOF) {
-			if finished {
+			if finished || watch.seen.Load() {
 				return nil
 			}
 			return failed(ctx, errors.New("the stream ended before the answer was complete"))
@@ -203,4 +256,48 @@ func (p *provider) stream(ctx context.Context, msgs []message, emit func(string)
 			finished = true
 		}
 	}
+}
+
+// doneWatch notes whether a streamed answer's body carried the closing
+// "data: [DONE]" line.
+type doneWatch struct{ seen atomic.Bool }
+
+type doneWatchKey struct{}
+
+// watchingTransport hands the response body of a request whose context
+// carries a doneWatch through a reader that looks for that line.
+type watchingTransport struct{ base http.RoundTripper }
+
+// RoundTrip implements http.RoundTripper.
+func (t watchingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := t.base.RoundTrip(req)
+	if w, ok := req.Context().Value(doneWatchKey{}).(*doneWatch); ok && err == nil {
+		res.Body = &watchedBody{ReadCloser: res.Body, w: w}
+	}
+	return res, err
+}
+
+// watchedBody reads a server-sent event stream line by line as it passes,
+// keeping only the start of the current line.
+type watchedBody struct {
+	io.ReadCloser
+	w    *doneWatch
+	line []byte
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	for _, c := range p[:n] {
+		if c != '\n' {
+			if len(b.line) < 32 {
+				b.line = append(b.line, c)
+			}
+			continue
+		}
+		if rest, ok := bytes.CutPrefix(bytes.TrimSpace(b.line), []byte("data:")); ok && string(bytes.TrimSpace(rest)) == "[DONE]" {
+			b.w.seen.Store(true)
+		}
+		b.line = b.line[:0]
+	}
+	return n, err
 }

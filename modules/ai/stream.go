@@ -160,18 +160,12 @@ func (s *splitter) actions() string { return s.tail.String() }
 // a code fence. Text that does not match the shape gives no actions (the
 // answer's text was delivered already).
 func parseActions(raw string) []modelAction {
-	raw = strings.TrimSpace(raw)
-	raw = strings.TrimPrefix(raw, "```json")
-	raw = strings.TrimPrefix(raw, "```")
-	raw = strings.TrimSpace(strings.TrimSuffix(raw, "```"))
-	if raw == "" {
-		return nil
-	}
-	if _, problem := actionsShape.check(raw); problem != "" {
+	doc, problem := actionsShape.check(raw)
+	if strings.TrimSpace(raw) == "" || problem != "" {
 		return nil
 	}
 	var out []modelAction
-	if err := json.Unmarshal([]byte(raw), &out); err != nil {
+	if err := json.Unmarshal([]byte(doc), &out); err != nil {
 		return nil
 	}
 	return out
