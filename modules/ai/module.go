@@ -140,9 +140,9 @@ func (c Config) Validate() error {
 		return config.Invalid("transcription.retry_backoff", "must be positive")
 	case t.MaxSeconds < 1:
 		return config.Invalid("transcription.max_seconds", "must be at least 1")
-	case t.HoldTTL < time.Duration(t.MaxAttempts)*(t.Timeout+t.RetryBackoff<<min(t.MaxAttempts, 10)):
+	case t.HoldTTL < time.Duration(t.MaxAttempts+1)*(t.Timeout+t.RetryBackoff<<min(t.MaxAttempts, 10)):
 		return config.Invalid("transcription.hold_ttl", "must outlast every attempt and its backoff (at least %s)",
-			time.Duration(t.MaxAttempts)*(t.Timeout+t.RetryBackoff<<min(t.MaxAttempts, 10)))
+			time.Duration(t.MaxAttempts+1)*(t.Timeout+t.RetryBackoff<<min(t.MaxAttempts, 10)))
 	}
 	return nil
 }

@@ -76,7 +76,7 @@ func queueTranscriptions(q jobs.Enqueuer, credits billing.Credits, clk clock.Clo
 			return err
 		}
 		_, err := q.InsertTx(ctx, tx, TranscribeNoteArgs{NoteID: e.NoteID, UserID: e.UserID},
-			&river.InsertOpts{MaxAttempts: cfg.Transcription.MaxAttempts})
+			&river.InsertOpts{MaxAttempts: cfg.Transcription.MaxAttempts + 1})
 		return err
 	})
 }
@@ -104,16 +104,23 @@ func (w *transcribeWorker) NextRetry(job *river.Job[TranscribeNoteArgs]) time.Ti
 	return time.Now().Add(w.s.cfg.Transcription.RetryBackoff << min(job.Attempt-1, 10))
 }
 
-// Timeout leaves the transcription service its own timeout.
+// Timeout leaves the transcription service its own timeout, and a little
+// for writing the outcome. A run its worker never finished (killed) is
+// rescued once it has been running for the longer of this and
+// jobs.rescue_after.
 func (w *transcribeWorker) Timeout(*river.Job[TranscribeNoteArgs]) time.Duration {
-	return w.s.cfg.Transcription.Timeout + 30*time.Second
+	return w.s.cfg.Transcription.Timeout + 10*time.Second
 }
 
 // Work transcribes the note and, in one transaction, writes the text,
-// charges the credits and completes the job: run twice, it transcribes and
-// charges once. A failure the service may recover from is retried (bounded
-// by the job's attempts); then, or at once for a failure that retrying
-// cannot fix, the note is marked failed and nothing is charged.
+// settles the credits held for it and completes the job: run twice (a
+// worker killed after the transcription, before its commit), it
+// transcribes and charges once. A failure the service may recover from is
+// retried until transcription.max_attempts runs have tried; then, or at
+// once for a failure that retrying cannot fix, the note is marked failed
+// and its hold released. The job has one attempt more than that, for a run
+// a dead worker interrupted: a crash during the last try still ends in a
+// transcription or a failure, never a note pending for ever.
 func (w *transcribeWorker) Work(ctx context.Context, job *river.Job[TranscribeNoteArgs]) error {
 	s := w.s
 	ctx = events.WithSource(ctx, events.SourceSystem)
@@ -132,7 +139,7 @@ func (w *transcribeWorker) Work(ctx context.Context, job *river.Job[TranscribeNo
 		err = s.stt.tooLong(tr)
 	}
 	if err != nil {
-		if retryable(err) && job.Attempt < job.MaxAttempts {
+		if retryable(err) && job.Attempt < s.cfg.Transcription.MaxAttempts {
 			log.Warn("transcription failed; will retry", zap.Error(err))
 			return err
 		}

@@ -48,7 +48,7 @@ type cluster struct {
 	client  *http.Client
 }
 
-func startCluster(t *testing.T) *cluster {
+func startCluster(t *testing.T, env ...string) *cluster {
 	t.Helper()
 	c := &cluster{t: t, bin: perpetua(t), client: &http.Client{Timeout: 10 * time.Second}}
 	port := testkit.FreePort(t)
@@ -70,6 +70,7 @@ func startCluster(t *testing.T) *cluster {
 		"PERPETUA_JOBS_JOB_TIMEOUT=2s",
 		"PERPETUA_JOBS_RESCUE_AFTER=3s",
 	}
+	c.env = append(c.env, env...)
 	if testkit.Postgres() {
 		c.env = append(c.env, "PERPETUA_DATABASE_AUTO_MIGRATE=false")
 		m := testkit.Run(t, c.bin, c.env, "migrate")
@@ -260,4 +261,94 @@ func TestDueRemindersFireOnceAcrossAWorkerCrash(t *testing.T) {
 		t.Fatalf("%d notifications for %d reminders", got, want)
 	}
 	t.Logf("crash (worker): %d reminders due together, worker killed after %d notifications, each fired once", want, seen)
+}
+
+// TestAnInterruptedTranscriptionCompletesOnce: the worker is killed with
+// SIGKILL while a voice note's transcription waits on the service, on its
+// only allowed try (max_attempts 1: the crash is on the last one). After a
+// restart the job is rescued (once it has run longer than its timeout) and
+// runs again on the attempt kept in reserve for this: the note is
+// transcribed once, its held credits are charged once, and the user is
+// told once.
+func TestAnInterruptedTranscriptionCompletesOnce(t *testing.T) {
+	dg := testkit.NewDeepgram(t, testkit.Heard{Transcript: "call the plumber", Seconds: 45, Language: "en", Confidence: 0.9})
+	dg.Script(testkit.Heard{Hang: true})
+	checkout := testkit.NewCheckout(t)
+	const timeout = 2 * time.Second // the transcription's; the job's is 10 s more
+	c := startCluster(t, "DEEPGRAM_API_KEY="+dg.Key, "DEEPGRAM_BASE_URL="+dg.URL,
+		"PERPETUA_AI_TRANSCRIPTION_TIMEOUT="+timeout.String(), "PERPETUA_AI_TRANSCRIPTION_RETRY_BACKOFF=100ms",
+		"PERPETUA_AI_TRANSCRIPTION_MAX_ATTEMPTS=1",
+		"CHECKOUT_SECRET_KEY="+checkout.Key, "CHECKOUT_API_URL="+checkout.URL, "CHECKOUT_WEBHOOK_SECRET="+clusterWebhookSecret)
+	u := c.payUpgrade(c.signIn("voice@example.com"), checkout)
+	id := c.must(u, http.MethodPost, "/api/v1/notes", map[string]any{"voice_url": "https://cdn.example.com/memo.webm",
+		"voice_duration_seconds": 45}, http.StatusCreated).Data(t)["id"].(string)
+	select {
+	case <-dg.Hung():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the transcription never reached the service")
+	}
+	started := time.Now()
+	c.worker.Kill(t)
+	// The job's run is rescued once it is older than its timeout: a new
+	// worker's rescuer looks at start, then every 30 s.
+	<-time.After(time.Until(started.Add(timeout + 11*time.Second)))
+	if testkit.Postgres() {
+		c.startWorker()
+	} else {
+		c.startAPI()
+	}
+	testkit.Eventually(t, 120*time.Second, "the transcription after the crash", func() bool {
+		res, err := c.call(u, http.MethodGet, "/api/v1/notes/"+id, nil)
+		return err == nil && res.Status == http.StatusOK && res.Data(t)["transcription_status"] == "completed"
+	})
+	note := c.must(u, http.MethodGet, "/api/v1/notes/"+id, nil, http.StatusOK).Data(t)
+	if note["content"] != "call the plumber" || len(dg.Requests()) != 2 {
+		t.Fatalf("note %v after %d calls to the service", note, len(dg.Requests()))
+	}
+	var charged, rows int
+	for _, r := range c.must(u, http.MethodGet, "/api/v1/credits/history?limit=100", nil, http.StatusOK).List(t) {
+		if r["description"] == "voice note transcription" {
+			rows++
+			if r["type"] == "deduct" {
+				charged += int(r["amount"].(float64))
+			} else {
+				charged -= int(r["amount"].(float64))
+			}
+		}
+	}
+	if charged != 5 {
+		t.Fatalf("charged %d for 45 s (%d rows), want 5 once", charged, rows)
+	}
+	testkit.Eventually(t, 10*time.Second, "the notification", func() bool {
+		return c.total(u, "/api/v1/notifications?limit=1") == 2 // the subscription's and the transcription's
+	})
+	told := 0
+	for _, n := range c.must(u, http.MethodGet, "/api/v1/notifications", nil, http.StatusOK).List(t) {
+		if n["title"] == "Voice note transcribed" {
+			told++
+		}
+	}
+	if told != 1 {
+		t.Fatalf("told %d times", told)
+	}
+	t.Logf("crash (transcription): worker killed mid-call, transcribed %s after the kill", time.Since(started).Round(time.Second))
+}
+
+const clusterWebhookSecret = "whsec_cluster"
+
+// payUpgrade makes u Pro the way a customer becomes Pro: the upgrade's
+// payment page, paid (the provider's signed webhook names our session).
+func (c *cluster) payUpgrade(u *testkit.User, checkout *testkit.Checkout) *testkit.User {
+	c.t.Helper()
+	up := c.must(u, http.MethodPost, "/api/v1/subscription/upgrade", map[string]any{}, http.StatusOK).Data(c.t)
+	body, _ := json.Marshal(map[string]any{"id": "evt_" + uuid.NewString(), "type": "payment_captured",
+		"data": map[string]any{"id": "pay_" + uuid.NewString(), "amount": 999, "currency": "USD", "reference": up["session_id"],
+			"metadata": map[string]any{"user_id": u.ID.String(), "purpose": "subscription"}}})
+	res, err := testkit.Call(c.client, c.api, nil, testkit.Request{Method: http.MethodPost, Path: "/api/v1/webhooks/checkout",
+		Body: body, Headers: map[string]string{"Cko-Signature": testkit.SignWebhook(clusterWebhookSecret, body)}})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	res.Expect(c.t, http.StatusOK)
+	return c.signIn(u.Email)
 }
