@@ -80,7 +80,7 @@ type unsubscribeInput struct {
 
 type unsubscribed struct {
 	Endpoint string `json:"endpoint"`
-	Deleted  bool   `json:"deleted"`
+	Deleted  bool   `json:"deleted" doc:"Whether the caller had a subscription of this endpoint (false: nothing was deleted)"`
 }
 
 // Register implements platform.Routes.
@@ -175,8 +175,9 @@ func (h *handlers) unsubscribe(ctx context.Context, in *unsubscribeInput) (*http
 	if err != nil {
 		return nil, err
 	}
-	if err := h.svc.Unsubscribe(ctx, p, in.Body.Endpoint); err != nil {
+	deleted, err := h.svc.Unsubscribe(ctx, p, in.Body.Endpoint)
+	if err != nil {
 		return nil, err
 	}
-	return httpx.Reply(unsubscribed{Endpoint: in.Body.Endpoint, Deleted: true}), nil
+	return httpx.Reply(unsubscribed{Endpoint: in.Body.Endpoint, Deleted: deleted}), nil
 }

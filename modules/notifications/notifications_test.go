@@ -160,7 +160,18 @@ func TestPushSubscriptions(t *testing.T) {
 	}
 	count(0, "user_id = ?", bob.ID)
 	count(1, "user_id = ?", carol.ID) // Bob's unsubscribe touches only his own row
-	app.Do(t, bob, http.MethodDelete, "/api/v1/notifications/push-subscription", map[string]any{"endpoint": endpoint}).Expect(t, http.StatusOK)
+	// The answer says what happened: Bob has nothing left to delete (Carol's
+	// row of the endpoint is not his), and says nothing of Carol's row.
+	second := app.Do(t, bob, http.MethodDelete, "/api/v1/notifications/push-subscription", map[string]any{"endpoint": endpoint}).
+		Expect(t, http.StatusOK).Data(t)
+	if second["deleted"] != false {
+		t.Fatalf("a second unsubscribe: %v", second)
+	}
+	count(1, "user_id = ?", carol.ID)
+	// An endpoint on a port push services do not use is refused.
+	app.Do(t, alice, http.MethodPost, "/api/v1/notifications/push-subscription",
+		map[string]any{"endpoint": "https://fcm.googleapis.com:8443/fcm/send/x", "p256dh_key": p256, "auth_key": secret}).
+		ExpectError(t, http.StatusBadRequest, "VALIDATION_ERROR")
 }
 
 func TestWithoutVAPIDKeysInProductionPushIsOff(t *testing.T) {

@@ -195,11 +195,15 @@ func (s *Service) Subscribe(ctx context.Context, p auth.Principal, in Subscripti
 	return &out, nil
 }
 
-// Unsubscribe forgets the user's subscription of endpoint (idempotent).
-func (s *Service) Unsubscribe(ctx context.Context, p auth.Principal, endpoint string) error {
-	return s.db.Tx(ctx, func(tx *gorm.DB) error {
-		return tx.Where("user_id = ? AND endpoint = ?", p.UserID, endpoint).Delete(&PushSubscription{}).Error
-	})
+// Unsubscribe forgets the user's subscription of endpoint; it reports
+// whether there was one (another user's subscription of the same endpoint
+// is neither touched nor revealed).
+func (s *Service) Unsubscribe(ctx context.Context, p auth.Principal, endpoint string) (bool, error) {
+	res := s.db.WithContext(ctx).Where("user_id = ? AND endpoint = ?", p.UserID, endpoint).Delete(&PushSubscription{})
+	if res.Error != nil {
+		return false, fmt.Errorf("delete push subscription: %w", res.Error)
+	}
+	return res.RowsAffected > 0, nil
 }
 
 func (s *Service) checkSubscription(ctx context.Context, in Subscription) error {
@@ -210,6 +214,9 @@ func (s *Service) checkSubscription(ctx context.Context, in Subscription) error 
 	if !s.cfg.AllowPrivateEndpoints {
 		if _, err := safeurl.Check(ctx, s.resolver, in.Endpoint, "https"); err != nil {
 			return apperr.Validation("endpoint", "%s", err.Error())
+		}
+		if p := u.Port(); p != "" && p != "443" {
+			return apperr.Validation("endpoint", "must use the https port (443): push services do")
 		}
 	}
 	key, err := decodeKey(in.P256dhKey)

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,38 +25,45 @@ func (r resolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, 
 	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 }
 
+// InternalURLs reads testdata/internal_urls.txt.
+func internalURLs(t *testing.T) []string {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/internal_urls.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
 func TestCheckRefusesInternalHosts(t *testing.T) {
-	r := resolver{"cdn.example.com": "93.184.216.34", "metadata.example.com": "169.254.169.254", "intranet.example.com": "10.1.2.3"}
-	for raw, ok := range map[string]bool{
-		"https://cdn.example.com/a.mp3":           true,
-		"https://93.184.216.34/a.mp3":             true,
-		"https://unknown.example.org/a.mp3":       true, // does not resolve here: the fetcher will fail
-		"https://[2606:4700::1111]/a":             true,
-		"https://metadata.example.com/latest":     false,
-		"https://intranet.example.com/a":          false,
-		"http://127.0.0.1/a":                      false,
-		"http://127.1/a":                          false,
-		"http://2130706433/a":                     false,
-		"http://0x7f000001/a":                     false,
-		"http://0.0.0.0/a":                        false,
-		"http://[::1]/a":                          false,
-		"http://[::ffff:127.0.0.1]/a":             false,
-		"http://[fe80::1]/a":                      false,
-		"http://[fd00::1]/a":                      false,
-		"http://169.254.169.254/latest/meta-data": false,
-		"http://100.64.0.1/a":                     false,
-		"http://192.168.0.10/a":                   false,
-		"http://172.16.5.4/a":                     false,
-		"http://localhost:8080/a":                 false,
-		"http://api.localhost/a":                  false,
-		"http://redis:6379/a":                     false,
-		"http://db.internal/a":                    false,
-		"http://printer.local/a":                  false,
-		"https://user:pw@cdn.example.com/a":       false,
-		"ftp://cdn.example.com/a":                 false,
-		"/relative/path":                          false,
-		"https://audio.cafe/a.mp3":                true, // hex letters are not a number
-	} {
+	r := resolver{"cdn.example.com": "93.184.216.34", "metadata.example.com": "169.254.169.254", "intranet.example.com": "10.1.2.3",
+		"public-resolves-to-nat64.example.com": "64:ff9b::a9fe:a9fe", "public-resolves-to-6to4.example.com": "2002:a00:1::1"}
+	cases := map[string]bool{
+		"https://cdn.example.com/a.mp3":                 true,
+		"https://93.184.216.34/a.mp3":                   true,
+		"https://unknown.example.org/a.mp3":             true, // does not resolve here: the fetcher will fail
+		"https://[2606:4700::1111]/a":                   true,
+		"https://[2606:4700:4700::1111]:443/dns-query":  true,
+		"https://cdn.example.com:8443/a.mp3":            true, // a port is not an address
+		"https://audio.cafe/a.mp3":                      true, // hex letters are not a number
+		"https://metadata.example.com/latest":           false,
+		"https://intranet.example.com/a":                false,
+		"http://public-resolves-to-nat64.example.com/a": false,
+		"http://public-resolves-to-6to4.example.com/a":  false,
+		"https://user:pw@cdn.example.com/a":             false,
+		"ftp://cdn.example.com/a":                       false,
+		"/relative/path":                                false,
+	}
+	for _, u := range internalURLs(t) {
+		cases[u] = false
+	}
+	for raw, ok := range cases {
 		_, err := safeurl.Check(context.Background(), r, raw, "http", "https")
 		if (err == nil) != ok {
 			t.Errorf("%s: %v, want allowed %v", raw, err, ok)
@@ -69,5 +78,13 @@ func TestDialerRefusesInternalAddresses(t *testing.T) {
 	_, err := client.Get(srv.URL) // 127.0.0.1
 	if !errors.Is(err, safeurl.ErrInternal) {
 		t.Fatalf("dialled a loopback address: %v", err)
+	}
+}
+
+func TestDialerConnectsOnlyToTheWebPorts(t *testing.T) {
+	client := &http.Client{Transport: &http.Transport{DialContext: safeurl.Dialer(time.Second).DialContext}}
+	_, err := client.Get("http://93.184.216.34:22/") // refused before any packet leaves
+	if !errors.Is(err, safeurl.ErrInternal) {
+		t.Fatalf("dialled port 22: %v", err)
 	}
 }
