@@ -26,5 +26,6 @@ func All() []*gormigrate.Migration {
 		taskListIndex,
 		activeTaskCounts,
 		holdsAndPaymentSessions,
+		activityEntityTypes,
 	}
 }

@@ -18,7 +18,7 @@ import (
 type EntryDTO struct {
 	ID         uuid.UUID      `json:"id" format:"uuid"`
 	UserID     uuid.UUID      `json:"user_id" format:"uuid"`
-	EntityType string         `json:"entity_type"`
+	EntityType string         `json:"entity_type" enum:"task,subtask,note,reminder,subscription,achievement,ai_chat"`
 	EntityID   uuid.UUID      `json:"entity_id" format:"uuid"`
 	Action     string         `json:"action"`
 	Source     string         `json:"source" enum:"user,ai,system"`
@@ -38,7 +38,7 @@ func toDTO(e *Entry) EntryDTO {
 // it where it is embedded).
 type Query struct {
 	httpx.Page
-	EntityType string                 `query:"entity_type" maxLength:"30"`
+	EntityType string                 `query:"entity_type" enum:"task,subtask,note,reminder,subscription,achievement,ai_chat"`
 	EntityID   httpx.Param[uuid.UUID] `query:"entity_id"`
 	From       httpx.Param[time.Time] `query:"from"`
 	To         httpx.Param[time.Time] `query:"to"`

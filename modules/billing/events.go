@@ -22,6 +22,10 @@ type SubscriptionChanged struct {
 	Until *time.Time
 }
 
+// entitySubscription is the entity type of a subscription in the activity
+// log.
+const entitySubscription = "subscription"
+
 // Subscription actions.
 const (
 	ActionActivated = "activated"
@@ -37,7 +41,7 @@ func (e SubscriptionChanged) ActivityEntry() events.Entry {
 	if e.Until != nil {
 		extra["until"] = e.Until.UTC()
 	}
-	return events.Entry{UserID: e.UserID, EntityType: "subscription", EntityID: e.UserID, Action: e.Action,
+	return events.Entry{UserID: e.UserID, EntityType: entitySubscription, EntityID: e.UserID, Action: e.Action,
 		Source: events.SourceSystem, Extra: extra}
 }
 

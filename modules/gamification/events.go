@@ -11,6 +11,10 @@ import (
 	"github.com/perpetuaflow/api/platform/events"
 )
 
+// entityAchievement is the entity type of an unlocked achievement in the
+// activity log.
+const entityAchievement = "achievement"
+
 // AchievementUnlocked is published, inside the transaction of the change
 // that reached the threshold, when a user unlocks an achievement (once).
 type AchievementUnlocked struct {
@@ -28,7 +32,7 @@ func (e AchievementUnlocked) ActivityEntry() events.Entry {
 	if e.PerkType != "" {
 		extra["perk"] = map[string]any{"type": e.PerkType, "value": e.PerkValue}
 	}
-	return events.Entry{UserID: e.UserID, EntityType: "achievement", EntityID: e.UserID, Action: "unlocked",
+	return events.Entry{UserID: e.UserID, EntityType: entityAchievement, EntityID: e.UserID, Action: "unlocked",
 		Source: events.SourceSystem, Extra: extra}
 }
 
@@ -60,11 +64,13 @@ type FocusChanged struct {
 	DurationSeconds int
 }
 
-// ActivityEntry implements events.Recordable.
+// ActivityEntry implements events.Recordable: a focus session is logged
+// under its task (focus_started, focus_ended), as the web client knows no
+// focus entity.
 func (e FocusChanged) ActivityEntry() events.Entry {
-	extra := map[string]any{"task_id": e.TaskID.String()}
+	extra := map[string]any{"session_id": e.SessionID.String()}
 	if e.Action == "ended" {
 		extra["duration_seconds"] = e.DurationSeconds
 	}
-	return events.Entry{UserID: e.UserID, EntityType: "focus_session", EntityID: e.SessionID, Action: e.Action, Extra: extra}
+	return events.Entry{UserID: e.UserID, EntityType: tasks.EntityTask, EntityID: e.TaskID, Action: "focus_" + e.Action, Extra: extra}
 }

@@ -340,3 +340,28 @@ func TestFocusSessionsEndByThemselvesAfterTheMaximum(t *testing.T) {
 		t.Fatalf("focus time %v, want the 240-minute maximum", task["focus_time_seconds"])
 	}
 }
+
+// TestANewUsersActivityHasOnlyTheClientsEntityTypes: the sign-up credits
+// are not activity, and a focus session is logged under its task.
+func TestANewUsersActivityHasOnlyTheClientsEntityTypes(t *testing.T) {
+	t.Parallel()
+	app := start(t)
+	alice := app.SignIn(t, "alice@example.com")
+	task := app.Do(t, alice, http.MethodPost, "/api/v1/tasks", map[string]any{"title": "Write"}).Expect(t, http.StatusCreated).Data(t)["id"].(string)
+	fs := app.Do(t, alice, http.MethodPost, "/api/v1/focus-sessions", map[string]any{"task_id": task}).Expect(t, http.StatusCreated).Data(t)
+	app.Clock.Advance(90 * time.Second)
+	app.Do(t, alice, http.MethodPost, "/api/v1/focus-sessions/"+fs["id"].(string)+"/end", nil).Expect(t, http.StatusOK)
+	list := app.Do(t, alice, http.MethodGet, "/api/v1/activity", nil).Expect(t, http.StatusOK).List(t)
+	actions := map[string]map[string]any{}
+	for _, e := range list {
+		if !slices.Contains(activity.EntityTypes, e["entity_type"].(string)) {
+			t.Fatalf("entity type %v in %v", e["entity_type"], e)
+		}
+		actions[e["action"].(string)] = e
+	}
+	ended := actions["focus_ended"]
+	if actions["focus_started"] == nil || ended == nil || ended["entity_type"] != "task" || ended["entity_id"] != task ||
+		ended["extra_data"].(map[string]any)["session_id"] != fs["id"] || ended["extra_data"].(map[string]any)["duration_seconds"] != float64(90) {
+		t.Fatalf("focus activity: %v", list)
+	}
+}

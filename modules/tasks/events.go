@@ -16,7 +16,6 @@ import (
 // Entity types of the activity log written from these events.
 const (
 	entitySubtask  = "subtask"
-	entityTemplate = "template"
 	entityReminder = "reminder"
 )
 
@@ -204,10 +203,12 @@ func templateChanged(t *Template, action string) TemplateChanged {
 	return TemplateChanged{UserID: t.UserID, TemplateID: t.ID, RRule: t.RRule, Action: action}
 }
 
-// ActivityEntry implements events.Recordable.
+// ActivityEntry implements events.Recordable: a template (a recurring
+// task) is logged as a task, its actions prefixed template_, as the web
+// client knows no template entity.
 func (e TemplateChanged) ActivityEntry() events.Entry {
-	return events.Entry{UserID: e.UserID, EntityType: entityTemplate, EntityID: e.TemplateID, Action: e.Action,
-		Extra: map[string]any{"rrule": e.RRule}}
+	return events.Entry{UserID: e.UserID, EntityType: EntityTask, EntityID: e.TemplateID, Action: "template_" + e.Action,
+		Extra: map[string]any{"template_id": e.TemplateID.String(), "rrule": e.RRule}}
 }
 
 // ReminderChanged is published when a reminder is created, updated or
@@ -269,7 +270,7 @@ type RecurringTaskSkipped struct {
 
 // ActivityEntry implements events.Recordable.
 func (e RecurringTaskSkipped) ActivityEntry() events.Entry {
-	return events.Entry{UserID: e.UserID, EntityType: entityTemplate, EntityID: e.TemplateID,
-		Action: "skipped", Source: events.SourceSystem,
-		Extra: map[string]any{"due_date": e.DueDate.UTC(), "reason": e.Reason}}
+	return events.Entry{UserID: e.UserID, EntityType: EntityTask, EntityID: e.TemplateID,
+		Action: "template_skipped", Source: events.SourceSystem,
+		Extra: map[string]any{"template_id": e.TemplateID.String(), "due_date": e.DueDate.UTC(), "reason": e.Reason}}
 }
