@@ -193,3 +193,42 @@ func TestCreditsHeldOverMidnightExpireWhenGivenBack(t *testing.T) {
 		t.Fatalf("%d write-offs of the 4 given back after their day", n)
 	}
 }
+
+// TestABalanceReadTakesNoLockOnceTheDayIsGranted: while another
+// transaction holds the user's ledger (a spend under way), reading the
+// balance answers at once; only the day's first read writes (and locks).
+func TestABalanceReadTakesNoLockOnceTheDayIsGranted(t *testing.T) {
+	t.Parallel()
+	if !testkit.Postgres() {
+		t.Skip("SQLite has one writer, and every request writes (its rate-limit lease) before it reads")
+	}
+	app, credits := spender(t)
+	alice := app.SignIn(t, "alice@example.com")
+	balanceOf(t, app, alice) // the day's first read grants the day's credits
+	answered := make(chan *testkit.Response, 1)
+	err := inTx(t, app, func(tx *gorm.DB) error {
+		if _, err := credits.Balance(context.Background(), tx, alice.ID); err != nil { // locks alice's ledger
+			return err
+		}
+		go func() {
+			res, err := app.Call(alice, testkit.Request{Method: http.MethodGet, Path: "/api/v1/credits/balance"})
+			if err != nil {
+				t.Error(err)
+			}
+			answered <- res
+		}()
+		select {
+		case res := <-answered:
+			if res == nil || res.Status != http.StatusOK {
+				t.Errorf("balance read: %+v", res)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("the balance read waited for the ledger's lock")
+			<-answered // it goes on once the lock is released
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -533,7 +533,11 @@ func (s *Service) EndLapsed(ctx context.Context) (int, error) {
 	}
 	ended := 0
 	for _, d := range due {
+		// The closure may run again after a deadlock: it says what its last
+		// run did, and the count is taken once it committed.
+		var done bool
 		err := s.db.Tx(ctx, func(tx *gorm.DB) error {
+			done = false
 			sub, err := lockSubscription(tx, d.UserID)
 			if err != nil || sub == nil || !lapsed(sub, now) {
 				return err
@@ -550,11 +554,14 @@ func (s *Service) EndLapsed(ctx context.Context) (int, error) {
 			if err := s.ledger.EndSubscriptionCredits(ctx, tx, sub.UserID); err != nil {
 				return err
 			}
-			ended++
+			done = true
 			return s.bus.Publish(ctx, tx, SubscriptionChanged{UserID: sub.UserID, Action: ActionEnded, Status: sub.Status})
 		})
 		if err != nil && !errors.Is(err, context.Canceled) {
 			return ended, err
+		}
+		if err == nil && done {
+			ended++
 		}
 	}
 	return ended, nil

@@ -170,16 +170,23 @@ func (s *Service) AutoEndFocus(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, fs := range due {
+		// The closure may run again after a deadlock: it says what its last
+		// run did, and the count is taken once it committed.
+		var ended bool
 		err := s.db.Tx(ctx, func(tx *gorm.DB) error {
+			ended = false
 			running, err := database.Owned[FocusSession](database.ForUpdate(tx), fs.UserID, fs.ID, errSessionNotFound)
 			if err != nil || running.EndedAt != nil {
 				return err
 			}
-			n++
+			ended = true
 			return s.end(ctx, tx, running)
 		})
 		if err != nil && !apperr.Is(err, apperr.CodeNotFound) {
 			return n, err
+		}
+		if err == nil && ended {
+			n++
 		}
 	}
 	return n, nil

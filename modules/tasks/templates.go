@@ -379,6 +379,7 @@ func (s *Service) GenerateDue(ctx context.Context, ahead time.Duration) (int, er
 func (s *Service) generate(ctx context.Context, templateID uuid.UUID, horizon time.Time) (int, error) {
 	made := 0
 	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
+		made = 0 // a run after a deadlock counts afresh
 		var t Template
 		if err := database.ForUpdate(tx).Where("id = ?", templateID).Take(&t).Error; err != nil {
 			if database.IsNotFound(err) {
