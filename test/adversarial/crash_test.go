@@ -352,3 +352,40 @@ func (c *cluster) payUpgrade(u *testkit.User, checkout *testkit.Checkout) *testk
 	res.Expect(c.t, http.StatusOK)
 	return c.signIn(u.Email)
 }
+
+// TestAHoldOfAKilledAPIIsGivenBack: the API process is killed with SIGKILL
+// while a streamed answer holds its credit. Nothing settles or releases
+// that hold; once its time is over, credit_hold_release (on the worker)
+// gives it back.
+func TestAHoldOfAKilledAPIIsGivenBack(t *testing.T) {
+	o := testkit.NewOpenAI(t, testkit.Reply{Chunks: []string{"One", " two", " three"}, HoldAfter: 1})
+	c := startCluster(t, "OPENAI_API_KEY="+o.Key, "OPENAI_BASE_URL="+o.URL,
+		"PERPETUA_AI_TIMEOUT=2s", "PERPETUA_AI_STREAM_WRITE_TIMEOUT=1s", "PERPETUA_AI_HOLD_TTL=6s",
+		"PERPETUA_BILLING_HOLD_RELEASE_INTERVAL=1s")
+	u := c.signIn("streamer@example.com")
+	before := c.must(u, http.MethodGet, "/api/v1/credits/balance", nil, http.StatusOK).Data(t)["total"].(float64)
+	stream := make(chan error, 1)
+	go func() {
+		_, err := c.call(u, http.MethodPost, "/api/v1/ai/chat/stream", map[string]any{"message": "count"})
+		stream <- err
+	}()
+	select {
+	case <-o.Started():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the stream never reached the model")
+	}
+	c.apiProc.Kill(t)
+	<-stream
+	c.startAPI() // on SQLite the one process is the worker too
+	testkit.Eventually(t, 60*time.Second, "the hold to be given back", func() bool {
+		res, err := c.call(u, http.MethodGet, "/api/v1/credits/balance", nil)
+		return err == nil && res.Status == http.StatusOK && res.Data(t)["total"].(float64) == before
+	})
+	var released bool
+	for _, r := range c.must(u, http.MethodGet, "/api/v1/credits/history", nil, http.StatusOK).List(t) {
+		released = released || r["description"] == "not charged: AI chat"
+	}
+	if !released {
+		t.Fatal("the history does not show the credit given back")
+	}
+}
