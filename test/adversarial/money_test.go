@@ -375,8 +375,8 @@ func TestEveryRouteThatTakesAURLRefusesInternalHosts(t *testing.T) {
 	for _, u := range urls {
 		https := "https://" + strings.SplitN(u, "://", 2)[1]
 		for route, body := range map[string]map[string]any{
-			"/api/v1/notes":                          {"voice_url": u, "voice_duration_seconds": 30},
-			"/api/v1/ai/transcribe":                  {"audio_url": u, "duration_seconds": 30},
+			"/api/v1/notes":                           {"voice_url": u, "voice_duration_seconds": 30},
+			"/api/v1/ai/transcribe":                   {"audio_url": u, "duration_seconds": 30},
 			"/api/v1/notifications/push-subscription": {"endpoint": https, "p256dh_key": p256, "auth_key": authKey},
 		} {
 			res := app.Send(t, alice, keyed(testkit.Request{Method: http.MethodPost, Path: route, Body: body}))
