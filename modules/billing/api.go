@@ -32,9 +32,6 @@ func (b Balance) Total() int { return b.Daily + b.Subscription + b.Purchased + b
 // transaction that admits it, and settles or releases the hold after: so
 // concurrent requests can never be answered beyond the balance.
 type Credits interface {
-	// Spend takes amount credits at once; 402 INSUFFICIENT_CREDITS, changing
-	// nothing, when the balance is short.
-	Spend(ctx context.Context, tx *gorm.DB, userID uuid.UUID, amount int, reason string) (Balance, error)
 	// Hold sets amount credits aside under holdID (once per id; 402 when the
 	// balance is short): they leave the balance at once. A hold neither
 	// settled nor released by until is released by credit_hold_release.

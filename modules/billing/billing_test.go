@@ -93,7 +93,7 @@ func TestDailyCreditsExpireAtUTCMidnight(t *testing.T) {
 	}
 }
 
-// spender is the ledger face, as the AI module will use it.
+// spender is the ledger's face, as the AI module uses it.
 func spender(t *testing.T, opts ...testkit.Option) (*testkit.App, billing.Credits) {
 	t.Helper()
 	var credits billing.Credits
@@ -103,7 +103,8 @@ func spender(t *testing.T, opts ...testkit.Option) (*testkit.App, billing.Credit
 
 func TestConcurrentSpendsNeverOverdraw(t *testing.T) {
 	t.Parallel()
-	app, credits := spender(t, testkit.WithConfig("limits.free.daily_ai_credits", 5))
+	var ledger *billing.Ledger
+	app := start(t, testkit.WithConfig("limits.free.daily_ai_credits", 5), testkit.WithFx(fx.Populate(&ledger)))
 	alice := app.SignIn(t, "alice@example.com") // 5 kickstart + 5 daily = 10
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -115,7 +116,7 @@ func TestConcurrentSpendsNeverOverdraw(t *testing.T) {
 			defer wg.Done()
 			<-gate
 			err := app.DB.Tx(context.Background(), func(tx *gorm.DB) error {
-				_, err := credits.Spend(context.Background(), tx, alice.ID, 1, "chat")
+				_, err := ledger.Spend(context.Background(), tx, alice.ID, 1, "chat")
 				return err
 			})
 			mu.Lock()

@@ -333,7 +333,9 @@ func (b *book) giveBack(rows []Entry, n int, reason string) error {
 	return b.expireDue()
 }
 
-// Spend implements Credits.
+// Spend takes amount credits at once (no hold: nothing outside the
+// transaction is waited for); 402 INSUFFICIENT_CREDITS, changing nothing, when the
+// balance is short.
 func (l *Ledger) Spend(ctx context.Context, tx *gorm.DB, userID uuid.UUID, amount int, reason string) (Balance, error) {
 	b, err := l.open(ctx, tx.WithContext(ctx), userID)
 	if err != nil {
