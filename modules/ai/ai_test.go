@@ -195,12 +195,12 @@ func TestAProviderThatHangsIsA503AfterTheTimeout(t *testing.T) {
 
 func TestInsufficientCreditsAre402BeforeTheProviderIsCalled(t *testing.T) {
 	t.Parallel()
-	var credits billing.Credits
-	app, o, _ := start(t, testkit.WithFx(fx.Populate(&credits)))
+	var ledger *billing.Ledger
+	app, o, _ := start(t, testkit.WithFx(fx.Populate(&ledger)))
 	alice := app.SignIn(t, "alice@example.com")
 	ctx := context.Background()
 	if err := app.DB.Tx(ctx, func(tx *gorm.DB) error {
-		_, err := credits.Spend(ctx, tx, alice.ID, 15, "test: spend everything")
+		_, err := ledger.Spend(ctx, tx, alice.ID, 15, "test: spend everything")
 		return err
 	}); err != nil {
 		t.Fatal(err)
