@@ -5,35 +5,15 @@ import (
 	"encoding/json"
 	"testing"
 
-	"go.uber.org/zap"
-
 	"github.com/perpetuaflow/api/migrations"
-	"github.com/perpetuaflow/api/platform/clock"
-	"github.com/perpetuaflow/api/platform/config"
-	"github.com/perpetuaflow/api/platform/database"
 	"github.com/perpetuaflow/api/test/testkit"
 )
-
-func open(t *testing.T) *database.DB {
-	t.Helper()
-	cfg, err := config.Load(config.Options{LookupEnv: func(string) (string, bool) { return "", false },
-		Overrides: map[string]any{"database.url": testkit.NewDatabase(t)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := database.Open(context.Background(), cfg, zap.NewNop(), clock.System{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
 
 // TestOldActivityRowsGetTheClientsEntityTypes: rows written before the
 // activity log kept to the web client's entity types are rewritten.
 func TestOldActivityRowsGetTheClientsEntityTypes(t *testing.T) {
 	t.Parallel()
-	db := open(t)
+	db := testkit.OpenDB(t)
 	ctx := context.Background()
 	all := migrations.All()
 	var before = all

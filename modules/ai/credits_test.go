@@ -26,24 +26,12 @@ func aiRacer(u *testkit.User, path string, body any) testkit.Racer {
 		Headers: map[string]string{"Idempotency-Key": uuid.NewString()}}}
 }
 
-// tally checks a burst's answers against the ledger and the provider: as
-// many answers with content as credits spent, as provider calls, as want.
+// tally checks a burst's answers against the ledger and the provider
+// (testkit.CheckCharges): want answers with content, the balance spent.
 func tally(t *testing.T, app *testkit.App, u *testkit.User, calls int, res []*testkit.Response, want int) {
 	t.Helper()
-	delivered, charged := 0, 0
-	for _, r := range res {
-		a := testkit.ReadAnswer(r)
-		if a.Content {
-			delivered++
-		}
-		charged += a.Charged
-		if !a.Content && a.ErrorCode != billing.CodeInsufficientCredits {
-			t.Errorf("an answer without content and without INSUFFICIENT_CREDITS: %d %s", r.Status, r.Body)
-		}
-	}
-	if delivered != want || charged != want || spent(t, app, u) != want || calls > want {
-		t.Fatalf("%d answers with content, %d credits reported, %d spent in the ledger, %d provider calls; want %d of each (calls at most)",
-			delivered, charged, spent(t, app, u), calls, want)
+	if delivered, charged := testkit.CheckCharges(t, app, u, res, calls); delivered != want || charged != want {
+		t.Fatalf("%d answers with content for %d credits; want %d of each", delivered, charged, want)
 	}
 	if b := app.Do(t, u, http.MethodGet, "/api/v1/credits/balance", nil).Expect(t, http.StatusOK).Data(t); b["total"] != float64(0) {
 		t.Fatalf("balance %v after the burst", b)

@@ -10,34 +10,17 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"go.uber.org/zap"
 	"gorm.io/gorm"
 
 	"github.com/perpetuaflow/api/migrations"
 	"github.com/perpetuaflow/api/platform/apperr"
-	"github.com/perpetuaflow/api/platform/clock"
-	"github.com/perpetuaflow/api/platform/config"
 	"github.com/perpetuaflow/api/platform/database"
 	"github.com/perpetuaflow/api/test/testkit"
 )
 
 func open(t *testing.T, overrides ...any) *database.DB {
 	t.Helper()
-	o := map[string]any{"database.url": testkit.NewDatabase(t)}
-	for i := 0; i+1 < len(overrides); i += 2 {
-		o[overrides[i].(string)] = overrides[i+1]
-	}
-	cfg, err := config.Load(config.Options{LookupEnv: func(string) (string, bool) { return "", false },
-		Overrides: o})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := database.Open(context.Background(), cfg, zap.NewNop(), clock.System{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return testkit.OpenDB(t, overrides...)
 }
 
 // River's SQLite migrations need jsonb (SQLite 3.45+); a downgrade of the

@@ -7,12 +7,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/perpetuaflow/api/platform/safeurl"
+	"github.com/perpetuaflow/api/test/testkit"
 )
 
 // resolver answers names from a table (and fails for the rest).
@@ -23,22 +22,6 @@ func (r resolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, 
 		return []netip.Addr{netip.MustParseAddr(a)}, nil
 	}
 	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
-}
-
-// InternalURLs reads testdata/internal_urls.txt.
-func internalURLs(t *testing.T) []string {
-	t.Helper()
-	raw, err := os.ReadFile("testdata/internal_urls.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, line := range strings.Split(string(raw), "\n") {
-		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
-			out = append(out, line)
-		}
-	}
-	return out
 }
 
 func TestCheckRefusesInternalHosts(t *testing.T) {
@@ -60,7 +43,7 @@ func TestCheckRefusesInternalHosts(t *testing.T) {
 		"ftp://cdn.example.com/a":                       false,
 		"/relative/path":                                false,
 	}
-	for _, u := range internalURLs(t) {
+	for _, u := range testkit.InternalURLs(t) {
 		cases[u] = false
 	}
 	for raw, ok := range cases {

@@ -3,7 +3,6 @@ package adversarial
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -52,31 +51,6 @@ func aiRequest(u *testkit.User, path string, body any) testkit.Racer {
 		Headers: map[string]string{"Idempotency-Key": uuid.NewString()}}}
 }
 
-// settle checks a burst's answers: every one is content or a refusal with
-// a documented code; the credits the answers report are the ledger's, and
-// the provider was asked at most once per answer with content.
-func settle(t *testing.T, app *testkit.App, u *testkit.User, res []*testkit.Response, calls int) (delivered, charged int) {
-	t.Helper()
-	for _, r := range res {
-		a := testkit.ReadAnswer(r)
-		switch {
-		case a.Content:
-			delivered++
-			charged += a.Charged
-		case a.ErrorCode != "INSUFFICIENT_CREDITS" && a.ErrorCode != "AI_TASK_LIMIT_REACHED":
-			t.Errorf("an answer without content: %d %s", r.Status, clip(r.Body))
-		}
-	}
-	if spent := ledgerSpent(t, app, u); spent != charged || calls > delivered {
-		t.Fatalf("%d answers with content reported %d credits; the ledger charged %d; %d provider calls",
-			delivered, charged, spent, calls)
-	}
-	if n := app.Count(t, "credit_ledger", "user_id = ? AND entry = 'hold'", u.ID); n != 0 {
-		t.Fatalf("%d holds left open after every request ended", n)
-	}
-	return delivered, charged
-}
-
 // TestChargingRoutesDeliverExactlyWhatWasPaidFor: at a balance of 3, a
 // burst of every route that costs one credit (JSON chat, streamed chat,
 // subtask suggestions, note drafts) from three sign-ins delivers exactly
@@ -103,7 +77,7 @@ func TestChargingRoutesDeliverExactlyWhatWasPaidFor(t *testing.T) {
 			rs = append(rs, aiRequest(u, "/api/v1/notes/"+note+"/convert", map[string]any{}))
 		}
 	}
-	if delivered, _ := settle(t, app, users[0], app.Burst(t, rs), len(o.Requests())); delivered != 3 {
+	if delivered, _ := testkit.CheckCharges(t, app, users[0], app.Burst(t, rs), len(o.Requests())); delivered != 3 {
 		t.Fatalf("%d answers at a balance of 3", delivered)
 	}
 
@@ -114,7 +88,7 @@ func TestChargingRoutesDeliverExactlyWhatWasPaidFor(t *testing.T) {
 		rs = append(rs, aiRequest(bob, "/api/v1/ai/transcribe", map[string]any{"audio_url": fmt.Sprintf("https://cdn.example.com/%d.m4a", i),
 			"duration_seconds": 45}))
 	}
-	if delivered, charged := settle(t, app2, bob, app2.Burst(t, rs), len(dg.Requests())); delivered != 2 || charged != 10 {
+	if delivered, charged := testkit.CheckCharges(t, app2, bob, app2.Burst(t, rs), len(dg.Requests())); delivered != 2 || charged != 10 {
 		t.Fatalf("%d transcriptions for %d credits at a balance of 12", delivered, charged)
 	}
 	carol := asPro(t, app2, app2.SignIn(t, "carol@example.com"))
@@ -345,23 +319,6 @@ func set(m map[string]any, path []string, v any) {
 	m[path[len(path)-1]] = v
 }
 
-// internalURLs is the table of URLs that name internal hosts, shared with
-// platform/safeurl's own test.
-func internalURLs(t *testing.T) []string {
-	t.Helper()
-	raw, err := os.ReadFile("../../platform/safeurl/testdata/internal_urls.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, line := range strings.Split(string(raw), "\n") {
-		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
 // TestEveryRouteThatTakesAURLRefusesInternalHosts: voice notes, the
 // transcription route and push subscriptions refuse each URL of the table
 // with 400; nothing is stored, charged or fetched.
@@ -371,7 +328,7 @@ func TestEveryRouteThatTakesAURLRefusesInternalHosts(t *testing.T) {
 	alice := asPro(t, app, app.SignIn(t, "alice@example.com"))
 	const p256 = "BOr8T5q0tPJm9y3Zo4dYz0FL2JSeYt9XSSgs5Qy8lYd6o2aZtPt0vyAo7pP8eXF0vUw6K4eE4JkqzW5zVt3Yv1E"
 	const authKey = "8eDyX_uCN0XRhSbY5hs7Hg"
-	urls := internalURLs(t)
+	urls := testkit.InternalURLs(t)
 	for _, u := range urls {
 		https := "https://" + strings.SplitN(u, "://", 2)[1]
 		for route, body := range map[string]map[string]any{

@@ -14,10 +14,17 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
+
+	"github.com/perpetuaflow/api/platform/clock"
+	"github.com/perpetuaflow/api/platform/config"
+	"github.com/perpetuaflow/api/platform/database"
 )
 
 // EnvDatabaseURL names the variable that selects PostgreSQL for tests.
@@ -75,4 +82,44 @@ func NewDatabase(t testing.TB) string {
 	})
 	u.Path = "/" + name
 	return u.String()
+}
+
+// OpenDB opens a new, empty database (see NewDatabase) with the
+// application's configuration and overrides (key, value pairs), not
+// migrated.
+func OpenDB(t testing.TB, overrides ...any) *database.DB {
+	t.Helper()
+	o := map[string]any{"database.url": NewDatabase(t)}
+	for i := 0; i+1 < len(overrides); i += 2 {
+		o[overrides[i].(string)] = overrides[i+1]
+	}
+	cfg, err := config.Load(config.Options{LookupEnv: func(string) (string, bool) { return "", false }, Overrides: o})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := database.Open(context.Background(), cfg, zap.NewNop(), clock.System{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// InternalURLs is the table of URLs that name internal hosts
+// (platform/safeurl/testdata/internal_urls.txt): safeurl's own test and
+// every route that takes a URL from a user must refuse each.
+func InternalURLs(t testing.TB) []string {
+	t.Helper()
+	_, here, _, _ := runtime.Caller(0)
+	raw, err := os.ReadFile(filepath.Join(filepath.Dir(here), "..", "..", "platform", "safeurl", "testdata", "internal_urls.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			out = append(out, line)
+		}
+	}
+	return out
 }

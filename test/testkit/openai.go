@@ -320,3 +320,36 @@ func ReadAnswer(r *Response) Answer {
 	}
 	return out
 }
+
+// CheckCharges checks the answers of a burst of charging requests of u
+// against the ledger: each is content or a refusal for credits (402) or the
+// sign-in's cap (429); the credits the answers with content report are
+// what the ledger charged; the providers were called (calls) at most once
+// per answer with content; no credit hold is left open. It returns how
+// many answers had content and the credits they reported.
+func CheckCharges(t testing.TB, app *App, u *User, res []*Response, calls int) (delivered, charged int) {
+	t.Helper()
+	for _, r := range res {
+		a := ReadAnswer(r)
+		switch {
+		case a.Content:
+			delivered++
+			charged += a.Charged
+		case a.ErrorCode != "INSUFFICIENT_CREDITS" && a.ErrorCode != "AI_TASK_LIMIT_REACHED":
+			t.Errorf("an answer without content and without a refusal for credits: %d %s", r.Status, r.Body)
+		}
+	}
+	var spent int
+	if err := app.DB.Gorm.Raw("SELECT COALESCE(-SUM(amount), 0) FROM credit_ledger WHERE user_id = ? AND entry IN ('spend', 'hold')",
+		u.ID).Scan(&spent).Error; err != nil {
+		t.Fatal(err)
+	}
+	if spent != charged || calls > delivered {
+		t.Fatalf("%d answers with content reported %d credits; the ledger charged %d; %d provider calls",
+			delivered, charged, spent, calls)
+	}
+	if n := app.Count(t, "credit_ledger", "user_id = ? AND entry = 'hold'", u.ID); n != 0 {
+		t.Fatalf("%d credit holds left open after every request ended", n)
+	}
+	return delivered, charged
+}
