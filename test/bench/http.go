@@ -65,6 +65,8 @@ type httpFigures struct {
 	sqliteLoop          float64
 	sqliteRSS           float64
 	readyNew, readyOld  time.Duration
+	pgGrowth            *growthFigures
+	sqliteGrowth        *growthFigures
 }
 
 func benchHTTP(o options) error {
@@ -186,6 +188,13 @@ func benchPostgres(o options, f *httpFigures) error {
 	f.pgRead, f.pgWrite = medianFloat(pr), medianFloat(pw)
 	f.pgReadPrep, f.pgWritePrep = medianFloat(prp), medianFloat(pwp)
 	f.rss = api.peakRSS()
+	if o.growth {
+		g, err := benchGrowth(o, api.base, db, true, users[0], users[1])
+		if err != nil {
+			return err
+		}
+		f.pgGrowth = &g
+	}
 	return nil
 }
 
@@ -234,6 +243,20 @@ func benchSQLite(o options, f *httpFigures) error {
 	}
 	load.close()
 	f.sqliteRead, f.sqliteRSS = median(rr), s.peakRSS()
+	if o.growth {
+		db, err := sql.Open("sqlite", file+"?_pragma=busy_timeout(10000)")
+		if err != nil {
+			s.stop()
+			return err
+		}
+		g, err := benchGrowth(o, s.base, db, false, users[0], users[1])
+		db.Close()
+		if err != nil {
+			s.stop()
+			return err
+		}
+		f.sqliteGrowth = &g
+	}
 	s.stop()
 	var ready2 []float64
 	for range 3 {
@@ -298,7 +321,7 @@ func printHTTP(o options, f httpFigures) {
 	fmt.Printf("\nPerpetua Flow API bench, %s, %s, %d CPUs (GOMAXPROCS %d), %d users × %d tasks, %d connections, %s × %d rounds (medians)\n\n",
 		time.Now().UTC().Format("2006-01-02"), host, runtime.NumCPU(), runtime.GOMAXPROCS(0), o.users, o.tasks, o.concurrency,
 		o.duration, o.rounds)
-	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
+	w := newTable()
 	fmt.Fprintln(w, "path\treq/s\tp50\tp99\terrors\tceiling/s\tratio\tgoal\tpeak RSS\t")
 	row := func(name string, r result, ceiling float64, ceilingName string, goal float64, rss float64) {
 		ratio := r.Rate / ceiling
@@ -330,6 +353,17 @@ func printHTTP(o options, f httpFigures) {
 	fmt.Println()
 	fmt.Printf("ceiling: pgbench at its best client count (of %v), its default protocol; with -M prepared: %.0f (read), %.0f (write) tps\n",
 		o.clients, f.pgReadPrep, f.pgWritePrep)
+	if f.pgGrowth != nil {
+		printGrowth("PostgreSQL, --role=api", *f.pgGrowth)
+	}
+	if f.sqliteGrowth != nil {
+		printGrowth("SQLite, --role=all", *f.sqliteGrowth)
+	}
+}
+
+// newTable is a table printed with aligned columns.
+func newTable() *tabwriter.Writer {
+	return tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }

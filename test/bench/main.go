@@ -37,6 +37,10 @@ type options struct {
 	work        string
 	profile     string
 	env         envFlags
+	// growth: the long-time user's rows (growth.go); growthDuration is one
+	// path's run for one user.
+	growth         bool
+	growthDuration time.Duration
 }
 
 // envFlags collects -env KEY=VALUE flags.
@@ -59,6 +63,8 @@ func main() {
 	flag.BoolVar(&o.sqlite, "sqlite", true, "also measure the embedded SQLite")
 	flag.IntVar(&o.reminders, "reminders", 10000, "jobs bench: reminders due within one minute")
 	flag.IntVar(&o.jobs, "jobs", 20000, "jobs bench: trivial jobs")
+	flag.BoolVar(&o.growth, "growth", true, "also measure a long-time user against a new one (both databases)")
+	flag.DurationVar(&o.growthDuration, "growth-duration", 4*time.Second, "growth bench: length of one path's run for one user")
 	flag.Var(&o.env, "env", "KEY=VALUE for the server's environment (repeatable), to try a setting")
 	flag.StringVar(&o.profile, "profile", "", "write CPU profiles of the server's first rounds into this folder")
 	flag.Parse()

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"database/sql"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// The growth of one user's data: a long-time user, with years of history
+// beside the same 200 open tasks as a new user, should cost about what the
+// new user costs on the pages everyone opens. seedHistory writes that
+// history straight into the database, as the API would have written it
+// over the years; benchGrowth drives each path for both users, rounds
+// alternated, and the table shows the long-time user's req/s as a share of
+// the new user's.
+
+// history is how much a long-time user has.
+type history struct {
+	tasks         int // completed (nine in ten) or archived, beside the 200 open
+	notes         int // archived
+	activity      int
+	notifications int // read
+}
+
+var longTime = history{tasks: 19_800, notes: 2_000, activity: 20_000, notifications: 5_000}
+
+// growthPaths are the pages measured: the web client's own requests (no
+// limit: pages of 100) and the bench's usual page of 25.
+var growthPaths = []string{
+	"/api/v1/tasks?limit=25",
+	"/api/v1/tasks",
+	"/api/v1/tasks?completed=false",
+	"/api/v1/tasks?completed=true&limit=25",
+	"/api/v1/notes",
+	"/api/v1/activity",
+	"/api/v1/notifications",
+	"/api/v1/recovery",
+}
+
+// deepPage is a deep page of the long-time user's completed tasks, against
+// its first page.
+const (
+	firstCompleted = "/api/v1/tasks?completed=true&limit=25"
+	deepCompleted  = "/api/v1/tasks?completed=true&limit=25&offset=10000"
+)
+
+type growthRow struct {
+	path         string
+	light, heavy result
+}
+
+type growthFigures struct {
+	rows       []growthRow
+	first      result // the long-time user's first page of completed tasks
+	deep       result // the same at offset 10,000
+	historyDur time.Duration
+}
+
+// seedHistory adds h to the user's rows, dated over the two years before
+// now, through db (a PostgreSQL or SQLite handle on the server's
+// database).
+func seedHistory(db *sql.DB, postgres bool, userID string, h history) error {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	at := func(i, n int) time.Time { // i of n, evenly over two years, oldest first
+		return now.Add(-2 * 365 * 24 * time.Hour).Add(time.Duration(i) * (2 * 365 * 24 * time.Hour) / time.Duration(n+1))
+	}
+	tasks := make([][]any, h.tasks)
+	for i := range tasks {
+		t := at(i, h.tasks)
+		completed := i%10 != 0
+		var completedAt, completedBy any
+		if completed {
+			completedAt, completedBy = t.Add(time.Hour), "manual"
+		}
+		tasks[i] = []any{uuid.NewString(), userID, fmt.Sprintf("Old task %d", i), "", []string{"low", "medium", "high"}[i%3],
+			0, completed, completedAt, completedBy, false, !completed, 0, 0, 1, t, t}
+	}
+	notes := make([][]any, h.notes)
+	for i := range notes {
+		t := at(i, h.notes)
+		notes[i] = []any{uuid.NewString(), userID, fmt.Sprintf("Old note %d", i), true, 1, t, t}
+	}
+	activity := make([][]any, h.activity)
+	for i := range activity {
+		activity[i] = []any{uuid.NewString(), userID, "task", uuid.NewString(), "completed", "user", "{}", at(i, h.activity)}
+	}
+	notifications := make([][]any, h.notifications)
+	for i := range notifications {
+		t := at(i, h.notifications)
+		notifications[i] = []any{uuid.NewString(), userID, "reminder", "Reminder", fmt.Sprintf("Old reminder %d", i), true, t, t}
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck
+	for _, batch := range []struct {
+		table string
+		cols  string
+		rows  [][]any
+	}{
+		{"tasks", "id, user_id, title, description, priority, focus_time_seconds, completed, completed_at, completed_by, hidden, archived, " +
+			"subtask_count, subtask_completed_count, version, created_at, updated_at", tasks},
+		{"notes", "id, user_id, content, archived, version, created_at, updated_at", notes},
+		{"activity_log", "id, user_id, entity_type, entity_id, action, source, extra_data, created_at", activity},
+		{"notifications", "id, user_id, type, title, message, read, created_at, updated_at", notifications},
+	} {
+		if err := insertRows(tx, postgres, batch.table, batch.cols, batch.rows); err != nil {
+			return fmt.Errorf("seed %s: %w", batch.table, err)
+		}
+	}
+	return tx.Commit()
+}
+
+// insertRows inserts rows in statements of a few hundred rows each.
+func insertRows(tx *sql.Tx, postgres bool, table, cols string, rows [][]any) error {
+	const per = 400
+	for start := 0; start < len(rows); start += per {
+		chunk := rows[start:min(start+per, len(rows))]
+		var b strings.Builder
+		args := make([]any, 0, len(chunk)*len(chunk[0]))
+		fmt.Fprintf(&b, "INSERT INTO %s (%s) VALUES ", table, cols)
+		for i, r := range chunk {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('(')
+			for j, v := range r {
+				if j > 0 {
+					b.WriteByte(',')
+				}
+				args = append(args, v)
+				if postgres {
+					fmt.Fprintf(&b, "$%d", len(args))
+				} else {
+					b.WriteByte('?')
+				}
+			}
+			b.WriteByte(')')
+		}
+		if _, err := tx.Exec(b.String(), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// benchGrowth gives heavy its history and drives every growth path for
+// light and heavy, alternated, o.rounds times.
+func benchGrowth(o options, base string, db *sql.DB, postgres bool, light, heavy seeded) (growthFigures, error) {
+	var f growthFigures
+	began := time.Now()
+	if err := seedHistory(db, postgres, heavy.ID, longTime); err != nil {
+		return f, err
+	}
+	if postgres {
+		if _, err := db.Exec("VACUUM ANALYZE"); err != nil {
+			return f, err
+		}
+	} else if _, err := db.Exec("ANALYZE"); err != nil {
+		return f, err
+	}
+	f.historyDur = time.Since(began)
+	const conns = 32 // as wrk ran it
+	load, err := newWire(base, conns)
+	if err != nil {
+		return f, err
+	}
+	defer load.close()
+	drive := func(path string, u seeded) result {
+		return closedLoop(conns, 500*time.Millisecond, o.growthDuration, func(w, _ int) bool {
+			status, err := load.get(w, path, u.Token)
+			return err == nil && status == http.StatusOK
+		})
+	}
+	lights := make([][]result, len(growthPaths))
+	heavies := make([][]result, len(growthPaths))
+	var firsts, deeps []result
+	for round := 1; round <= o.rounds; round++ {
+		logf("growth round %d: %d paths, a user with 200 tasks and one with %d", round, len(growthPaths), 200+longTime.tasks)
+		for i, p := range growthPaths {
+			// Alternate which user goes first, so that neither always meets
+			// the other's leftovers.
+			if round%2 == 1 {
+				lights[i] = append(lights[i], drive(p, light))
+				heavies[i] = append(heavies[i], drive(p, heavy))
+			} else {
+				heavies[i] = append(heavies[i], drive(p, heavy))
+				lights[i] = append(lights[i], drive(p, light))
+			}
+		}
+		firsts = append(firsts, drive(firstCompleted, heavy))
+		deeps = append(deeps, drive(deepCompleted, heavy))
+	}
+	for i, p := range growthPaths {
+		f.rows = append(f.rows, growthRow{path: p, light: median(lights[i]), heavy: median(heavies[i])})
+	}
+	f.first, f.deep = median(firsts), median(deeps)
+	return f, nil
+}
+
+// growthGoal is the least share of the new user's req/s the long-time user
+// must get (1 / 1.5).
+const growthGoal = 1 / 1.5
+
+func printGrowth(name string, f growthFigures) {
+	fmt.Printf("\n%s: a user with 200 open tasks against one with the same and %d tasks, %d notes, %d activity rows and %d notifications of history (seeded in %s), 32 connections\n\n",
+		name, longTime.tasks, longTime.notes, longTime.activity, longTime.notifications, f.historyDur.Round(time.Millisecond))
+	w := newTable()
+	fmt.Fprintln(w, "path\t200 tasks req/s\tp99\t20,000 tasks req/s\tp99\terrors\tratio\tgoal\t")
+	for _, r := range f.rows {
+		ratio := r.heavy.Rate / r.light.Rate
+		fmt.Fprintf(w, "%s\t%.0f\t%s\t%.0f\t%s\t%d\t%.2f\t≥ %.2f %s\t\n", r.path, r.light.Rate, ms(r.light.P99), r.heavy.Rate, ms(r.heavy.P99),
+			r.light.Errors+r.heavy.Errors, ratio, growthGoal, verdict(ratio >= growthGoal && r.light.Errors+r.heavy.Errors == 0))
+	}
+	ratio := f.deep.Rate / f.first.Rate
+	fmt.Fprintf(w, "%s\t%.0f (offset 0)\t%s\t%.0f\t%s\t%d\t%.2f\t≥ 0.50 %s\t\n", "completed, offset 10000 vs 0", f.first.Rate, ms(f.first.P99),
+		f.deep.Rate, ms(f.deep.P99), f.first.Errors+f.deep.Errors, ratio, verdict(ratio >= 0.5))
+	_ = w.Flush()
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT MET"
+}
