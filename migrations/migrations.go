@@ -27,5 +27,6 @@ func All() []*gormigrate.Migration {
 		activeTaskCounts,
 		holdsAndPaymentSessions,
 		activityEntityTypes,
+		taskStateCounts,
 	}
 }

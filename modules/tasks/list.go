@@ -19,30 +19,41 @@ const taskColumns = `id, user_id, template_id, title, description, priority, due
 	focus_time_seconds, completed, completed_at, completed_by, hidden, archived, subtask_count,
 	subtask_completed_count, version, created_at, updated_at`
 
+// countCap bounds the total of a list filtered by more than completion,
+// visibility and archiving: it counts at most this many rows past the
+// page, so that its cost does not grow with the user's history (has_more
+// stays exact).
+const countCap = 1000
+
 // List hands each task of one page of the user's tasks, in order, to each
 // (the Task is reused for the next row: each must copy what it keeps) and
-// returns the total that match.
+// returns the total that match (at least what the page shows, and one
+// more when a row follows it).
 //
 // It is the busiest read of the API, so it is written by hand: one round
-// trip (the total is a scalar subquery, which both engines run once),
-// explicit columns scanned without reflection into one Task, on the read
-// pool.
+// trip, explicit columns scanned without reflection into one Task, on the
+// read pool. The total costs the same whatever the user's history: with no
+// filter, or filters of completion, visibility and archiving only, it is a
+// sum of the counts triggers keep in task_counts; with other filters it is
+// counted up to countCap rows past the page (a lower bound beyond).
 func (s *Service) List(ctx context.Context, p auth.Principal, f ListFilter, each func(*Task)) (int64, error) {
 	where, args := listWhere(p, f)
 	order, ok := sortOrders[f.Sort]
 	if !ok {
 		order = sortOrders["-created_at"]
 	}
-	query := "SELECT " + taskColumns + ", (SELECT count(*) FROM tasks WHERE " + where + ")" +
+	count, countArgs := listTotal(p, f, where, args)
+	query := "SELECT " + taskColumns + ", " + count +
 		" FROM tasks WHERE " + where + " ORDER BY " + order + ", id DESC" +
-		" LIMIT " + strconv.Itoa(f.Limit) + " OFFSET " + strconv.Itoa(f.Offset)
-	rows, err := s.db.Query(ctx, query, append(args, args...)...)
+		" LIMIT " + strconv.Itoa(f.Limit+1) + " OFFSET " + strconv.Itoa(f.Offset)
+	rows, err := s.db.Query(ctx, query, append(countArgs, args...)...)
 	if err != nil {
 		return 0, fmt.Errorf("list tasks: %w", err)
 	}
 	defer rows.Close()
 	var t Task
 	var total int64
+	var more bool
 	var id, userID, templateID pgtype.UUID // binary on PostgreSQL, text on SQLite
 	dest := []any{&id, &userID, &templateID, &t.Title, &t.Description, &t.Priority, &t.DueDate,
 		&t.EstimatedDuration, &t.FocusTimeSeconds, &t.Completed, &t.CompletedAt, &t.CompletedBy, &t.Hidden,
@@ -53,20 +64,23 @@ func (s *Service) List(ctx context.Context, p auth.Principal, f ListFilter, each
 		if err := rows.Scan(dest...); err != nil {
 			return 0, fmt.Errorf("list tasks: %w", err)
 		}
+		if rowsSeen++; rowsSeen > f.Limit {
+			more = true // the row after the page: it only says that there is one
+			break
+		}
 		t.ID, t.UserID = id.Bytes, userID.Bytes
 		if templateID.Valid {
 			tid := uuid.UUID(templateID.Bytes)
 			t.TemplateID = &tid
 		}
 		each(&t)
-		rowsSeen++
 	}
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("list tasks: %w", err)
 	}
-	if rowsSeen == 0 && f.Offset > 0 {
-		// A page past the end has no row to carry the total.
-		rows, err := s.db.Query(ctx, "SELECT count(*) FROM tasks WHERE "+where, args...)
+	if rowsSeen == 0 {
+		// No row carried the total (an empty list, or a page past the end).
+		rows, err := s.db.Query(ctx, "SELECT "+count, countArgs...)
 		if err != nil {
 			return 0, fmt.Errorf("count tasks: %w", err)
 		}
@@ -78,7 +92,36 @@ func (s *Service) List(ctx context.Context, p auth.Principal, f ListFilter, each
 			return 0, fmt.Errorf("count tasks: %w", err)
 		}
 	}
+	if rowsSeen > 0 {
+		// A bounded count is at least what the page saw.
+		total = max(total, int64(f.Offset+min(rowsSeen, f.Limit))+boolInt(more))
+	}
 	return total, nil
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// listTotal is the SQL expression of a list's total and its arguments.
+func listTotal(p auth.Principal, f ListFilter, where string, args []any) (string, []any) {
+	if f.Priority != nil || f.DueBefore != nil || f.DueAfter != nil || strings.TrimSpace(f.Query) != "" {
+		return "(SELECT count(*) FROM (SELECT 1 FROM tasks WHERE " + where + " LIMIT " +
+			strconv.Itoa(f.Offset+f.Limit+countCap) + ") AS bounded)", args
+	}
+	var cols []string
+	for k := range 8 {
+		completed, hidden, archived := k&4 != 0, k&2 != 0, k&1 != 0
+		if (f.Completed != nil && *f.Completed != completed) || (f.Hidden != nil && *f.Hidden != hidden) ||
+			(f.Archived != nil && *f.Archived != archived) {
+			continue
+		}
+		cols = append(cols, fmt.Sprintf("s%d%d%d", k>>2&1, k>>1&1, k&1))
+	}
+	return "COALESCE((SELECT " + strings.Join(cols, " + ") + " FROM task_counts WHERE user_id = ?), 0)", []any{p.UserID}
 }
 
 // listWhere is the filter of List with ? marks and its arguments.

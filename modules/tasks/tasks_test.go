@@ -517,9 +517,12 @@ func TestDeleteLeavesARecoverableTombstone(t *testing.T) {
 	}
 }
 
-// TestActiveTaskCountFollowsEveryChange holds the stored active-task count
-// (what the limit reads) to a count of the rows, after every way a task
-// enters or leaves the active set, also when the changes race.
+// TestActiveTaskCountFollowsEveryChange holds the stored counts (the active
+// tasks the limit reads, and the tasks in each state of completed, hidden
+// and archived that the list's totals read) to a count of the rows, and
+// the list's totals under every combination of those filters to the rows
+// they match, after every way a task changes state, also when the changes
+// race.
 func TestActiveTaskCountFollowsEveryChange(t *testing.T) {
 	t.Parallel()
 	app := testkit.Start(t, testkit.Modules(tasks.Module))
@@ -528,13 +531,40 @@ func TestActiveTaskCountFollowsEveryChange(t *testing.T) {
 	check := func(step string) {
 		t.Helper()
 		for _, u := range []*testkit.User{alice, bob} {
-			var stored int64
-			if err := app.DB.Gorm.Raw("SELECT coalesce((SELECT active FROM task_counts WHERE user_id = ?), 0)", u.ID).
-				Row().Scan(&stored); err != nil {
+			var stored struct{ Active, S000, S001, S010, S011, S100, S101, S110, S111 int64 }
+			if err := app.DB.Gorm.Raw("SELECT active, s000, s001, s010, s011, s100, s101, s110, s111 FROM task_counts WHERE user_id = ?", u.ID).
+				Scan(&stored).Error; err != nil {
 				t.Fatal(err)
 			}
-			if rows := app.Count(t, "tasks", "user_id = ? AND completed = ? AND archived = ?", u.ID, false, false); stored != rows {
-				t.Fatalf("%s: %s has %d active tasks, the stored count says %d", step, u.Email, rows, stored)
+			if rows := app.Count(t, "tasks", "user_id = ? AND completed = ? AND archived = ?", u.ID, false, false); stored.Active != rows {
+				t.Fatalf("%s: %s has %d active tasks, the stored count says %d", step, u.Email, rows, stored.Active)
+			}
+			states := []int64{stored.S000, stored.S001, stored.S010, stored.S011, stored.S100, stored.S101, stored.S110, stored.S111}
+			for k, n := range states {
+				if rows := app.Count(t, "tasks", "user_id = ? AND completed = ? AND hidden = ? AND archived = ?", u.ID,
+					k&4 != 0, k&2 != 0, k&1 != 0); rows != n {
+					t.Fatalf("%s: %s has %d tasks in state %03b, the stored count says %d", step, u.Email, rows, k, n)
+				}
+			}
+			// Every combination of the three filters (each absent, true or
+			// false) totals what it matches.
+			for combo := range 27 {
+				query, where, args := "", []string{"user_id = ?"}, []any{u.ID}
+				for i, name := range []string{"completed", "hidden", "archived"} {
+					switch combo / []int{1, 3, 9}[i] % 3 {
+					case 1:
+						query, where, args = query+"&"+name+"=true", append(where, name+" = ?"), append(args, true)
+					case 2:
+						query, where, args = query+"&"+name+"=false", append(where, name+" = ?"), append(args, false)
+					}
+				}
+				var page struct {
+					Pagination struct{ Total int64 } `json:"pagination"`
+				}
+				app.Do(t, u, http.MethodGet, "/api/v1/tasks?limit=1"+query, nil).Expect(t, http.StatusOK).Decode(t, &page)
+				if rows := app.Count(t, "tasks", strings.Join(where, " AND "), args...); page.Pagination.Total != rows {
+					t.Fatalf("%s: /tasks?%s totals %d, %d rows match", step, query, page.Pagination.Total, rows)
+				}
 			}
 		}
 	}
@@ -556,6 +586,8 @@ func TestActiveTaskCountFollowsEveryChange(t *testing.T) {
 		post("/api/v1/tasks/"+ids[0]+"/complete", nil), post("/api/v1/tasks/"+ids[0]+"/complete", nil),
 		patch(ids[1], map[string]any{"completed": true}), patch(ids[1], map[string]any{"archived": true}),
 		patch(ids[2], map[string]any{"archived": true}), patch(ids[2], map[string]any{"title": "renamed"}),
+		patch(ids[5], map[string]any{"hidden": true}), patch(ids[5], map[string]any{"completed": true}),
+		patch(ids[6], map[string]any{"hidden": true}), patch(ids[6], map[string]any{"hidden": false}),
 		{User: alice, Request: testkit.Request{Method: http.MethodDelete, Path: "/api/v1/tasks/" + ids[3]}},
 		{User: alice, Request: testkit.Request{Method: http.MethodDelete, Path: "/api/v1/tasks/" + ids[3]}},
 		post("/api/v1/tasks/"+ids[4]+"/complete", nil),

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -228,4 +229,61 @@ func verdict(ok bool) string {
 		return "met"
 	}
 	return "NOT MET"
+}
+
+// benchGrowthOnly runs the growth bench alone (go run ./test/bench growth):
+// two users of 200 tasks on each database, one given its history.
+func benchGrowthOnly(o options) error {
+	dbURL, drop, err := scratchDB(o.adminURL)
+	if err != nil {
+		return err
+	}
+	defer drop()
+	env, err := migrate(o, dbURL)
+	if err != nil {
+		return err
+	}
+	api, err := start(o, "api", env, "serve", "--role=api")
+	if err != nil {
+		return err
+	}
+	users, err := seed(newClient(api.base, o.concurrency), 2, 200, 16, "pg")
+	if err != nil {
+		api.stop()
+		return err
+	}
+	db, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		api.stop()
+		return err
+	}
+	pg, err := benchGrowth(o, api.base, db, true, users[0], users[1])
+	db.Close()
+	api.stop()
+	if err != nil {
+		return err
+	}
+	printGrowth("PostgreSQL, --role=api", pg)
+	if !o.sqlite {
+		return nil
+	}
+	file := filepath.Join(o.work, "growth.db")
+	s, err := start(o, "sqlite", serverEnv("sqlite:"+file, o), "serve", "--role=all")
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	if users, err = seed(newClient(s.base, o.concurrency), 2, 200, 16, "lite"); err != nil {
+		return err
+	}
+	if db, err = sql.Open("sqlite", file+"?_pragma=busy_timeout(10000)"); err != nil {
+		return err
+	}
+	defer db.Close()
+	lite, err := benchGrowth(o, s.base, db, false, users[0], users[1])
+	if err != nil {
+		return err
+	}
+	printGrowth("SQLite, --role=all", lite)
+	return nil
 }

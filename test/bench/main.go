@@ -3,6 +3,7 @@
 //
 //	go run ./test/bench -binary bin/perpetua          # make bench
 //	go run ./test/bench -binary bin/perpetua jobs     # make bench-jobs
+//	go run ./test/bench -binary bin/perpetua growth   # the growth rows alone
 //
 // The HTTP bench starts the server (--role=api) on a scratch PostgreSQL
 // database, seeds users and tasks through the API, drives GET /tasks and
@@ -85,8 +86,10 @@ func main() {
 		err = benchHTTP(o)
 	case "jobs":
 		err = benchJobs(o)
+	case "growth":
+		err = benchGrowthOnly(o)
 	default:
-		err = fmt.Errorf("unknown bench %q (http or jobs)", flag.Arg(0))
+		err = fmt.Errorf("unknown bench %q (http, jobs or growth)", flag.Arg(0))
 	}
 	if err != nil {
 		fail(err)
