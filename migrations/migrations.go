@@ -28,5 +28,6 @@ func All() []*gormigrate.Migration {
 		holdsAndPaymentSessions,
 		activityEntityTypes,
 		taskStateCounts,
+		rowCounts,
 	}
 }

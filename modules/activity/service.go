@@ -35,6 +35,10 @@ type Filter struct {
 // List returns one page of the user's entries, newest first, and the total.
 func (s *Service) List(ctx context.Context, p auth.Principal, f Filter) ([]Entry, int64, error) {
 	q := s.db.WithContext(ctx).Model(&Entry{}).Where("user_id = ?", p.UserID)
+	var kept *database.Kept // the whole log's total is kept; a filtered one is counted
+	if f.EntityType == nil && f.EntityID == nil && f.From == nil && f.To == nil {
+		kept = &database.Kept{UserID: p.UserID, Plus: []string{"activity"}}
+	}
 	if f.EntityType != nil {
 		q = q.Where("entity_type = ?", *f.EntityType)
 	}
@@ -47,7 +51,7 @@ func (s *Service) List(ctx context.Context, p auth.Principal, f Filter) ([]Entry
 	if f.To != nil {
 		q = q.Where("created_at <= ?", f.To.UTC())
 	}
-	return database.Page[Entry](q, "created_at DESC, id DESC", f.Offset, f.Limit)
+	return database.Page[Entry](q, "created_at DESC, id DESC", f.Offset, f.Limit, kept)
 }
 
 // Purge deletes entries older than the retention.

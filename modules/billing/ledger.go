@@ -503,7 +503,8 @@ func dailyKey(t time.Time) string { return "daily:" + t.UTC().Format(time.DateOn
 // History is one page of the user's ledger, newest first.
 func (l *Ledger) History(ctx context.Context, userID uuid.UUID, offset, limit int) ([]Entry, int64, error) {
 	q := l.db.WithContext(ctx).Model(&Entry{}).Where("user_id = ?", userID)
-	return database.Page[Entry](q, "created_at DESC, id DESC", offset, limit)
+	return database.Page[Entry](q, "created_at DESC, id DESC", offset, limit,
+		&database.Kept{UserID: userID, Plus: []string{"credit_history"}})
 }
 
 // GrantKickstart grants the sign-up credits (once).

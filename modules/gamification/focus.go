@@ -150,13 +150,14 @@ func (s *Service) ActiveFocus(ctx context.Context, p auth.Principal) (*FocusSess
 func (s *Service) FocusSessions(ctx context.Context, p auth.Principal, taskID *uuid.UUID, offset, limit int) ([]FocusSession, int64, error) {
 	db := s.db.WithContext(ctx)
 	q := db.Model(&FocusSession{}).Where("user_id = ?", p.UserID)
+	kept := &database.Kept{UserID: p.UserID, Plus: []string{"focus_sessions"}}
 	if taskID != nil {
 		if _, err := s.tasks.OwnedTask(ctx, db, p.UserID, *taskID); err != nil {
 			return nil, 0, err
 		}
-		q = q.Where("task_id = ?", *taskID)
+		q, kept = q.Where("task_id = ?", *taskID), nil
 	}
-	return database.Page[FocusSession](q, "started_at DESC, id DESC", offset, limit)
+	return database.Page[FocusSession](q, "started_at DESC, id DESC", offset, limit, kept)
 }
 
 // AutoEndFocus ends the sessions that have run for the maximum duration

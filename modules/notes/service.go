@@ -79,16 +79,23 @@ type Filter struct {
 func (s *Service) List(ctx context.Context, p auth.Principal, f Filter) ([]Note, int64, error) {
 	db := s.db.WithContext(ctx)
 	q := db.Model(&Note{}).Where("user_id = ?", p.UserID)
+	// Kept totals: all notes, and the archived ones (see row_counts).
+	kept := &database.Kept{UserID: p.UserID, Plus: []string{"notes"}}
+	if f.Archived != nil {
+		q = q.Where("archived = ?", *f.Archived)
+		if *f.Archived {
+			kept.Plus = []string{"notes:archived"}
+		} else {
+			kept.Minus = []string{"notes:archived"}
+		}
+	}
 	if f.TaskID != nil {
 		if _, err := s.tasks.OwnedTask(ctx, db, p.UserID, *f.TaskID); err != nil {
 			return nil, 0, err
 		}
-		q = q.Where("task_id = ?", *f.TaskID)
+		q, kept = q.Where("task_id = ?", *f.TaskID), nil
 	}
-	if f.Archived != nil {
-		q = q.Where("archived = ?", *f.Archived)
-	}
-	return database.Page[Note](q, "created_at DESC, id DESC", f.Offset, f.Limit)
+	return database.Page[Note](q, "created_at DESC, id DESC", f.Offset, f.Limit, kept)
 }
 
 // Get returns one note of the user.

@@ -83,10 +83,11 @@ func (s *Service) Create(ctx context.Context, tx *gorm.DB, in New) (*Notificatio
 // List returns the user's notifications, newest first.
 func (s *Service) List(ctx context.Context, p auth.Principal, unreadOnly bool, offset, limit int) ([]Notification, int64, error) {
 	q := s.db.WithContext(ctx).Model(&Notification{}).Where("user_id = ?", p.UserID)
+	kept := &database.Kept{UserID: p.UserID, Plus: []string{"notifications"}} // see row_counts
 	if unreadOnly {
-		q = q.Where("read = ?", false)
+		q, kept.Plus = q.Where("read = ?", false), []string{"notifications:unread"}
 	}
-	return database.Page[Notification](q, "created_at DESC, id DESC", offset, limit)
+	return database.Page[Notification](q, "created_at DESC, id DESC", offset, limit, kept)
 }
 
 // MarkRead marks one notification read (idempotent).

@@ -57,7 +57,7 @@ func (s *Service) Reminders(ctx context.Context, p auth.Principal, f ReminderFil
 	if f.To != nil {
 		q = q.Where("scheduled_at <= ?", f.To.UTC())
 	}
-	return database.Page[Reminder](q, "scheduled_at, id", f.Offset, f.Limit)
+	return database.Page[Reminder](q, "scheduled_at, id", f.Offset, f.Limit, nil)
 }
 
 // Reminder returns one reminder of the user.

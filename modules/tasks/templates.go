@@ -47,7 +47,7 @@ func location(p auth.Principal) *time.Location {
 // Templates lists the user's templates, newest first.
 func (s *Service) Templates(ctx context.Context, p auth.Principal, offset, limit int) ([]Template, int64, error) {
 	q := s.db.WithContext(ctx).Model(&Template{}).Where("user_id = ?", p.UserID)
-	return database.Page[Template](q, "created_at DESC, id DESC", offset, limit)
+	return database.Page[Template](q, "created_at DESC, id DESC", offset, limit, nil)
 }
 
 // Template returns one template of the user.

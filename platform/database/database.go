@@ -392,16 +392,53 @@ func Owned[T any](tx *gorm.DB, userID, id uuid.UUID, notFound error) (*T, error)
 	return &row, nil
 }
 
-// Page returns the total number of rows q selects and the page of them at
-// offset, in order (a list endpoint's two queries).
-func Page[T any](q *gorm.DB, order string, offset, limit int) ([]T, int64, error) {
+// CountCap bounds a list's total that is counted rather than kept: at most
+// this many rows past the page are counted, so that the cost of a page does
+// not grow with the user's history (the total is then a lower bound, and
+// has_more stays exact).
+const CountCap = 1000
+
+// Kept is a list's total kept per user in row_counts by triggers on the
+// list's table: the sum of the Plus lists less the Minus lists.
+type Kept struct {
+	UserID uuid.UUID
+	Plus   []string
+	Minus  []string
+}
+
+// Page returns the page of q's rows at offset, in order, and their total:
+// kept's when it is given (one or two rows of row_counts), else q's rows
+// counted up to CountCap past the page. One row more than the page is read,
+// so that a bounded total is never below what the page shows or says
+// follows it.
+func Page[T any](q *gorm.DB, order string, offset, limit int, kept *Kept) ([]T, int64, error) {
+	var rows []T
+	if err := q.Session(&gorm.Session{}).Order(order).Offset(offset).Limit(limit + 1).Find(&rows).Error; err != nil {
+		return nil, 0, fmt.Errorf("list %T: %w", *new(T), err)
+	}
+	more := len(rows) > limit
+	if more {
+		rows = rows[:limit]
+	}
 	var total int64
-	if err := q.Count(&total).Error; err != nil {
+	db := q.Session(&gorm.Session{NewDB: true})
+	var err error
+	if kept != nil {
+		lists := append(append([]string{}, kept.Plus...), kept.Minus...)
+		err = db.Raw(`SELECT COALESCE(SUM(CASE WHEN list IN ? THEN n ELSE -n END), 0) FROM row_counts WHERE user_id = ? AND list IN ?`,
+			kept.Plus, kept.UserID, lists).Scan(&total).Error
+	} else {
+		err = db.Table("(?) AS bounded", q.Session(&gorm.Session{}).Select("1").Limit(offset+limit+CountCap)).Count(&total).Error
+	}
+	if err != nil {
 		return nil, 0, fmt.Errorf("count %T: %w", *new(T), err)
 	}
-	var rows []T
-	if err := q.Order(order).Offset(offset).Limit(limit).Find(&rows).Error; err != nil {
-		return nil, 0, fmt.Errorf("list %T: %w", *new(T), err)
+	if len(rows) > 0 {
+		seen := int64(offset + len(rows))
+		if more {
+			seen++
+		}
+		total = max(total, seen)
 	}
 	return rows, total, nil
 }

@@ -21,13 +21,22 @@ import (
 
 // history is how much a long-time user has.
 type history struct {
-	tasks         int // completed (nine in ten) or archived, beside the 200 open
-	notes         int // archived
-	activity      int
-	notifications int // read
+	tasks             int // completed (nine in ten) or archived, beside the 200 open
+	notes             int
+	notesArchived     int // the oldest notes are archived
+	activity          int
+	notifications     int
+	notificationsRead int // the oldest are read
 }
 
-var longTime = history{tasks: 19_800, notes: 2_000, activity: 20_000, notifications: 5_000}
+var longTime = history{tasks: 19_800, notes: 2_000, notesArchived: 2_000, activity: 20_000, notifications: 5_000,
+	notificationsRead: 5_000}
+
+// current is what both users have of this week, besides their 200 open
+// tasks: a page of done tasks, more than a page of notes and of
+// notifications, so that both users' pages are full and the comparison is
+// of history alone.
+var current = history{tasks: 50, notes: 120, notesArchived: 20, notifications: 120, notificationsRead: 60}
 
 // growthPaths are the pages measured: the web client's own requests (no
 // limit: pages of 100) and the bench's usual page of 25.
@@ -61,13 +70,13 @@ type growthFigures struct {
 	historyDur time.Duration
 }
 
-// seedHistory adds h to the user's rows, dated over the two years before
-// now, through db (a PostgreSQL or SQLite handle on the server's
-// database).
-func seedHistory(db *sql.DB, postgres bool, userID string, h history) error {
+// seedHistory adds h to the user's rows, dated evenly over span before
+// now (the archived notes and read notifications among the older ones),
+// through db (a PostgreSQL or SQLite handle on the server's database).
+func seedHistory(db *sql.DB, postgres bool, userID string, h history, span time.Duration) error {
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	at := func(i, n int) time.Time { // i of n, evenly over two years, oldest first
-		return now.Add(-2 * 365 * 24 * time.Hour).Add(time.Duration(i) * (2 * 365 * 24 * time.Hour) / time.Duration(n+1))
+	at := func(i, n int) time.Time { // i of n, evenly over span, oldest first
+		return now.Add(-span).Add(time.Duration(i) * span / time.Duration(n+1))
 	}
 	tasks := make([][]any, h.tasks)
 	for i := range tasks {
@@ -77,13 +86,13 @@ func seedHistory(db *sql.DB, postgres bool, userID string, h history) error {
 		if completed {
 			completedAt, completedBy = t.Add(time.Hour), "manual"
 		}
-		tasks[i] = []any{uuid.NewString(), userID, fmt.Sprintf("Old task %d", i), "", []string{"low", "medium", "high"}[i%3],
+		tasks[i] = []any{uuid.NewString(), userID, fmt.Sprintf("Task %d", i), "", []string{"low", "medium", "high"}[i%3],
 			0, completed, completedAt, completedBy, false, !completed, 0, 0, 1, t, t}
 	}
 	notes := make([][]any, h.notes)
 	for i := range notes {
 		t := at(i, h.notes)
-		notes[i] = []any{uuid.NewString(), userID, fmt.Sprintf("Old note %d", i), true, 1, t, t}
+		notes[i] = []any{uuid.NewString(), userID, fmt.Sprintf("Note %d", i), i < h.notesArchived, 1, t, t}
 	}
 	activity := make([][]any, h.activity)
 	for i := range activity {
@@ -92,7 +101,7 @@ func seedHistory(db *sql.DB, postgres bool, userID string, h history) error {
 	notifications := make([][]any, h.notifications)
 	for i := range notifications {
 		t := at(i, h.notifications)
-		notifications[i] = []any{uuid.NewString(), userID, "reminder", "Reminder", fmt.Sprintf("Old reminder %d", i), true, t, t}
+		notifications[i] = []any{uuid.NewString(), userID, "reminder", "Reminder", fmt.Sprintf("Reminder %d", i), i < h.notificationsRead, t, t}
 	}
 	tx, err := db.Begin()
 	if err != nil {
@@ -155,7 +164,12 @@ func insertRows(tx *sql.Tx, postgres bool, table, cols string, rows [][]any) err
 func benchGrowth(o options, base string, db *sql.DB, postgres bool, light, heavy seeded) (growthFigures, error) {
 	var f growthFigures
 	began := time.Now()
-	if err := seedHistory(db, postgres, heavy.ID, longTime); err != nil {
+	for _, u := range []seeded{light, heavy} {
+		if err := seedHistory(db, postgres, u.ID, current, 7*24*time.Hour); err != nil {
+			return f, err
+		}
+	}
+	if err := seedHistory(db, postgres, heavy.ID, longTime, 2*365*24*time.Hour); err != nil {
 		return f, err
 	}
 	if postgres {
@@ -209,8 +223,9 @@ func benchGrowth(o options, base string, db *sql.DB, postgres bool, light, heavy
 const growthGoal = 1 / 1.5
 
 func printGrowth(name string, f growthFigures) {
-	fmt.Printf("\n%s: a user with 200 open tasks against one with the same and %d tasks, %d notes, %d activity rows and %d notifications of history (seeded in %s), 32 connections\n\n",
-		name, longTime.tasks, longTime.notes, longTime.activity, longTime.notifications, f.historyDur.Round(time.Millisecond))
+	fmt.Printf("\n%s: a user with 200 open tasks, %d notes and %d notifications of this week against one with the same and %d tasks, %d notes, %d activity rows and %d notifications of two years' history (seeded in %s), 32 connections\n\n",
+		name, current.notes, current.notifications, longTime.tasks, longTime.notes, longTime.activity, longTime.notifications,
+		f.historyDur.Round(time.Millisecond))
 	w := newTable()
 	fmt.Fprintln(w, "path\t200 tasks req/s\tp99\t20,000 tasks req/s\tp99\terrors\tratio\tgoal\t")
 	for _, r := range f.rows {
