@@ -72,6 +72,7 @@ type listInput struct {
 	DueAfter  httpx.Param[time.Time] `query:"due_after" doc:"Only tasks due after this instant"`
 	Q         string                 `query:"q" maxLength:"200" doc:"Search in title and description"`
 	Sort      string                 `query:"sort" enum:"created_at,-created_at,due_date,-due_date,priority,-priority" default:"-created_at"`
+	Cursor    string                 `query:"cursor" maxLength:"300" doc:"pagination.next_cursor of the previous page (same sort): the page after it, at constant cost however deep; offset then counts from it"`
 }
 
 type createInput struct {
@@ -135,15 +136,21 @@ func (h *handlers) list(ctx context.Context, in *listInput) (*httpx.ListOutput[T
 		return nil, err
 	}
 	items := make([]TaskDTO, 0, in.Limit)
-	total, err := h.svc.List(ctx, p, ListFilter{
+	total, next, err := h.svc.List(ctx, p, ListFilter{
 		Completed: in.Completed.Ptr(), Hidden: in.Hidden.Ptr(), Archived: in.Archived.Ptr(),
 		Priority: optionalString(in.Priority), DueBefore: in.DueBefore.Ptr(), DueAfter: in.DueAfter.Ptr(),
-		Query: in.Q, Sort: in.Sort, Offset: in.Offset, Limit: in.Limit,
+		Query: in.Q, Sort: in.Sort, Cursor: in.Cursor, Offset: in.Offset, Limit: in.Limit,
 	}, func(t *Task) { items = append(items, toTaskDTO(t)) })
 	if err != nil {
 		return nil, err
 	}
-	return httpx.ReplyList(items, in.Page, total), nil
+	out := httpx.ReplyList(items, in.Page, total)
+	// The page read one row more: it knows, with a cursor too, whether more follow.
+	out.Body.Pagination.HasMore = next != ""
+	if next != "" {
+		out.Body.Pagination.NextCursor = &next
+	}
+	return out, nil
 }
 
 func (h *handlers) get(ctx context.Context, in *taskPath) (*httpx.DataOutput[TaskDetailDTO], error) {

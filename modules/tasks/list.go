@@ -36,23 +36,37 @@ const countCap = 1000
 // filter, or filters of completion, visibility and archiving only, it is a
 // sum of the counts triggers keep in task_counts; with other filters it is
 // counted up to countCap rows past the page (a lower bound beyond).
-func (s *Service) List(ctx context.Context, p auth.Principal, f ListFilter, each func(*Task)) (int64, error) {
+func (s *Service) List(ctx context.Context, p auth.Principal, f ListFilter, each func(*Task)) (total int64, next string, err error) {
 	where, args := listWhere(p, f)
-	order, ok := sortOrders[f.Sort]
-	if !ok {
-		order = sortOrders["-created_at"]
+	sort := f.Sort
+	if _, ok := sortOrders[sort]; !ok {
+		sort = "-created_at"
 	}
 	count, countArgs := listTotal(p, f, where, args)
-	query := "SELECT " + taskColumns + ", " + count +
-		" FROM tasks WHERE " + where + " ORDER BY " + order + ", id DESC" +
-		" LIMIT " + strconv.Itoa(f.Limit+1) + " OFFSET " + strconv.Itoa(f.Offset)
-	rows, err := s.db.Query(ctx, query, append(countArgs, args...)...)
+	page, pageArgs := where, args
+	if f.Cursor != "" {
+		cond, condArgs, err := after(sort, f.Cursor)
+		if err != nil {
+			return 0, "", err
+		}
+		page, pageArgs = where+" AND "+cond, append(append([]any{}, args...), condArgs...)
+	}
+	order := orderBy(sortOrders[sort])
+	limits := " ORDER BY " + order + " LIMIT " + strconv.Itoa(f.Limit+1) + " OFFSET " + strconv.Itoa(f.Offset)
+	query := "SELECT " + taskColumns + ", " + count + " FROM tasks WHERE " + page + limits
+	if f.Offset > 0 {
+		// A deep page: the rows skipped are found in an index, without
+		// reading them (the index of the list's order holds the id), and
+		// only the page's rows are read.
+		query = "SELECT " + taskColumns + ", " + count + " FROM tasks WHERE id IN (SELECT id FROM tasks WHERE " + page + limits +
+			") ORDER BY " + order
+	}
+	rows, err := s.db.Query(ctx, query, append(countArgs, pageArgs...)...)
 	if err != nil {
-		return 0, fmt.Errorf("list tasks: %w", err)
+		return 0, "", fmt.Errorf("list tasks: %w", err)
 	}
 	defer rows.Close()
-	var t Task
-	var total int64
+	var t, last Task
 	var more bool
 	var id, userID, templateID pgtype.UUID // binary on PostgreSQL, text on SQLite
 	dest := []any{&id, &userID, &templateID, &t.Title, &t.Description, &t.Priority, &t.DueDate,
@@ -62,7 +76,7 @@ func (s *Service) List(ctx context.Context, p auth.Principal, f ListFilter, each
 	for rows.Next() {
 		t = Task{}
 		if err := rows.Scan(dest...); err != nil {
-			return 0, fmt.Errorf("list tasks: %w", err)
+			return 0, "", fmt.Errorf("list tasks: %w", err)
 		}
 		if rowsSeen++; rowsSeen > f.Limit {
 			more = true // the row after the page: it only says that there is one
@@ -74,29 +88,33 @@ func (s *Service) List(ctx context.Context, p auth.Principal, f ListFilter, each
 			t.TemplateID = &tid
 		}
 		each(&t)
+		last = t
 	}
 	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("list tasks: %w", err)
+		return 0, "", fmt.Errorf("list tasks: %w", err)
 	}
 	if rowsSeen == 0 {
 		// No row carried the total (an empty list, or a page past the end).
 		rows, err := s.db.Query(ctx, "SELECT "+count, countArgs...)
 		if err != nil {
-			return 0, fmt.Errorf("count tasks: %w", err)
+			return 0, "", fmt.Errorf("count tasks: %w", err)
 		}
 		defer rows.Close()
 		if rows.Next() {
 			err = rows.Scan(&total)
 		}
 		if err = errors.Join(err, rows.Err()); err != nil {
-			return 0, fmt.Errorf("count tasks: %w", err)
+			return 0, "", fmt.Errorf("count tasks: %w", err)
 		}
 	}
-	if rowsSeen > 0 {
+	if more {
+		next = nextCursor(sort, &last)
+	}
+	if rowsSeen > 0 && f.Cursor == "" {
 		// A bounded count is at least what the page saw.
 		total = max(total, int64(f.Offset+min(rowsSeen, f.Limit))+boolInt(more))
 	}
-	return total, nil
+	return total, next, nil
 }
 
 func boolInt(b bool) int64 {

@@ -74,17 +74,11 @@ type ListFilter struct {
 	DueAfter  *time.Time
 	Query     string
 	Sort      string
-	Offset    int
-	Limit     int
-}
-
-var sortOrders = map[string]string{
-	"created_at":  "created_at ASC",
-	"-created_at": "created_at DESC",
-	"due_date":    "CASE WHEN due_date IS NULL THEN 1 ELSE 0 END, due_date ASC",
-	"-due_date":   "CASE WHEN due_date IS NULL THEN 1 ELSE 0 END, due_date DESC",
-	"priority":    "CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, created_at DESC",
-	"-priority":   "CASE priority WHEN 'high' THEN 2 WHEN 'medium' THEN 1 ELSE 0 END, created_at DESC",
+	// Cursor, from the previous page's NextCursor, starts the page after
+	// that page's last task (Offset then counts from there).
+	Cursor string
+	Offset int
+	Limit  int
 }
 
 // Get returns one task of the user.

@@ -616,3 +616,78 @@ func TestActiveTaskCountFollowsEveryChange(t *testing.T) {
 	app.Do(t, alice, http.MethodPost, "/api/v1/templates/"+tmpl["id"].(string)+"/instantiate", nil).Expect(t, http.StatusCreated)
 	check("made from a template")
 }
+
+// TestCursorPagesWalkEveryOrder: for every sort order, pages taken with
+// next_cursor (and with offset) give the tasks of one full page in the same
+// order, each once, with due dates and priorities tied and missing; a
+// cursor that is not one, or is another order's, is a 400.
+func TestCursorPagesWalkEveryOrder(t *testing.T) {
+	t.Parallel()
+	app := testkit.Start(t, testkit.Modules(tasks.Module))
+	alice := app.SignIn(t, "alice@example.com")
+	due := app.Clock.Now().Add(48 * time.Hour).UTC()
+	for i := range 23 {
+		body := map[string]any{"title": fmt.Sprintf("t%02d", i), "priority": []string{"low", "medium", "high"}[i%3]}
+		if i%4 != 0 { // some without a due date, some sharing one
+			body["due_date"] = due.Add(time.Duration(i%5) * time.Hour).Format(time.RFC3339)
+		}
+		createTask(t, app, alice, body)
+		if i%2 == 0 {
+			app.Clock.Advance(time.Second) // some created at the same instant
+		}
+	}
+	type page struct {
+		Data       []map[string]any `json:"data"`
+		Pagination struct {
+			Total      int64
+			HasMore    bool    `json:"has_more"`
+			NextCursor *string `json:"next_cursor"`
+		} `json:"pagination"`
+	}
+	ids := func(p page) (out []string) {
+		for _, d := range p.Data {
+			out = append(out, d["id"].(string))
+		}
+		return out
+	}
+	for _, sort := range []string{"-created_at", "created_at", "due_date", "-due_date", "priority", "-priority"} {
+		var all page
+		app.Do(t, alice, http.MethodGet, "/api/v1/tasks?sort="+sort, nil).Expect(t, http.StatusOK).Decode(t, &all)
+		want := ids(all)
+		if len(want) != 23 || all.Pagination.NextCursor != nil {
+			t.Fatalf("%s: %d tasks, cursor %v on the only page", sort, len(want), all.Pagination.NextCursor)
+		}
+		var byCursor, byOffset []string
+		cursor := ""
+		for n := 0; ; n++ {
+			var p page
+			path := "/api/v1/tasks?limit=5&sort=" + sort
+			if cursor != "" {
+				path += "&cursor=" + cursor
+			}
+			app.Do(t, alice, http.MethodGet, path, nil).Expect(t, http.StatusOK).Decode(t, &p)
+			byCursor = append(byCursor, ids(p)...)
+			if p.Pagination.Total != 23 || p.Pagination.HasMore != (p.Pagination.NextCursor != nil) {
+				t.Fatalf("%s page %d: %+v", sort, n, p.Pagination)
+			}
+			var o page
+			app.Do(t, alice, http.MethodGet, fmt.Sprintf("/api/v1/tasks?limit=5&offset=%d&sort=%s", 5*n, sort), nil).
+				Expect(t, http.StatusOK).Decode(t, &o)
+			byOffset = append(byOffset, ids(o)...)
+			if p.Pagination.NextCursor == nil {
+				break
+			}
+			cursor = *p.Pagination.NextCursor
+		}
+		if strings.Join(byCursor, ",") != strings.Join(want, ",") || strings.Join(byOffset, ",") != strings.Join(want, ",") {
+			t.Fatalf("%s: by cursor %v, by offset %v, want %v", sort, byCursor, byOffset, want)
+		}
+	}
+	var first page
+	app.Do(t, alice, http.MethodGet, "/api/v1/tasks?limit=5", nil).Expect(t, http.StatusOK).Decode(t, &first)
+	app.Do(t, alice, http.MethodGet, "/api/v1/tasks?limit=5&sort=priority&cursor="+*first.Pagination.NextCursor, nil).
+		ExpectError(t, http.StatusBadRequest, "VALIDATION_ERROR")
+	for _, bad := range []string{"x", "eyJzIjoiLWNyZWF0ZWRfYXQiLCJ2IjpbXX0", "%00"} {
+		app.Do(t, alice, http.MethodGet, "/api/v1/tasks?cursor="+bad, nil).ExpectError(t, http.StatusBadRequest, "VALIDATION_ERROR")
+	}
+}

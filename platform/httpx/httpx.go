@@ -184,6 +184,9 @@ type Pagination struct {
 	Limit   int   `json:"limit"`
 	Total   int64 `json:"total"`
 	HasMore bool  `json:"has_more"`
+	// NextCursor, on lists that take a cursor, starts the next page (null
+	// on the last page, and on lists that take none).
+	NextCursor *string `json:"next_cursor" nullable:"true"`
 }
 
 // List is the list envelope {"data": [...], "pagination": {...}}.

@@ -79,6 +79,12 @@ func (l List[T]) AppendJSON(b []byte) []byte {
 	b = strconv.AppendInt(b, l.Pagination.Total, 10)
 	b = append(b, `,"has_more":`...)
 	b = strconv.AppendBool(b, l.Pagination.HasMore)
+	b = append(b, `,"next_cursor":`...)
+	if l.Pagination.NextCursor == nil {
+		b = append(b, "null"...)
+	} else {
+		b = AppendJSONString(b, *l.Pagination.NextCursor)
+	}
 	return append(b, "}}"...)
 }
 
