@@ -29,5 +29,6 @@ func All() []*gormigrate.Migration {
 		activityEntityTypes,
 		taskStateCounts,
 		rowCounts,
+		listOrderIndexes,
 	}
 }
