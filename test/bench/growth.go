@@ -272,32 +272,23 @@ func verdict(ok bool) string {
 // benchGrowthOnly runs the growth bench alone (go run ./test/bench growth):
 // two users of 200 tasks on each database, one given its history.
 func benchGrowthOnly(o options) error {
-	dbURL, drop, err := scratchDB(o.adminURL)
-	if err != nil {
-		return err
-	}
-	defer drop()
-	env, err := migrate(o, dbURL)
-	if err != nil {
-		return err
-	}
-	api, err := start(o, "api", env, "serve", "--role=api")
+	api, dbURL, stop, err := postgresAPI(o)
 	if err != nil {
 		return err
 	}
 	users, err := seed(newClient(api.base, o.concurrency), 2, 200, 16, "pg")
 	if err != nil {
-		api.stop()
+		stop()
 		return err
 	}
 	db, err := sql.Open("pgx", dbURL)
 	if err != nil {
-		api.stop()
+		stop()
 		return err
 	}
 	pg, err := benchGrowth(o, api.base, db, true, users[0], users[1])
 	db.Close()
-	api.stop()
+	stop()
 	if err != nil {
 		return err
 	}

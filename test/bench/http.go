@@ -86,21 +86,30 @@ func benchHTTP(o options) error {
 	return nil
 }
 
-func benchPostgres(o options, f *httpFigures) error {
+// postgresAPI makes a scratch database, migrates it as a deployer does and
+// starts --role=api on it; stop stops the server and drops the database.
+func postgresAPI(o options) (api *server, dbURL string, stop func(), err error) {
 	dbURL, drop, err := scratchDB(o.adminURL)
 	if err != nil {
-		return err
+		return nil, "", nil, err
 	}
-	defer drop()
 	env, err := migrate(o, dbURL)
+	if err == nil {
+		api, err = start(o, "api", env, "serve", "--role=api")
+	}
+	if err != nil {
+		drop()
+		return nil, "", nil, err
+	}
+	return api, dbURL, func() { api.stop(); drop() }, nil
+}
+
+func benchPostgres(o options, f *httpFigures) error {
+	api, dbURL, stop, err := postgresAPI(o)
 	if err != nil {
 		return err
 	}
-	api, err := start(o, "api", env, "serve", "--role=api")
-	if err != nil {
-		return err
-	}
-	defer api.stop()
+	defer stop()
 	c := newClient(api.base, o.concurrency)
 	logf("seeding %d users × %d tasks through the API", o.users, o.tasks)
 	users, err := seed(c, o.users, o.tasks, 32, "pg")
