@@ -81,13 +81,13 @@ func (h *handlers) listOfUser(ctx context.Context, in *userQuery) (*httpx.ListOu
 }
 
 func (h *handlers) page(ctx context.Context, p auth.Principal, in *Query) (*httpx.ListOutput[EntryDTO], error) {
-	f := Filter{EntityID: in.EntityID.Ptr(), From: in.From.Ptr(), To: in.To.Ptr(), Offset: in.Offset, Limit: in.Limit}
+	f := Filter{EntityID: in.EntityID.Ptr(), From: in.From.Ptr(), To: in.To.Ptr(), Window: in.Page.Window()}
 	if in.EntityType != "" {
 		f.EntityType = &in.EntityType
 	}
-	list, total, err := h.svc.List(ctx, p, f)
+	list, err := h.svc.List(ctx, p, f)
 	if err != nil {
 		return nil, err
 	}
-	return httpx.ReplyList(httpx.Map(list, toDTO), in.Page, total), nil
+	return httpx.ReplyPage(httpx.Map(list.Rows, toDTO), in.Page, list.Total, list.Next), nil
 }

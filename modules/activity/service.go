@@ -28,12 +28,11 @@ type Filter struct {
 	EntityID   *uuid.UUID
 	From       *time.Time
 	To         *time.Time
-	Offset     int
-	Limit      int
+	Window     database.Window
 }
 
 // List returns one page of the user's entries, newest first, and the total.
-func (s *Service) List(ctx context.Context, p auth.Principal, f Filter) ([]Entry, int64, error) {
+func (s *Service) List(ctx context.Context, p auth.Principal, f Filter) (database.Paged[Entry], error) {
 	q := s.db.WithContext(ctx).Model(&Entry{}).Where("user_id = ?", p.UserID)
 	var kept *database.Kept // the whole log's total is kept; a filtered one is counted
 	if f.EntityType == nil && f.EntityID == nil && f.From == nil && f.To == nil {
@@ -51,8 +50,12 @@ func (s *Service) List(ctx context.Context, p auth.Principal, f Filter) ([]Entry
 	if f.To != nil {
 		q = q.Where("created_at <= ?", f.To.UTC())
 	}
-	return database.Page[Entry](q, "created_at DESC, id DESC", f.Offset, f.Limit, kept)
+	return database.Page(q, entryOrder, f.Window, kept)
 }
+
+// entryOrder is the log's order, newest first.
+var entryOrder = database.Keyset[Entry]{List: "activity", Column: "created_at",
+	Key: func(e *Entry) (time.Time, uuid.UUID) { return e.CreatedAt, e.ID }}
 
 // Purge deletes entries older than the retention.
 func (s *Service) Purge(ctx context.Context) error {

@@ -128,8 +128,9 @@ type PurchaseDTO struct {
 }
 
 type historyInput struct {
-	Offset int `query:"offset" minimum:"0" maximum:"1000000" default:"0" doc:"Items to skip"`
-	Limit  int `query:"limit" minimum:"1" maximum:"100" default:"50" doc:"Items per page (1-100)"`
+	Offset int    `query:"offset" minimum:"0" maximum:"1000000" default:"0" doc:"Items to skip"`
+	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"50" doc:"Items per page (1-100)"`
+	Cursor string `query:"cursor" maxLength:"300" doc:"pagination.next_cursor of the previous page: the page after it, at the same cost however deep; offset then counts from it"`
 }
 
 type purchaseInput struct {
@@ -201,11 +202,12 @@ func (h *handlers) history(ctx context.Context, in *historyInput) (*httpx.ListOu
 	if _, err := h.ledger.CurrentBalance(ctx, p.UserID); err != nil { // today's grant shows in the history
 		return nil, err
 	}
-	list, total, err := h.ledger.History(ctx, p.UserID, in.Offset, in.Limit)
+	page := httpx.Page{Offset: in.Offset, Limit: in.Limit, Cursor: in.Cursor}
+	list, err := h.ledger.History(ctx, p.UserID, page.Window())
 	if err != nil {
 		return nil, err
 	}
-	return httpx.ReplyList(httpx.Map(list, toHistoryDTO), httpx.Page{Offset: in.Offset, Limit: in.Limit}, total), nil
+	return httpx.ReplyPage(httpx.Map(list.Rows, toHistoryDTO), page, list.Total, list.Next), nil
 }
 
 func (h *handlers) aiCredits(ctx context.Context, _ *struct{}) (*httpx.DataOutput[AICreditsDTO], error) {

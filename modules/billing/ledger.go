@@ -501,11 +501,15 @@ func (l *Ledger) settledBalance(ctx context.Context, userID uuid.UUID) (Balance,
 func dailyKey(t time.Time) string { return "daily:" + t.UTC().Format(time.DateOnly) }
 
 // History is one page of the user's ledger, newest first.
-func (l *Ledger) History(ctx context.Context, userID uuid.UUID, offset, limit int) ([]Entry, int64, error) {
+func (l *Ledger) History(ctx context.Context, userID uuid.UUID, w database.Window) (database.Paged[Entry], error) {
 	q := l.db.WithContext(ctx).Model(&Entry{}).Where("user_id = ?", userID)
-	return database.Page[Entry](q, "created_at DESC, id DESC", offset, limit,
+	return database.Page(q, historyOrder, w,
 		&database.Kept{UserID: userID, Plus: []string{"credit_history"}})
 }
+
+// historyOrder is the history's order, newest first.
+var historyOrder = database.Keyset[Entry]{List: "credits", Column: "created_at",
+	Key: func(e *Entry) (time.Time, uuid.UUID) { return e.CreatedAt, e.ID }}
 
 // GrantKickstart grants the sign-up credits (once).
 func (l *Ledger) GrantKickstart(ctx context.Context, tx *gorm.DB, userID uuid.UUID) error {

@@ -147,18 +147,22 @@ func (s *Service) ActiveFocus(ctx context.Context, p auth.Principal) (*FocusSess
 
 // FocusSessions lists the user's sessions (of one task when taskID is
 // set), newest first.
-func (s *Service) FocusSessions(ctx context.Context, p auth.Principal, taskID *uuid.UUID, offset, limit int) ([]FocusSession, int64, error) {
+func (s *Service) FocusSessions(ctx context.Context, p auth.Principal, taskID *uuid.UUID, w database.Window) (database.Paged[FocusSession], error) {
 	db := s.db.WithContext(ctx)
 	q := db.Model(&FocusSession{}).Where("user_id = ?", p.UserID)
 	kept := &database.Kept{UserID: p.UserID, Plus: []string{"focus_sessions"}}
 	if taskID != nil {
 		if _, err := s.tasks.OwnedTask(ctx, db, p.UserID, *taskID); err != nil {
-			return nil, 0, err
+			return database.Paged[FocusSession]{}, err
 		}
 		q, kept = q.Where("task_id = ?", *taskID), nil
 	}
-	return database.Page[FocusSession](q, "started_at DESC, id DESC", offset, limit, kept)
+	return database.Page(q, focusOrder, w, kept)
 }
+
+// focusOrder is the sessions' order, the latest started first.
+var focusOrder = database.Keyset[FocusSession]{List: "focus", Column: "started_at",
+	Key: func(f *FocusSession) (time.Time, uuid.UUID) { return f.StartedAt, f.ID }}
 
 // AutoEndFocus ends the sessions that have run for the maximum duration
 // (their time is that maximum). It returns how many it ended.

@@ -265,11 +265,11 @@ func (h *handlers) list(ctx context.Context, in *httpx.Page) (*httpx.ListOutput[
 	if err != nil {
 		return nil, err
 	}
-	list, total, err := h.svc.FocusSessions(ctx, p, nil, in.Offset, in.Limit)
+	list, err := h.svc.FocusSessions(ctx, p, nil, in.Window())
 	if err != nil {
 		return nil, err
 	}
-	return httpx.ReplyList(httpx.Map(list, toFocusDTO), *in, total), nil
+	return httpx.ReplyPage(httpx.Map(list.Rows, toFocusDTO), *in, list.Total, list.Next), nil
 }
 
 func (h *handlers) listOfTask(ctx context.Context, in *taskFocusInput) (*httpx.ListOutput[FocusSessionDTO], error) {
@@ -277,9 +277,9 @@ func (h *handlers) listOfTask(ctx context.Context, in *taskFocusInput) (*httpx.L
 	if err != nil {
 		return nil, err
 	}
-	list, total, err := h.svc.FocusSessions(ctx, p, &taskID, in.Offset, in.Limit)
+	list, err := h.svc.FocusSessions(ctx, p, &taskID, in.Page.Window())
 	if err != nil {
 		return nil, err
 	}
-	return httpx.ReplyList(httpx.Map(list, toFocusDTO), in.Page, total), nil
+	return httpx.ReplyPage(httpx.Map(list.Rows, toFocusDTO), in.Page, list.Total, list.Next), nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/platform/database"
 	"github.com/perpetuaflow/api/platform/httpx"
 )
 
@@ -97,8 +98,8 @@ func (h *handlers) Register(api huma.API) {
 		"Attach a note to a task", "Notes")), h.createTask)
 }
 
-func reply(list []Note, page httpx.Page, total int64) *httpx.ListOutput[NoteDTO] {
-	return httpx.ReplyList(httpx.Map(list, toDTO), page, total)
+func reply(list database.Paged[Note], page httpx.Page) *httpx.ListOutput[NoteDTO] {
+	return httpx.ReplyPage(httpx.Map(list.Rows, toDTO), page, list.Total, list.Next)
 }
 
 func (h *handlers) list(ctx context.Context, in *listInput) (*httpx.ListOutput[NoteDTO], error) {
@@ -106,11 +107,11 @@ func (h *handlers) list(ctx context.Context, in *listInput) (*httpx.ListOutput[N
 	if err != nil {
 		return nil, err
 	}
-	list, total, err := h.svc.List(ctx, p, Filter{Archived: in.Archived.Ptr(), TaskID: in.TaskID.Ptr(), Offset: in.Offset, Limit: in.Limit})
+	list, err := h.svc.List(ctx, p, Filter{Archived: in.Archived.Ptr(), TaskID: in.TaskID.Ptr(), Window: in.Page.Window()})
 	if err != nil {
 		return nil, err
 	}
-	return reply(list, in.Page, total), nil
+	return reply(list, in.Page), nil
 }
 
 func (h *handlers) listTask(ctx context.Context, in *taskListInput) (*httpx.ListOutput[NoteDTO], error) {
@@ -118,11 +119,11 @@ func (h *handlers) listTask(ctx context.Context, in *taskListInput) (*httpx.List
 	if err != nil {
 		return nil, err
 	}
-	list, total, err := h.svc.List(ctx, p, Filter{Archived: in.Archived.Ptr(), TaskID: &taskID, Offset: in.Offset, Limit: in.Limit})
+	list, err := h.svc.List(ctx, p, Filter{Archived: in.Archived.Ptr(), TaskID: &taskID, Window: in.Page.Window()})
 	if err != nil {
 		return nil, err
 	}
-	return reply(list, in.Page, total), nil
+	return reply(list, in.Page), nil
 }
 
 func (h *handlers) get(ctx context.Context, in *idInput) (*httpx.DataOutput[NoteDTO], error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -70,13 +71,12 @@ func newService(p serviceParams) *Service {
 type Filter struct {
 	Archived *bool
 	TaskID   *uuid.UUID
-	Offset   int
-	Limit    int
+	Window   database.Window
 }
 
 // List returns the user's notes, newest first. Without archived both kinds
 // are listed (the client filters them itself).
-func (s *Service) List(ctx context.Context, p auth.Principal, f Filter) ([]Note, int64, error) {
+func (s *Service) List(ctx context.Context, p auth.Principal, f Filter) (database.Paged[Note], error) {
 	db := s.db.WithContext(ctx)
 	q := db.Model(&Note{}).Where("user_id = ?", p.UserID)
 	// Kept totals: all notes, and the archived ones (see row_counts).
@@ -91,12 +91,16 @@ func (s *Service) List(ctx context.Context, p auth.Principal, f Filter) ([]Note,
 	}
 	if f.TaskID != nil {
 		if _, err := s.tasks.OwnedTask(ctx, db, p.UserID, *f.TaskID); err != nil {
-			return nil, 0, err
+			return database.Paged[Note]{}, err
 		}
 		q, kept = q.Where("task_id = ?", *f.TaskID), nil
 	}
-	return database.Page[Note](q, "created_at DESC, id DESC", f.Offset, f.Limit, kept)
+	return database.Page(q, noteOrder, f.Window, kept)
 }
+
+// noteOrder is the notes' order, newest first.
+var noteOrder = database.Keyset[Note]{List: "notes", Column: "created_at",
+	Key: func(n *Note) (time.Time, uuid.UUID) { return n.CreatedAt, n.ID }}
 
 // Get returns one note of the user.
 func (s *Service) Get(ctx context.Context, p auth.Principal, noteID uuid.UUID) (*Note, error) {

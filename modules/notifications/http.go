@@ -107,11 +107,11 @@ func (h *handlers) list(ctx context.Context, in *listInput) (*httpx.ListOutput[N
 	if err != nil {
 		return nil, err
 	}
-	list, total, err := h.svc.List(ctx, p, in.UnreadOnly, in.Offset, in.Limit)
+	list, err := h.svc.List(ctx, p, in.UnreadOnly, in.Page.Window())
 	if err != nil {
 		return nil, err
 	}
-	return httpx.ReplyList(httpx.Map(list, toDTO), in.Page, total), nil
+	return httpx.ReplyPage(httpx.Map(list.Rows, toDTO), in.Page, list.Total, list.Next), nil
 }
 
 func (h *handlers) read(ctx context.Context, in *idInput) (*httpx.DataOutput[NotificationDTO], error) {

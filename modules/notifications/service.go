@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -81,14 +82,18 @@ func (s *Service) Create(ctx context.Context, tx *gorm.DB, in New) (*Notificatio
 }
 
 // List returns the user's notifications, newest first.
-func (s *Service) List(ctx context.Context, p auth.Principal, unreadOnly bool, offset, limit int) ([]Notification, int64, error) {
+func (s *Service) List(ctx context.Context, p auth.Principal, unreadOnly bool, w database.Window) (database.Paged[Notification], error) {
 	q := s.db.WithContext(ctx).Model(&Notification{}).Where("user_id = ?", p.UserID)
 	kept := &database.Kept{UserID: p.UserID, Plus: []string{"notifications"}} // see row_counts
 	if unreadOnly {
 		q, kept.Plus = q.Where("read = ?", false), []string{"notifications:unread"}
 	}
-	return database.Page[Notification](q, "created_at DESC, id DESC", offset, limit, kept)
+	return database.Page(q, notificationOrder, w, kept)
 }
+
+// notificationOrder is the notifications' order, newest first.
+var notificationOrder = database.Keyset[Notification]{List: "notifications", Column: "created_at",
+	Key: func(n *Notification) (time.Time, uuid.UUID) { return n.CreatedAt, n.ID }}
 
 // MarkRead marks one notification read (idempotent).
 func (s *Service) MarkRead(ctx context.Context, p auth.Principal, notificationID uuid.UUID) (*Notification, error) {

@@ -72,7 +72,6 @@ type listInput struct {
 	DueAfter  httpx.Param[time.Time] `query:"due_after" doc:"Only tasks due after this instant"`
 	Q         string                 `query:"q" maxLength:"200" doc:"Search in title and description"`
 	Sort      string                 `query:"sort" enum:"created_at,-created_at,due_date,-due_date,priority,-priority" default:"-created_at"`
-	Cursor    string                 `query:"cursor" maxLength:"300" doc:"pagination.next_cursor of the previous page (same sort): the page after it, at constant cost however deep; offset then counts from it"`
 }
 
 type createInput struct {
@@ -144,13 +143,7 @@ func (h *handlers) list(ctx context.Context, in *listInput) (*httpx.ListOutput[T
 	if err != nil {
 		return nil, err
 	}
-	out := httpx.ReplyList(items, in.Page, total)
-	// The page read one row more: it knows, with a cursor too, whether more follow.
-	out.Body.Pagination.HasMore = next != ""
-	if next != "" {
-		out.Body.Pagination.NextCursor = &next
-	}
-	return out, nil
+	return httpx.ReplyPage(items, in.Page, total, next), nil
 }
 
 func (h *handlers) get(ctx context.Context, in *taskPath) (*httpx.DataOutput[TaskDetailDTO], error) {

@@ -34,17 +34,16 @@ type ReminderFilter struct {
 	Fired  *bool
 	From   *time.Time
 	To     *time.Time
-	Offset int
-	Limit  int
+	Window database.Window
 }
 
 // Reminders lists the user's reminders by scheduled time.
-func (s *Service) Reminders(ctx context.Context, p auth.Principal, f ReminderFilter) ([]Reminder, int64, error) {
+func (s *Service) Reminders(ctx context.Context, p auth.Principal, f ReminderFilter) (database.Paged[Reminder], error) {
 	db := s.db.WithContext(ctx)
 	q := db.Model(&Reminder{}).Where("user_id = ?", p.UserID)
 	if f.TaskID != nil {
 		if _, err := s.load(db, p.UserID, *f.TaskID); err != nil {
-			return nil, 0, err
+			return database.Paged[Reminder]{}, err
 		}
 		q = q.Where("task_id = ?", *f.TaskID)
 	}
@@ -57,8 +56,12 @@ func (s *Service) Reminders(ctx context.Context, p auth.Principal, f ReminderFil
 	if f.To != nil {
 		q = q.Where("scheduled_at <= ?", f.To.UTC())
 	}
-	return database.Page[Reminder](q, "scheduled_at, id", f.Offset, f.Limit, nil)
+	return database.Page(q, reminderOrder, f.Window, nil)
 }
+
+// reminderOrder is the reminders' order, the soonest first.
+var reminderOrder = database.Keyset[Reminder]{List: "reminders", Column: "scheduled_at", Asc: true,
+	Key: func(r *Reminder) (time.Time, uuid.UUID) { return r.ScheduledAt, r.ID }}
 
 // Reminder returns one reminder of the user.
 func (s *Service) Reminder(ctx context.Context, p auth.Principal, reminderID uuid.UUID) (*Reminder, error) {

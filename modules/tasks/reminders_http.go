@@ -87,12 +87,12 @@ func (h *handlers) listReminders(ctx context.Context, in *reminderListInput) (*h
 	if err != nil {
 		return nil, err
 	}
-	list, total, err := h.svc.Reminders(ctx, p, ReminderFilter{Fired: in.Fired.Ptr(), From: in.From.Ptr(), To: in.To.Ptr(),
-		Offset: in.Offset, Limit: in.Limit})
+	list, err := h.svc.Reminders(ctx, p, ReminderFilter{Fired: in.Fired.Ptr(), From: in.From.Ptr(), To: in.To.Ptr(),
+		Window: in.Page.Window()})
 	if err != nil {
 		return nil, err
 	}
-	return httpx.ReplyList(toReminderDTOs(list), in.Page, total), nil
+	return httpx.ReplyPage(toReminderDTOs(list.Rows), in.Page, list.Total, list.Next), nil
 }
 
 func (h *handlers) listTaskReminders(ctx context.Context, in *taskReminderListInput) (*httpx.ListOutput[ReminderDTO], error) {
@@ -100,11 +100,11 @@ func (h *handlers) listTaskReminders(ctx context.Context, in *taskReminderListIn
 	if err != nil {
 		return nil, err
 	}
-	list, total, err := h.svc.Reminders(ctx, p, ReminderFilter{TaskID: &taskID, Offset: in.Offset, Limit: in.Limit})
+	list, err := h.svc.Reminders(ctx, p, ReminderFilter{TaskID: &taskID, Window: in.Page.Window()})
 	if err != nil {
 		return nil, err
 	}
-	return httpx.ReplyList(toReminderDTOs(list), in.Page, total), nil
+	return httpx.ReplyPage(toReminderDTOs(list.Rows), in.Page, list.Total, list.Next), nil
 }
 
 func (h *handlers) getReminder(ctx context.Context, in *idPath) (*httpx.DataOutput[ReminderDTO], error) {

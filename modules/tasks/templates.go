@@ -45,10 +45,14 @@ func location(p auth.Principal) *time.Location {
 }
 
 // Templates lists the user's templates, newest first.
-func (s *Service) Templates(ctx context.Context, p auth.Principal, offset, limit int) ([]Template, int64, error) {
+func (s *Service) Templates(ctx context.Context, p auth.Principal, w database.Window) (database.Paged[Template], error) {
 	q := s.db.WithContext(ctx).Model(&Template{}).Where("user_id = ?", p.UserID)
-	return database.Page[Template](q, "created_at DESC, id DESC", offset, limit, nil)
+	return database.Page(q, templateOrder, w, nil)
 }
+
+// templateOrder is the templates' order, newest first.
+var templateOrder = database.Keyset[Template]{List: "templates", Column: "created_at",
+	Key: func(t *Template) (time.Time, uuid.UUID) { return t.CreatedAt, t.ID }}
 
 // Template returns one template of the user.
 func (s *Service) Template(ctx context.Context, p auth.Principal, templateID uuid.UUID) (*Template, error) {

@@ -117,11 +117,11 @@ func (h *handlers) listTemplates(ctx context.Context, in *httpx.Page) (*httpx.Li
 	if err != nil {
 		return nil, err
 	}
-	list, total, err := h.svc.Templates(ctx, p, in.Offset, in.Limit)
+	list, err := h.svc.Templates(ctx, p, in.Window())
 	if err != nil {
 		return nil, err
 	}
-	return httpx.ReplyList(httpx.Map(list, toTemplateDTO), *in, total), nil
+	return httpx.ReplyPage(httpx.Map(list.Rows, toTemplateDTO), *in, list.Total, list.Next), nil
 }
 
 func (h *handlers) createTemplate(ctx context.Context, in *createTemplateInput) (*httpx.DataOutput[TemplateDTO], error) {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
+
+	"github.com/perpetuaflow/api/platform/database"
 )
 
 // BearerScheme is the name of the OpenAPI security scheme for access tokens.
@@ -203,8 +205,9 @@ type ListOutput[T any] struct {
 // Page is the offset/limit query of list endpoints. The live client never
 // sends a limit and shows the first page only, hence the default of 100.
 type Page struct {
-	Offset int `query:"offset" minimum:"0" maximum:"1000000" default:"0" doc:"Items to skip"`
-	Limit  int `query:"limit" minimum:"1" maximum:"100" default:"100" doc:"Items per page (1-100)"`
+	Offset int    `query:"offset" minimum:"0" maximum:"1000000" default:"0" doc:"Items to skip"`
+	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"100" doc:"Items per page (1-100)"`
+	Cursor string `query:"cursor" maxLength:"300" doc:"pagination.next_cursor of the previous page (same filters and sort): the page after it, at the same cost however deep; offset then counts from it"`
 }
 
 // ReplyList wraps one page of items in the list envelope. items is never
@@ -217,6 +220,23 @@ func ReplyList[T any](items []T, page Page, total int64) *ListOutput[T] {
 		Offset: page.Offset, Limit: page.Limit, Total: total,
 		HasMore: int64(page.Offset+len(items)) < total,
 	}}}
+}
+
+// Window is the page the query asks for.
+func (p Page) Window() database.Window {
+	return database.Window{Cursor: p.Cursor, Offset: p.Offset, Limit: p.Limit}
+}
+
+// ReplyPage wraps one page of a list that takes a cursor in the list
+// envelope: the page read one row more, so next (empty on the last page)
+// says whether more follow, after a cursor too.
+func ReplyPage[T any](items []T, page Page, total int64, next string) *ListOutput[T] {
+	out := ReplyList(items, page, total)
+	out.Body.Pagination.HasMore = next != ""
+	if next != "" {
+		out.Body.Pagination.NextCursor = &next
+	}
+	return out
 }
 
 // UTC returns t in UTC (so it encodes with a Z suffix).

@@ -453,3 +453,83 @@ func snapshot(t *testing.T, app *testkit.App, u *testkit.User) map[string]string
 	out["users"] = fmt.Sprint(user)
 	return out
 }
+
+// TestEveryListPagesByCursor: every list that takes an offset takes a
+// cursor too, and walking any list one row at a time by next_cursor gives
+// the rows the offsets give, in the same order, the last page without a
+// cursor; a cursor taken from another list is a 400.
+func TestEveryListPagesByCursor(t *testing.T) {
+	t.Parallel()
+	app := testkit.Start(t)
+	u := app.SignIn(t, "owner@example.com")
+	f := own(t, app, u)
+	create(t, app, u, "/api/v1/notes", map[string]any{"content": "A second note"})
+	ops, _ := document(t, app)
+	type page struct {
+		Data       []map[string]any `json:"data"`
+		Pagination struct {
+			HasMore    bool    `json:"has_more"`
+			NextCursor *string `json:"next_cursor"`
+		} `json:"pagination"`
+	}
+	walked, cursors := 0, map[string]string{}
+	for _, op := range ops {
+		if op.Method != http.MethodGet || !slices.ContainsFunc(op.queryParams(), func(p param) bool { return p.Name == "offset" }) {
+			continue
+		}
+		if !slices.ContainsFunc(op.queryParams(), func(p param) bool { return p.Name == "cursor" }) {
+			t.Errorf("%s takes an offset but no cursor", op)
+			continue
+		}
+		path, ok := fillPath(op.Path, ownerIDs(f))
+		if !ok {
+			t.Fatalf("%s: no id for its path", op)
+		}
+		var all page
+		app.Do(t, u, http.MethodGet, path, nil).Expect(t, http.StatusOK).Decode(t, &all)
+		var byCursor, byOffset []any
+		cursor := ""
+		for n := 0; n <= len(all.Data); n++ {
+			var p, o page
+			q := "?limit=1"
+			if cursor != "" {
+				q += "&cursor=" + cursor
+			}
+			app.Do(t, u, http.MethodGet, path+q, nil).Expect(t, http.StatusOK).Decode(t, &p)
+			app.Do(t, u, http.MethodGet, fmt.Sprintf("%s?limit=1&offset=%d", path, n), nil).Expect(t, http.StatusOK).Decode(t, &o)
+			for _, d := range p.Data {
+				byCursor = append(byCursor, d["id"])
+			}
+			for _, d := range o.Data {
+				byOffset = append(byOffset, d["id"])
+			}
+			if p.Pagination.HasMore != (p.Pagination.NextCursor != nil) {
+				t.Fatalf("%s page %d: has_more %v, next_cursor %v", op, n, p.Pagination.HasMore, p.Pagination.NextCursor)
+			}
+			if p.Pagination.NextCursor == nil {
+				break
+			}
+			cursor = *p.Pagination.NextCursor
+			cursors[op.Path] = cursor
+		}
+		var want []any
+		for _, d := range all.Data {
+			want = append(want, d["id"])
+		}
+		if fmt.Sprint(byCursor) != fmt.Sprint(want) || fmt.Sprint(byOffset) != fmt.Sprint(want) {
+			t.Errorf("%s:\nby cursor %v\nby offset %v\nwant      %v", op, byCursor, byOffset, want)
+		}
+		if len(want) > 1 {
+			walked++
+		}
+	}
+	if walked < 6 {
+		t.Fatalf("only %d lists had more than one row to walk", walked)
+	}
+	notes, activity := cursors["/api/v1/notes"], cursors["/api/v1/activity"]
+	if notes == "" || activity == "" {
+		t.Fatalf("no cursor of notes (%q) or of the activity log (%q)", notes, activity)
+	}
+	app.Do(t, u, http.MethodGet, "/api/v1/notes?cursor="+activity, nil).ExpectError(t, http.StatusBadRequest, "VALIDATION_ERROR")
+	app.Do(t, u, http.MethodGet, "/api/v1/activity?cursor="+notes, nil).ExpectError(t, http.StatusBadRequest, "VALIDATION_ERROR")
+}
