@@ -35,10 +35,10 @@ var taskStateCounts = &gormigrate.Migration{
 			stmts = append(stmts,
 				"DROP TRIGGER tasks_count_insert ON tasks", "DROP TRIGGER tasks_count_update ON tasks",
 				"DROP TRIGGER tasks_count_delete ON tasks", "DROP FUNCTION tasks_count_active()")
-			stmts = append(stmts, postgresStateTriggers()...)
+			stmts = append(stmts, postgresStateTriggers(countColumns)...)
 		} else {
 			stmts = append(stmts, "DROP TRIGGER tasks_count_insert", "DROP TRIGGER tasks_count_update", "DROP TRIGGER tasks_count_delete")
-			stmts = append(stmts, sqliteStateTriggers()...)
+			stmts = append(stmts, sqliteStateTriggers(countColumns)...)
 		}
 		// The lists filtered by completion (the web client's
 		// ?completed=false) read in their own order.
@@ -68,8 +68,9 @@ func stateWhere(prefix string, k int) string {
 
 // deltas are the changes of every column for a row that leaves the state
 // of old (none when old is "") and enters the state of new (none when new
-// is ""): active and s000 … s111, as SQL expressions.
-func deltas(old, new string, boolInt func(cond string) string) []string {
+// is ""): active and s000 … s111, as SQL expressions, then 1 (the
+// generation's) when generation is set.
+func deltas(old, new string, boolInt func(cond string) string, generation bool) []string {
 	term := func(prefix string, cond string, sign string) string {
 		if prefix == "" {
 			return ""
@@ -81,34 +82,39 @@ func deltas(old, new string, boolInt func(cond string) string) []string {
 	for k := range 8 {
 		out = append(out, "0"+term(new, stateWhere(new, k), "+")+term(old, stateWhere(old, k), "-"))
 	}
+	if generation {
+		out = append(out, "1")
+	}
 	return out
 }
 
 var countColumns = []string{"active", "s000", "s001", "s010", "s011", "s100", "s101", "s110", "s111"}
 
-// postgresStateTriggers keep task_counts with one upsert per event: the
-// values inserted are the deltas (a user's first task makes the row).
-func postgresStateTriggers() []string {
+// postgresStateTriggers keep task_counts's columns (countColumns, with or
+// without generation last) with one upsert per event: the values inserted
+// are the deltas (a user's first task makes the row).
+func postgresStateTriggers(columns []string) []string {
+	generation := columns[len(columns)-1] == "generation"
 	boolInt := func(cond string) string { return "(" + cond + ")::int" }
 	upsert := func(user string, d []string) string {
 		var sets []string
-		for _, c := range countColumns {
+		for _, c := range columns {
 			sets = append(sets, fmt.Sprintf("%s = task_counts.%s + EXCLUDED.%s", c, c, c))
 		}
 		return fmt.Sprintf("INSERT INTO task_counts (user_id, %s) VALUES (%s, %s) ON CONFLICT (user_id) DO UPDATE SET %s;",
-			strings.Join(countColumns, ", "), user, strings.Join(d, ", "), strings.Join(sets, ", "))
+			strings.Join(columns, ", "), user, strings.Join(d, ", "), strings.Join(sets, ", "))
 	}
 	fn := `CREATE FUNCTION tasks_count() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	IF TG_OP = 'INSERT' THEN
-		` + upsert("NEW.user_id", deltas("", "NEW.", boolInt)) + `
+		` + upsert("NEW.user_id", deltas("", "NEW.", boolInt, generation)) + `
 	ELSIF TG_OP = 'DELETE' THEN
-		` + upsert("OLD.user_id", deltas("OLD.", "", boolInt)) + `
+		` + upsert("OLD.user_id", deltas("OLD.", "", boolInt, generation)) + `
 	ELSIF OLD.user_id IS DISTINCT FROM NEW.user_id THEN
-		` + upsert("OLD.user_id", deltas("OLD.", "", boolInt)) + `
-		` + upsert("NEW.user_id", deltas("", "NEW.", boolInt)) + `
+		` + upsert("OLD.user_id", deltas("OLD.", "", boolInt, generation)) + `
+		` + upsert("NEW.user_id", deltas("", "NEW.", boolInt, generation)) + `
 	ELSE
-		` + upsert("NEW.user_id", deltas("OLD.", "NEW.", boolInt)) + `
+		` + upsert("NEW.user_id", deltas("OLD.", "NEW.", boolInt, generation)) + `
 	END IF;
 	RETURN NULL;
 END
@@ -125,22 +131,23 @@ $$`
 
 // sqliteStateTriggers do the same with SQLite's triggers (one writer: no
 // lock order to keep).
-func sqliteStateTriggers() []string {
+func sqliteStateTriggers(columns []string) []string {
+	generation := columns[len(columns)-1] == "generation"
 	boolInt := func(cond string) string { return "(CASE WHEN " + cond + " THEN 1 ELSE 0 END)" }
 	update := func(user string, d []string) string {
 		var sets []string
-		for i, c := range countColumns {
+		for i, c := range columns {
 			sets = append(sets, fmt.Sprintf("%s = %s + %s", c, c, d[i]))
 		}
 		return fmt.Sprintf("INSERT OR IGNORE INTO task_counts (user_id) VALUES (%s); UPDATE task_counts SET %s WHERE user_id = %s;",
 			user, strings.Join(sets, ", "), user)
 	}
 	return []string{
-		`CREATE TRIGGER tasks_count_insert AFTER INSERT ON tasks BEGIN ` + update("NEW.user_id", deltas("", "NEW.", boolInt)) + ` END`,
-		`CREATE TRIGGER tasks_count_delete AFTER DELETE ON tasks BEGIN ` + update("OLD.user_id", deltas("OLD.", "", boolInt)) + ` END`,
+		`CREATE TRIGGER tasks_count_insert AFTER INSERT ON tasks BEGIN ` + update("NEW.user_id", deltas("", "NEW.", boolInt, generation)) + ` END`,
+		`CREATE TRIGGER tasks_count_delete AFTER DELETE ON tasks BEGIN ` + update("OLD.user_id", deltas("OLD.", "", boolInt, generation)) + ` END`,
 		`CREATE TRIGGER tasks_count_update AFTER UPDATE OF completed, hidden, archived, user_id ON tasks
 			WHEN OLD.completed IS NOT NEW.completed OR OLD.hidden IS NOT NEW.hidden OR OLD.archived IS NOT NEW.archived
 				OR OLD.user_id IS NOT NEW.user_id
-			BEGIN ` + update("OLD.user_id", deltas("OLD.", "", boolInt)) + update("NEW.user_id", deltas("", "NEW.", boolInt)) + ` END`,
+			BEGIN ` + update("OLD.user_id", deltas("OLD.", "", boolInt, generation)) + update("NEW.user_id", deltas("", "NEW.", boolInt, generation)) + ` END`,
 	}
 }

@@ -30,5 +30,6 @@ func All() []*gormigrate.Migration {
 		taskStateCounts,
 		rowCounts,
 		listOrderIndexes,
+		taskListGeneration,
 	}
 }

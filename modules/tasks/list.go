@@ -37,24 +37,73 @@ const countCap = 1000
 // sum of the counts triggers keep in task_counts; with other filters it is
 // counted up to countCap rows past the page (a lower bound beyond).
 func (s *Service) List(ctx context.Context, p auth.Principal, f ListFilter, each func(*Task)) (total int64, next string, err error) {
-	where, args := listWhere(p, f)
 	sort := f.Sort
 	if _, ok := sortOrders[sort]; !ok {
 		sort = "-created_at"
 	}
+	if anchorable(f, sort) {
+		key := s.anchors.key(p.UserID, f, sort, f.Offset)
+		if a, ok := s.anchors.cache.Get(key); ok {
+			pg, err := s.listPage(ctx, p, f, sort, &a, each)
+			if err != nil || !pg.stale {
+				s.anchors.uses.WithLabelValues("hit").Inc()
+				return pg.total, pg.next, err
+			}
+			s.anchors.uses.WithLabelValues("stale").Inc()
+			s.anchors.cache.Remove(key)
+		} else {
+			s.anchors.uses.WithLabelValues("miss").Inc()
+		}
+	}
+	pg, err := s.listPage(ctx, p, f, sort, nil, each)
+	return pg.total, pg.next, err
+}
+
+// listed is what listPage found.
+type listed struct {
+	total int64
+	next  string
+	// stale: the anchor's generation has passed, and no row was handed on.
+	stale bool
+}
+
+// listPage reads one page of List, from the anchor at f.Offset when it is
+// given (and then reports a stale one before handing any row on), and
+// keeps anchors at the page's first row and at the row after it.
+func (s *Service) listPage(ctx context.Context, p auth.Principal, f ListFilter, sort string, from *anchor,
+	each func(*Task)) (listed, error) {
+	var out listed
+	where, args := listWhere(p, f)
 	count, countArgs := listTotal(p, f, where, args)
+	anchored := anchorable(f, sort)
+	if anchored {
+		count += ", COALESCE((SELECT generation FROM task_counts WHERE user_id = ?), 0)"
+		countArgs = append(countArgs, p.UserID)
+	}
 	page, pageArgs := where, args
-	if f.Cursor != "" {
+	offset := f.Offset
+	switch {
+	case from != nil:
+		// The anchor's row is at f.Offset: the page starts with it (the id
+		// descends in both orders).
+		cond, condArgs := " AND (created_at, id) <= (?, ?)", []any{from.createdAt, from.id}
+		if sort == "created_at" {
+			cond = " AND created_at >= ? AND (created_at > ? OR (created_at = ? AND id <= ?))"
+			condArgs = []any{from.createdAt, from.createdAt, from.createdAt, from.id}
+		}
+		page, pageArgs = where+cond, append(append([]any{}, args...), condArgs...)
+		offset = 0
+	case f.Cursor != "":
 		cond, condArgs, err := after(sort, f.Cursor)
 		if err != nil {
-			return 0, "", err
+			return out, err
 		}
 		page, pageArgs = where+" AND "+cond, append(append([]any{}, args...), condArgs...)
 	}
 	order := orderBy(sortOrders[sort])
-	limits := " ORDER BY " + order + " LIMIT " + strconv.Itoa(f.Limit+1) + " OFFSET " + strconv.Itoa(f.Offset)
+	limits := " ORDER BY " + order + " LIMIT " + strconv.Itoa(f.Limit+1) + " OFFSET " + strconv.Itoa(offset)
 	query := "SELECT " + taskColumns + ", " + count + " FROM tasks WHERE " + page + limits
-	if f.Offset > 0 {
+	if offset > 0 {
 		// A deep page: the rows skipped are found in an index, without
 		// reading them (the index of the list's order holds the id), and
 		// only the page's rows are read.
@@ -63,26 +112,40 @@ func (s *Service) List(ctx context.Context, p auth.Principal, f ListFilter, each
 	}
 	rows, err := s.db.Query(ctx, query, append(countArgs, pageArgs...)...)
 	if err != nil {
-		return 0, "", fmt.Errorf("list tasks: %w", err)
+		return out, fmt.Errorf("list tasks: %w", err)
 	}
 	defer rows.Close()
-	var t, last Task
+	var t, first, last Task
 	var more bool
+	var generation int64
 	var id, userID, templateID pgtype.UUID // binary on PostgreSQL, text on SQLite
 	dest := []any{&id, &userID, &templateID, &t.Title, &t.Description, &t.Priority, &t.DueDate,
 		&t.EstimatedDuration, &t.FocusTimeSeconds, &t.Completed, &t.CompletedAt, &t.CompletedBy, &t.Hidden,
-		&t.Archived, &t.SubtaskCount, &t.SubtaskCompletedCount, &t.Version, &t.CreatedAt, &t.UpdatedAt, &total}
+		&t.Archived, &t.SubtaskCount, &t.SubtaskCompletedCount, &t.Version, &t.CreatedAt, &t.UpdatedAt, &out.total}
+	if anchored {
+		dest = append(dest, &generation)
+	}
 	rowsSeen := 0
 	for rows.Next() {
 		t = Task{}
 		if err := rows.Scan(dest...); err != nil {
-			return 0, "", fmt.Errorf("list tasks: %w", err)
-		}
-		if rowsSeen++; rowsSeen > f.Limit {
-			more = true // the row after the page: it only says that there is one
-			break
+			return out, fmt.Errorf("list tasks: %w", err)
 		}
 		t.ID, t.UserID = id.Bytes, userID.Bytes
+		if rowsSeen++; rowsSeen == 1 {
+			if from != nil && (generation != from.generation || t.ID != from.id) {
+				out.stale = true
+				return out, nil
+			}
+			first = t
+		}
+		if rowsSeen > f.Limit {
+			more = true // the row after the page: it only says that there is one
+			if anchored {
+				s.anchors.cache.Add(s.anchors.key(p.UserID, f, sort, f.Offset+f.Limit), anchor{generation, t.CreatedAt, t.ID})
+			}
+			break
+		}
 		if templateID.Valid {
 			tid := uuid.UUID(templateID.Bytes)
 			t.TemplateID = &tid
@@ -91,30 +154,41 @@ func (s *Service) List(ctx context.Context, p auth.Principal, f ListFilter, each
 		last = t
 	}
 	if err := rows.Err(); err != nil {
-		return 0, "", fmt.Errorf("list tasks: %w", err)
+		return out, fmt.Errorf("list tasks: %w", err)
+	}
+	if from != nil && rowsSeen == 0 {
+		out.stale = true // the anchor's row is gone
+		return out, nil
+	}
+	if anchored && rowsSeen > 0 && from == nil {
+		s.anchors.cache.Add(s.anchors.key(p.UserID, f, sort, f.Offset), anchor{generation, first.CreatedAt, first.ID})
 	}
 	if rowsSeen == 0 {
 		// No row carried the total (an empty list, or a page past the end).
 		rows, err := s.db.Query(ctx, "SELECT "+count, countArgs...)
 		if err != nil {
-			return 0, "", fmt.Errorf("count tasks: %w", err)
+			return out, fmt.Errorf("count tasks: %w", err)
 		}
 		defer rows.Close()
 		if rows.Next() {
-			err = rows.Scan(&total)
+			if anchored {
+				err = rows.Scan(&out.total, &generation)
+			} else {
+				err = rows.Scan(&out.total)
+			}
 		}
 		if err = errors.Join(err, rows.Err()); err != nil {
-			return 0, "", fmt.Errorf("count tasks: %w", err)
+			return out, fmt.Errorf("count tasks: %w", err)
 		}
 	}
 	if more {
-		next = nextCursor(sort, &last)
+		out.next = nextCursor(sort, &last)
 	}
 	if rowsSeen > 0 && f.Cursor == "" {
 		// A bounded count is at least what the page saw.
-		total = max(total, int64(f.Offset+min(rowsSeen, f.Limit))+boolInt(more))
+		out.total = max(out.total, int64(f.Offset+min(rowsSeen, f.Limit))+boolInt(more))
 	}
-	return total, next, nil
+	return out, nil
 }
 
 func boolInt(b bool) int64 {

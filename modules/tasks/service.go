@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 	"gorm.io/gorm"
 
@@ -46,6 +47,8 @@ type Service struct {
 	perks Perks
 	users auth.Users
 	bin   recovery.Bin
+	// anchors are positions of deep pages found (see anchors.go).
+	anchors *anchors
 }
 
 type serviceParams struct {
@@ -58,10 +61,11 @@ type serviceParams struct {
 	Users auth.Users
 	Bin   recovery.Bin
 	Perks Perks `optional:"true"`
+	Reg   prometheus.Registerer
 }
 
 func newService(p serviceParams) *Service {
-	return &Service{db: p.DB, bus: p.Bus, clock: p.Clock, cfg: p.Cfg, perks: p.Perks, users: p.Users, bin: p.Bin}
+	return &Service{db: p.DB, bus: p.Bus, clock: p.Clock, cfg: p.Cfg, perks: p.Perks, users: p.Users, bin: p.Bin, anchors: newAnchors(p.Reg)}
 }
 
 // ListFilter selects tasks; nil fields do not filter.
