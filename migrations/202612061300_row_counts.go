@@ -40,10 +40,12 @@ var rowCounts = &gormigrate.Migration{
 }
 
 // keptList is one count: the rows of the table that match when (a
-// condition on the row's columns, "" for every row).
+// condition on the row's columns, "" for every row); or, when sum names a
+// column, the sum of that column over those rows.
 type keptList struct {
 	name string
 	when string
+	sum  string
 }
 
 // cond is when on the row of prefix ("NEW.", "OLD." or "").
@@ -63,23 +65,29 @@ type keptTable struct {
 }
 
 var keptTables = []keptTable{
-	{table: "notes", lists: []keptList{{"notes", ""}, {"notes:archived", "{r}archived"}}, columns: []string{"archived"}},
-	{table: "notifications", lists: []keptList{{"notifications", ""}, {"notifications:unread", "NOT {r}read"}},
+	{table: "notes", lists: []keptList{{"notes", "", ""}, {"notes:archived", "{r}archived", ""}}, columns: []string{"archived"}},
+	{table: "notifications", lists: []keptList{{"notifications", "", ""}, {"notifications:unread", "NOT {r}read", ""}},
 		columns: []string{"read"}},
-	{table: "activity_log", lists: []keptList{{"activity", ""}}},
-	{table: "credit_ledger", lists: []keptList{{"credit_history", ""}}},
-	{table: "focus_sessions", lists: []keptList{{"focus_sessions", ""}}},
+	{table: "activity_log", lists: []keptList{{"activity", "", ""}}},
+	{table: "credit_ledger", lists: []keptList{{"credit_history", "", ""}}},
+	{table: "focus_sessions", lists: []keptList{{"focus_sessions", "", ""}}},
 }
 
 // delta is the change of list for a row that leaves old (none when "") and
 // enters new (none when ""), as an SQL expression.
 func (l keptList) delta(old, new string, boolInt func(string) string) string {
 	d := "0"
+	term := func(prefix string) string {
+		if l.sum != "" {
+			return prefix + l.sum + " * " + boolInt(l.cond(prefix))
+		}
+		return boolInt(l.cond(prefix))
+	}
 	if new != "" {
-		d += " + " + boolInt(l.cond(new))
+		d += " + " + term(new)
 	}
 	if old != "" {
-		d += " - " + boolInt(l.cond(old))
+		d += " - " + term(old)
 	}
 	return d
 }

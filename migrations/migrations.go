@@ -31,5 +31,6 @@ func All() []*gormigrate.Migration {
 		rowCounts,
 		listOrderIndexes,
 		taskListGeneration,
+		creditSums,
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -53,19 +54,24 @@ func lockUser(tx *gorm.DB, userID uuid.UUID) error {
 	return database.LockKey(tx, "credits:"+userID.String())
 }
 
-// balance sums the user's ledger by kind.
+// creditSums are the lists of row_counts that keep, per user, the sum of
+// the ledger's amounts of each kind (a trigger on credit_ledger adds each
+// row's amount in the writer's transaction): a balance costs the same
+// whatever the length of the user's history.
+var creditSums = []string{"credits:" + KindDaily, "credits:" + KindSubscription, "credits:" + KindPurchased, "credits:" + KindKickstart}
+
+// balance is the user's balance by kind.
 func balance(tx *gorm.DB, userID uuid.UUID) (Balance, error) {
 	var rows []struct {
-		Kind string
-		Sum  int
+		List string
+		N    int
 	}
-	if err := tx.Model(&Entry{}).Select("kind, COALESCE(SUM(amount), 0) AS sum").Where("user_id = ?", userID).
-		Group("kind").Scan(&rows).Error; err != nil {
+	if err := tx.Raw("SELECT list, n FROM row_counts WHERE user_id = ? AND list IN ?", userID, creditSums).Scan(&rows).Error; err != nil {
 		return Balance{}, fmt.Errorf("sum credits: %w", err)
 	}
 	var b Balance
 	for _, r := range rows {
-		b.add(r.Kind, r.Sum)
+		b.add(strings.TrimPrefix(r.List, "credits:"), r.N)
 	}
 	return b, nil
 }
@@ -467,32 +473,33 @@ func (l *Ledger) CurrentBalance(ctx context.Context, userID uuid.UUID) (Balance,
 	return out, err
 }
 
-// settledBalance sums the user's ledger in one statement and reports
-// whether that sum is the balance: today's daily grant is there and no lot
-// is due to expire.
+// settledBalance reads the user's balance in one statement and reports
+// whether it is the balance: today's daily grant is there and no lot is
+// due to expire (both found in an index, as the sums are kept).
 func (l *Ledger) settledBalance(ctx context.Context, userID uuid.UUID) (Balance, bool, error) {
 	now := l.clock.Now()
 	var rows []struct {
-		Kind  string
-		Sum   int
-		Today int
-		Due   int
+		List string
+		N    int
 	}
-	err := l.db.WithContext(ctx).Model(&Entry{}).
-		Select("kind, COALESCE(SUM(amount), 0) AS sum, MAX(CASE WHEN once_key = ? THEN 1 ELSE 0 END) AS today, "+
-			"MAX(CASE WHEN remaining > 0 AND expires_at <= ? THEN 1 ELSE 0 END) AS due", dailyKey(now), now).
-		Where("user_id = ?", userID).Group("kind").Scan(&rows).Error
+	err := l.db.WithContext(ctx).Raw(`SELECT list, n FROM row_counts WHERE user_id = ? AND list IN ?
+		UNION ALL SELECT 'today', 1 WHERE EXISTS (SELECT 1 FROM credit_ledger WHERE user_id = ? AND once_key = ?)
+		UNION ALL SELECT 'due', 1 WHERE EXISTS (SELECT 1 FROM credit_ledger WHERE user_id = ? AND remaining > 0 AND expires_at <= ?)`,
+		userID, creditSums, userID, dailyKey(now), userID, now).Scan(&rows).Error
 	if err != nil {
 		return Balance{}, false, fmt.Errorf("sum credits: %w", err)
 	}
 	var b Balance
 	today := false
 	for _, r := range rows {
-		if r.Due > 0 {
+		switch r.List {
+		case "due":
 			return Balance{}, false, nil
+		case "today":
+			today = true
+		default:
+			b.add(strings.TrimPrefix(r.List, "credits:"), r.N)
 		}
-		today = today || r.Today > 0
-		b.add(r.Kind, r.Sum)
 	}
 	return b, today, nil
 }

@@ -18,6 +18,11 @@ var keptLists = map[string]string{
 	"activity":             "SELECT user_id, count(*) AS n FROM activity_log GROUP BY user_id",
 	"credit_history":       "SELECT user_id, count(*) AS n FROM credit_ledger GROUP BY user_id",
 	"focus_sessions":       "SELECT user_id, count(*) AS n FROM focus_sessions GROUP BY user_id",
+	// The balance's sums, by kind of credit.
+	"credits:daily":        "SELECT user_id, SUM(amount) AS n FROM credit_ledger WHERE kind = 'daily' GROUP BY user_id HAVING SUM(amount) <> 0",
+	"credits:subscription": "SELECT user_id, SUM(amount) AS n FROM credit_ledger WHERE kind = 'subscription' GROUP BY user_id HAVING SUM(amount) <> 0",
+	"credits:purchased":    "SELECT user_id, SUM(amount) AS n FROM credit_ledger WHERE kind = 'purchased' GROUP BY user_id HAVING SUM(amount) <> 0",
+	"credits:kickstart":    "SELECT user_id, SUM(amount) AS n FROM credit_ledger WHERE kind = 'kickstart' GROUP BY user_id HAVING SUM(amount) <> 0",
 }
 
 // checkKept compares every kept count with the rows it counts, for every

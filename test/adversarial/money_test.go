@@ -107,6 +107,9 @@ func TestChargingRoutesDeliverExactlyWhatWasPaidFor(t *testing.T) {
 	if spent := ledgerSpent(t, app2, carol); spent != 10 {
 		t.Fatalf("voice notes charged %d, want 10", spent)
 	}
+	// The balances' kept sums are the ledgers' own, after every race.
+	checkKept(t, app, "charges raced")
+	checkKept(t, app2, "transcriptions raced")
 }
 
 // TestMisbehavingProvidersNeverCharge: streams whose model stalls past the
