@@ -404,8 +404,11 @@ func (s *Service) checkLimit(ctx context.Context, tx *gorm.DB, p auth.Principal)
 		}
 		limit += bonus
 	}
+	// The notes that are not archived, from the counts row_counts keeps
+	// (not a count over the user's history).
 	var n int64
-	if err := tx.Model(&Note{}).Where("user_id = ? AND archived = ?", p.UserID, false).Count(&n).Error; err != nil {
+	if err := tx.Raw(`SELECT COALESCE(SUM(CASE WHEN list = 'notes' THEN n ELSE -n END), 0) FROM row_counts
+		WHERE user_id = ? AND list IN ('notes', 'notes:archived')`, p.UserID).Scan(&n).Error; err != nil {
 		return err
 	}
 	if n >= int64(limit) {
