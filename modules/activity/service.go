@@ -59,5 +59,6 @@ var entryOrder = database.Keyset[Entry]{List: "activity", Column: "created_at",
 
 // Purge deletes entries older than the retention.
 func (s *Service) Purge(ctx context.Context) error {
-	return s.db.WithContext(ctx).Where("created_at < ?", s.clock.Now().Add(-s.cfg.Retention)).Delete(&Entry{}).Error
+	_, err := database.DeleteInBatches[Entry](ctx, s.db.Gorm, "id", "created_at < ?", s.clock.Now().Add(-s.cfg.Retention))
+	return err
 }

@@ -3,9 +3,8 @@ package ai
 import (
 	"context"
 
-	"gorm.io/gorm"
-
 	"github.com/perpetuaflow/api/modules/jobs"
+	"github.com/perpetuaflow/api/platform/database"
 )
 
 // PurgeArgs drops the request counts of sign-in sessions and the task drafts
@@ -23,10 +22,9 @@ func purgeJob(s *Service, cfg Config) (jobs.Worker, jobs.Periodic) {
 
 func (s *Service) purge(ctx context.Context) error {
 	before := s.clock.Now().Add(-s.cfg.Retention)
-	return s.db.Tx(ctx, func(tx *gorm.DB) error {
-		if err := tx.Where("updated_at < ?", before).Delete(&Session{}).Error; err != nil {
-			return err
-		}
-		return tx.Where("created_at < ?", before).Delete(&Draft{}).Error
-	})
+	if _, err := database.DeleteInBatches[Session](ctx, s.db.Gorm, "session_id", "updated_at < ?", before); err != nil {
+		return err
+	}
+	_, err := database.DeleteInBatches[Draft](ctx, s.db.Gorm, "note_id", "created_at < ?", before)
+	return err
 }

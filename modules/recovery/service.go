@@ -123,5 +123,6 @@ func (s *Service) Recover(ctx context.Context, p auth.Principal, tombstoneID uui
 
 // Purge deletes the tombstones past their recovery window.
 func (s *bin) Purge(ctx context.Context) error {
-	return s.db.WithContext(ctx).Where("recoverable_until <= ?", s.clock.Now()).Delete(&Tombstone{}).Error
+	_, err := database.DeleteInBatches[Tombstone](ctx, s.db.Gorm, "id", "recoverable_until <= ?", s.clock.Now())
+	return err
 }

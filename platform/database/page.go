@@ -1,6 +1,7 @@
 package database
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -142,4 +143,27 @@ func Page[T any](q *gorm.DB, k Keyset[T], w Window, kept *Kept) (Paged[T], error
 		out.Total = max(out.Total, seen)
 	}
 	return out, nil
+}
+
+// PurgeBatch is how many rows one statement of DeleteInBatches deletes.
+const PurgeBatch = 5000
+
+// DeleteInBatches deletes T's rows that match where, PurgeBatch rows per
+// statement (each its own transaction), until none is left, and returns
+// how many it deleted: a purge after a long pause (or a first one over
+// years of rows) never holds its locks, or the rows' triggers' work, in one
+// long transaction. key is T's primary key's columns ("id", or "a, b").
+func DeleteInBatches[T any](ctx context.Context, db *gorm.DB, key, where string, args ...any) (int64, error) {
+	var total int64
+	for {
+		batch := db.WithContext(ctx).Model(new(T)).Select(key).Where(where, args...).Limit(PurgeBatch)
+		res := db.WithContext(ctx).Where("("+key+") IN (?)", batch).Delete(new(T))
+		if res.Error != nil {
+			return total, fmt.Errorf("purge %T: %w", *new(T), res.Error)
+		}
+		total += res.RowsAffected
+		if res.RowsAffected < PurgeBatch {
+			return total, nil
+		}
+	}
 }

@@ -107,3 +107,39 @@ func TestPageWalksEveryRowOnceByCursorAndByOffset(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteInBatchesDeletesEveryMatchingRowAndNoOther: more rows than
+// three batches match; all go, in batches, and the rows that do not match
+// stay.
+func TestDeleteInBatchesDeletesEveryMatchingRowAndNoOther(t *testing.T) {
+	t.Parallel()
+	db := open(t)
+	if err := db.Gorm.AutoMigrate(&pageRow{}); err != nil {
+		t.Fatal(err)
+	}
+	old, recent := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	user := uuid.New()
+	rows := make([]pageRow, 0, 3*database.PurgeBatch+20)
+	for i := range cap(rows) {
+		at := old
+		if i%100 == 0 {
+			at = recent
+		}
+		rows = append(rows, pageRow{ID: uuid.New(), UserID: user, At: at})
+	}
+	if err := db.Gorm.CreateInBatches(rows, 500).Error; err != nil {
+		t.Fatal(err)
+	}
+	var keep int64
+	db.Gorm.Model(&pageRow{}).Where("at >= ?", recent).Count(&keep)
+	n, err := database.DeleteInBatches[pageRow](t.Context(), db.Gorm, "id", "at < ?", recent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left, leftOld int64
+	db.Gorm.Model(&pageRow{}).Count(&left)
+	db.Gorm.Model(&pageRow{}).Where("at < ?", recent).Count(&leftOld)
+	if n != int64(len(rows))-keep || leftOld != 0 || left != keep {
+		t.Fatalf("deleted %d of %d, %d left (%d old), want %d left", n, len(rows), left, leftOld, keep)
+	}
+}

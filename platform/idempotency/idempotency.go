@@ -161,8 +161,7 @@ func (s *Store) release(ctx context.Context, subject, key string) error {
 
 // Purge deletes expired keys.
 func (s *Store) Purge(ctx context.Context) (int64, error) {
-	res := s.db.WithContext(ctx).Where("expires_at < ?", s.clock.Now()).Delete(&Record{})
-	return res.RowsAffected, res.Error
+	return database.DeleteInBatches[Record](ctx, s.db.Gorm, "subject, idem_key", "expires_at < ?", s.clock.Now())
 }
 
 func isMutation(method string) bool {
