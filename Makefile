@@ -10,7 +10,7 @@ LDFLAGS   := -s -w -X github.com/perpetuaflow/api/app.Version=$(VERSION)
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: run build test check test-sqlite test-postgres bench bench-jobs bench-go load migrate clean
+.PHONY: run build test check test-sqlite test-postgres bench bench-jobs bench-plans bench-go load migrate clean
 
 run:
 	$(GO) run . serve --role=all
@@ -48,6 +48,12 @@ bench: build
 # Reminder lag and trivial jobs per second on PostgreSQL.
 bench-jobs: build
 	$(GO) run ./test/bench -binary $(BINARY) -db '$(BENCH_DATABASE_URL)' $(BENCH_FLAGS) jobs
+
+# The plan PostgreSQL chose for every statement the server makes, with
+# 100,000 users and one with 20,000 rows in every list (docs/query-plans.md;
+# reads the plans from the local PostgreSQL's log through auto_explain).
+bench-plans: build
+	$(GO) run ./test/bench -binary $(BINARY) -db '$(BENCH_DATABASE_URL)' $(BENCH_FLAGS) plans
 
 # Go micro-benchmarks of the packages.
 bench-go:

@@ -4,6 +4,7 @@
 //	go run ./test/bench -binary bin/perpetua          # make bench
 //	go run ./test/bench -binary bin/perpetua jobs     # make bench-jobs
 //	go run ./test/bench -binary bin/perpetua growth   # the growth rows alone
+//	go run ./test/bench -binary bin/perpetua plans    # every statement's plan (make bench-plans)
 //
 // The HTTP bench starts the server (--role=api) on a scratch PostgreSQL
 // database, seeds users and tasks through the API, drives GET /tasks and
@@ -88,8 +89,10 @@ func main() {
 		err = benchJobs(o)
 	case "growth":
 		err = benchGrowthOnly(o)
+	case "plans":
+		err = benchPlans(o)
 	default:
-		err = fmt.Errorf("unknown bench %q (http, jobs or growth)", flag.Arg(0))
+		err = fmt.Errorf("unknown bench %q (http, jobs, growth or plans)", flag.Arg(0))
 	}
 	if err != nil {
 		fail(err)
