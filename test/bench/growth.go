@@ -272,7 +272,7 @@ func verdict(ok bool) string {
 // benchGrowthOnly runs the growth bench alone (go run ./test/bench growth):
 // two users of 200 tasks on each database, one given its history.
 func benchGrowthOnly(o options) error {
-	api, dbURL, stop, err := postgresAPI(o)
+	api, dbURL, _, stop, err := postgresAPI(o)
 	if err != nil {
 		return err
 	}

@@ -66,6 +66,7 @@ type httpFigures struct {
 	sqliteRSS           float64
 	readyNew, readyOld  time.Duration
 	pgGrowth            *growthFigures
+	processes           *processFigures
 	sqliteGrowth        *growthFigures
 }
 
@@ -88,24 +89,24 @@ func benchHTTP(o options) error {
 
 // postgresAPI makes a scratch database, migrates it as a deployer does and
 // starts --role=api on it; stop stops the server and drops the database.
-func postgresAPI(o options) (api *server, dbURL string, stop func(), err error) {
+func postgresAPI(o options) (api *server, dbURL string, env []string, stop func(), err error) {
 	dbURL, drop, err := scratchDB(o.adminURL)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, "", nil, nil, err
 	}
-	env, err := migrate(o, dbURL)
+	env, err = migrate(o, dbURL)
 	if err == nil {
 		api, err = start(o, "api", env, "serve", "--role=api")
 	}
 	if err != nil {
 		drop()
-		return nil, "", nil, err
+		return nil, "", nil, nil, err
 	}
-	return api, dbURL, func() { api.stop(); drop() }, nil
+	return api, dbURL, env, func() { api.stop(); drop() }, nil
 }
 
 func benchPostgres(o options, f *httpFigures) error {
-	api, dbURL, stop, err := postgresAPI(o)
+	api, dbURL, env, stop, err := postgresAPI(o)
 	if err != nil {
 		return err
 	}
@@ -197,6 +198,11 @@ func benchPostgres(o options, f *httpFigures) error {
 	f.pgRead, f.pgWrite = medianFloat(pr), medianFloat(pw)
 	f.pgReadPrep, f.pgWritePrep = medianFloat(prp), medianFloat(pwp)
 	f.rss = api.peakRSS()
+	procs, err := benchProcesses(o, api, env, users, reset)
+	if err != nil {
+		return err
+	}
+	f.processes = &procs
 	if o.growth {
 		g, err := benchGrowth(o, api.base, db, true, users[0], users[1])
 		if err != nil {
@@ -250,7 +256,6 @@ func benchSQLite(o options, f *httpFigures) error {
 			return err == nil && status == http.StatusOK
 		}))
 	}
-	load.close()
 	f.sqliteRead, f.sqliteRSS = median(rr), s.peakRSS()
 	if o.growth {
 		db, err := sql.Open("sqlite", file+"?_pragma=busy_timeout(10000)")
@@ -265,6 +270,17 @@ func benchSQLite(o options, f *httpFigures) error {
 			return err
 		}
 		f.sqliteGrowth = &g
+	}
+	// The mixed load last: its writes change the users' lists.
+	var mixes []result
+	for round := 1; round <= o.rounds; round++ {
+		logf("SQLite round %d: the mixed load", round)
+		mixes = append(mixes, closedLoop(o.concurrency, time.Second, o.duration, mixed([]*wire{load}, users)))
+	}
+	load.close()
+	if f.processes != nil {
+		m := median(mixes)
+		f.processes.lite = &m
 	}
 	s.stop()
 	var ready2 []float64
@@ -362,6 +378,9 @@ func printHTTP(o options, f httpFigures) {
 	fmt.Println()
 	fmt.Printf("ceiling: pgbench at its best client count (of %v), its default protocol; with -M prepared: %.0f (read), %.0f (write) tps\n",
 		o.clients, f.pgReadPrep, f.pgWritePrep)
+	if f.processes != nil {
+		printProcesses(*f.processes)
+	}
 	if f.pgGrowth != nil {
 		printGrowth("PostgreSQL, --role=api", *f.pgGrowth)
 	}
