@@ -1,6 +1,7 @@
 package ai_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -703,5 +704,44 @@ func TestOldSessionCountsAndDraftsArePurged(t *testing.T) {
 	run()
 	if app.Count(t, "ai_sessions", "") != 0 || app.Count(t, "ai_note_drafts", "") != 0 {
 		t.Fatal("old rows were kept")
+	}
+}
+
+// TestAWaitingStreamGetsHeartbeatsAndTheRestOfItsAnswer: while the model
+// holds its answer, the client receives keep-alive comments at the
+// configured interval (100 ms here), more than one; then the answer ends
+// as usual.
+func TestAWaitingStreamGetsHeartbeatsAndTheRestOfItsAnswer(t *testing.T) {
+	t.Parallel()
+	app, o, _ := start(t)
+	alice := app.SignIn(t, "alice@example.com")
+	o.Script(testkit.Reply{Chunks: []string{"One", " two"}, HoldAfter: 1})
+	res := openStream(t, app, alice, map[string]any{"message": "count"}, uuid.NewString())
+	<-o.Started()
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	beats := 0
+	deadline := time.After(10 * time.Second)
+	for beats < 3 {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("the stream ended after %d heartbeats", beats)
+			}
+			if strings.HasPrefix(l, ":") {
+				beats++
+			}
+		case <-deadline:
+			t.Fatalf("%d heartbeats in 10 s at an interval of 100 ms", beats)
+		}
+	}
+	res.Body.Close() // the client leaves: the held answer is given up
+	for range lines {
 	}
 }

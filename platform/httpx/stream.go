@@ -230,9 +230,30 @@ func Stream(hctx huma.Context, cfg StreamConfig, requestID string, run func(ctx 
 		if d, ok := w.(interface{ SetWriteDeadline(time.Time) error }); ok {
 			es.deadline = d.SetWriteDeadline
 		}
-		done := make(chan struct{})
 		defer func() {
 			outcomeOf(base).end(sentBytes(es), !es.Gone())
+		}()
+		// The heartbeat is a timer that arms itself again, not a goroutine
+		// per stream: a waiting stream costs no stack of its own for it.
+		var beat sync.Mutex
+		ended := false
+		var timer *time.Timer
+		beat.Lock() // the callback reads timer under the lock: after it is set
+		timer = time.AfterFunc(cfg.Heartbeat, func() {
+			beat.Lock()
+			defer beat.Unlock()
+			if ended || ctx.Err() != nil {
+				return
+			}
+			_ = es.Heartbeat()
+			timer.Reset(cfg.Heartbeat)
+		})
+		beat.Unlock()
+		defer func() {
+			beat.Lock()
+			ended = true
+			timer.Stop()
+			beat.Unlock()
 		}()
 		defer func() {
 			if r := recover(); r != nil {
@@ -241,25 +262,9 @@ func Stream(hctx huma.Context, cfg StreamConfig, requestID string, run func(ctx 
 				observability.Logger(base, zap.L()).Error("panic in stream",
 					zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
 				_ = es.Error(base, errors.New("stream failed"))
-				close(done)
-			}
-		}()
-		go func() {
-			t := time.NewTicker(cfg.Heartbeat)
-			defer t.Stop()
-			for {
-				select {
-				case <-done:
-					return
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					_ = es.Heartbeat()
-				}
 			}
 		}()
 		run(ctx, es)
-		close(done)
 	}
 	if bs, ok := unwrapStreamer(hctx); ok {
 		bs.StreamBody(body)
