@@ -171,6 +171,15 @@ func (b *book) grant(kind, entry string, amount int, desc string, onceKey string
 // grantDaily grants today's daily credits (the tier's plus perks), once a
 // UTC day; they expire at the next UTC midnight.
 func (b *book) grantDaily(ctx context.Context) error {
+	// Granted already today (every request but the day's first): nothing
+	// more to read.
+	var today int64
+	if err := b.tx.Model(&Entry{}).Where("user_id = ? AND once_key = ?", b.userID, dailyKey(b.now)).Count(&today).Error; err != nil {
+		return err
+	}
+	if today > 0 {
+		return nil
+	}
 	p, err := b.l.users.Principal(ctx, b.tx, b.userID)
 	if err != nil {
 		return fmt.Errorf("load user: %w", err)
@@ -226,13 +235,27 @@ func (b *book) expire(kind, desc string, filter func(*Entry) bool) (int, error) 
 	return total, nil
 }
 
-// expireDue writes off the grants whose time has passed.
+// expireDue writes off the grants whose time has passed: one read (of the
+// live lots' partial index) finds them, usually none.
 func (b *book) expireDue() error {
-	for _, kind := range spendOrder {
-		if _, err := b.expire(kind, "expired", func(g *Entry) bool {
-			return g.ExpiresAt != nil && !g.ExpiresAt.After(b.now)
-		}); err != nil {
-			return err
+	var due []Entry
+	if err := b.tx.Where("user_id = ? AND remaining > 0 AND expires_at <= ?", b.userID, b.now).
+		Order("created_at, id").Find(&due).Error; err != nil {
+		return err
+	}
+	for _, kind := range spendOrder { // the order the rows were always written in
+		for i := range due {
+			g := &due[i]
+			if g.Kind != kind {
+				continue
+			}
+			n := g.Remaining
+			if err := b.take(g, n); err != nil {
+				return err
+			}
+			if err := b.write(&Entry{Kind: kind, Entry: EntryExpire, Amount: -n, Description: "expired"}); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
