@@ -67,6 +67,7 @@ type httpFigures struct {
 	readyNew, readyOld  time.Duration
 	pgGrowth            *growthFigures
 	processes           *processFigures
+	streams             *streamFigures
 	sqliteGrowth        *growthFigures
 }
 
@@ -75,6 +76,11 @@ func benchHTTP(o options) error {
 		return fmt.Errorf("pgbench is needed (apt-get install postgresql-client): %w", err)
 	}
 	f := httpFigures{}
+	streams, err := benchStreams(o)
+	if err != nil {
+		return err
+	}
+	f.streams = &streams
 	if err := benchPostgres(o, &f); err != nil {
 		return err
 	}
@@ -380,6 +386,9 @@ func printHTTP(o options, f httpFigures) {
 		o.clients, f.pgReadPrep, f.pgWritePrep)
 	if f.processes != nil {
 		printProcesses(*f.processes)
+	}
+	if f.streams != nil {
+		printStreams(*f.streams)
 	}
 	if f.pgGrowth != nil {
 		printGrowth("PostgreSQL, --role=api", *f.pgGrowth)

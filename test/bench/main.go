@@ -5,6 +5,7 @@
 //	go run ./test/bench -binary bin/perpetua jobs     # make bench-jobs
 //	go run ./test/bench -binary bin/perpetua growth   # the growth rows alone
 //	go run ./test/bench -binary bin/perpetua plans    # every statement's plan (make bench-plans)
+//	go run ./test/bench -binary bin/perpetua streams  # the assistant's stream rows alone
 //
 // The HTTP bench starts the server (--role=api) on a scratch PostgreSQL
 // database, seeds users and tasks through the API, drives GET /tasks and
@@ -91,8 +92,13 @@ func main() {
 		err = benchGrowthOnly(o)
 	case "plans":
 		err = benchPlans(o)
+	case "streams":
+		var f streamFigures
+		if f, err = benchStreams(o); err == nil {
+			printStreams(f)
+		}
 	default:
-		err = fmt.Errorf("unknown bench %q (http, jobs, growth or plans)", flag.Arg(0))
+		err = fmt.Errorf("unknown bench %q (http, jobs, growth, plans or streams)", flag.Arg(0))
 	}
 	if err != nil {
 		fail(err)

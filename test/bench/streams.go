@@ -1,0 +1,330 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The assistant's stream: what our server adds to the time to the first
+// byte of a streamed answer, and what open streams cost. A local model
+// (an OpenAI-compatible chat-completions server in this process) answers
+// at once: the first chunk on the request's arrival, then the rest of the
+// answer over two seconds, as a model writes. 200 streams are open at all
+// times, each followed by the next as it ends, through the server
+// (--role=api on PostgreSQL: sign-in check, the credits held in the
+// ledger, the model asked, the charge settled) and straight to the model;
+// the difference of the two first-byte p50s is our overhead (goal ≤ 5 ms). Then 1,000 streams are opened and held open by
+// the model: the api process's resident memory over its idle figure (goal
+// ≤ 40 MB) and its CPU while they wait.
+
+const (
+	streamConcurrency = 200
+	openStreams       = 1000
+	answerLength      = 2 * time.Second // from the first chunk to the last
+	answerChunks      = 10
+)
+
+// fakeModel is the local model. While holding, a stream sends its first
+// chunk and waits for release (or its client to leave).
+type fakeModel struct {
+	srv     *http.Server
+	url     string
+	holding atomic.Bool
+	release chan struct{}
+	once    sync.Once
+}
+
+func newFakeModel() (*fakeModel, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	m := &fakeModel{url: "http://" + ln.Addr().String() + "/v1", release: make(chan struct{})}
+	m.srv = &http.Server{Handler: http.HandlerFunc(m.serve), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = m.srv.Serve(ln) }()
+	return m, nil
+}
+
+func (m *fakeModel) close() {
+	m.once.Do(func() { close(m.release) })
+	_ = m.srv.Close()
+}
+
+func (m *fakeModel) serve(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Model  string `json:"model"`
+		Stream bool   `json:"stream"`
+	}
+	_ = json.NewDecoder(r.Body).Decode(&req)
+	chunk := func(delta map[string]any, finish any) {
+		b, _ := json.Marshal(map[string]any{"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": time.Now().Unix(),
+			"model": req.Model, "choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish}}})
+		fmt.Fprintf(w, "data: %s\n\n", b)
+		w.(http.Flusher).Flush()
+	}
+	if !req.Stream {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"id": "chatcmpl-bench", "object": "chat.completion", "model": req.Model,
+			"choices": []any{map[string]any{"index": 0, "finish_reason": "stop", "message": map[string]any{"role": "assistant",
+				"content": `{"response": "One step at a time.", "suggested_actions": []}`}}}})
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	chunk(map[string]any{"role": "assistant", "content": "One step"}, nil)
+	if m.holding.Load() {
+		select {
+		case <-m.release:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	for range answerChunks - 1 {
+		select {
+		case <-time.After(answerLength / (answerChunks - 1)):
+		case <-r.Context().Done():
+			return
+		}
+		chunk(map[string]any{"content": " and another"}, nil)
+	}
+	chunk(map[string]any{}, "stop")
+	fmt.Fprint(w, "data: [DONE]\n\n")
+	w.(http.Flusher).Flush()
+}
+
+type streamFigures struct {
+	direct, through     result // time to first byte (P50/P99), streams per second
+	idleRSS, openRSS    float64
+	openCPU             float64 // the api process's CPU while the streams wait, in % of one core
+	opened, openedFails int
+}
+
+// ttfb sends one streamed chat and returns the time to the first byte of
+// its body, then reads it to the end.
+func ttfb(c *http.Client, url, token string, body []byte) (time.Duration, bool) {
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Idempotency-Key", newKey())
+	}
+	began := time.Now()
+	res, err := c.Do(req)
+	if err != nil {
+		return 0, false
+	}
+	defer res.Body.Close()
+	br := bufio.NewReader(res.Body)
+	if _, err := br.ReadByte(); err != nil {
+		return 0, false
+	}
+	first := time.Since(began)
+	var all bytes.Buffer
+	_, _ = all.ReadFrom(br)
+	ok := res.StatusCode == http.StatusOK && strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") &&
+		!strings.Contains(all.String(), "event: error")
+	return first, ok
+}
+
+// firstByteLoop runs ttfb from concurrency workers for o.duration and
+// returns the rate and the first byte's p50 and p99.
+func firstByteLoop(o options, c *http.Client, url string, users []seeded) result {
+	body := []byte(`{"message": "How do I start?"}`)
+	if users == nil { // the model's own request
+		body = []byte(`{"model": "gpt-4o-mini", "stream": true, "messages": [{"role": "user", "content": "How do I start?"}]}`)
+	}
+	var mu sync.Mutex
+	var firsts []time.Duration
+	r := closedLoop(streamConcurrency, time.Second, o.duration, func(w, i int) bool {
+		token := ""
+		if users != nil {
+			token = users[(w*7+i)%len(users)].Token
+		}
+		d, ok := ttfb(c, url, token, body)
+		if ok {
+			mu.Lock()
+			firsts = append(firsts, d)
+			mu.Unlock()
+		}
+		return ok
+	})
+	slices.Sort(firsts)
+	if len(firsts) > 0 {
+		r.P50, r.P99 = firsts[len(firsts)/2], firsts[len(firsts)*99/100]
+	}
+	return r
+}
+
+func benchStreams(o options) (streamFigures, error) {
+	var f streamFigures
+	model, err := newFakeModel()
+	if err != nil {
+		return f, err
+	}
+	defer model.close()
+	o.env = append(o.env, "OPENAI_API_KEY=bench", "OPENAI_BASE_URL="+model.url, "RATE_LIMIT_AI=100000000",
+		"PERPETUA_LIMITS_FREE_DAILY_AI_CREDITS=1000000", "PERPETUA_AI_SESSION_REQUESTS=1000000",
+		"PERPETUA_AI_TIMEOUT=2m", "PERPETUA_AI_HOLD_TTL=10m")
+	api, _, _, stop, err := postgresAPI(o)
+	if err != nil {
+		return f, err
+	}
+	defer stop()
+	users, err := seed(newClient(api.base, 8), 200, 0, 8, "streams")
+	if err != nil {
+		return f, err
+	}
+	c := &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: openStreams + 100,
+		MaxConnsPerHost: openStreams + 100, DisableCompression: true}}
+	var directs, throughs []result
+	for round := 1; round <= o.rounds; round++ {
+		logf("streams round %d: %d concurrent streams, straight to the model and through the server", round, streamConcurrency)
+		runs := []func(){
+			func() { directs = append(directs, firstByteLoop(o, c, model.url+"/chat/completions", nil)) },
+			func() {
+				if round == 1 {
+					profile(o, api, "streams")
+				}
+				throughs = append(throughs, firstByteLoop(o, c, api.base+"/api/v1/ai/chat/stream", users))
+			},
+		}
+		if round%2 == 0 {
+			runs[0], runs[1] = runs[1], runs[0]
+		}
+		for _, run := range runs {
+			run()
+		}
+	}
+	f.direct, f.through = median(directs), median(throughs)
+	// The straight requests must carry what the model needs.
+	if f.direct.Errors > 0 {
+		return f, fmt.Errorf("the model failed %d of its own streams", f.direct.Errors)
+	}
+
+	logf("streams: %d streams held open", openStreams)
+	c.CloseIdleConnections()
+	time.Sleep(2 * time.Second)
+	f.idleRSS = api.rss()
+	model.holding.Store(true)
+	var wg sync.WaitGroup
+	var opened, failed atomic.Int64
+	started := make(chan struct{}, openStreams)
+	for i := range openStreams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodPost, api.base+"/api/v1/ai/chat/stream", strings.NewReader(`{"message": "Hold on"}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+users[i%len(users)].Token)
+			req.Header.Set("Idempotency-Key", newKey())
+			res, err := c.Do(req)
+			if err != nil {
+				failed.Add(1)
+				started <- struct{}{}
+				return
+			}
+			defer res.Body.Close()
+			br := bufio.NewReader(res.Body)
+			if _, err := br.ReadString('\n'); err != nil || res.StatusCode != http.StatusOK {
+				failed.Add(1)
+				started <- struct{}{}
+				return
+			}
+			opened.Add(1)
+			started <- struct{}{}
+			_, _ = bytes.NewBuffer(nil).ReadFrom(br)
+		}()
+	}
+	for range openStreams {
+		<-started
+	}
+	time.Sleep(3 * time.Second)
+	profile(o, api, "streams-open")
+	if o.profile != "" {
+		if res, err := http.Get(api.ops + "/debug/pprof/heap"); err == nil {
+			if out, err := os.Create(o.profile + "/streams-open-heap.pprof"); err == nil {
+				_, _ = io.Copy(out, res.Body)
+				out.Close()
+			}
+			res.Body.Close()
+		}
+		if res, err := http.Get(api.ops + "/debug/pprof/goroutine?debug=1"); err == nil {
+			if out, err := os.Create(o.profile + "/streams-open-goroutines.txt"); err == nil {
+				_, _ = io.Copy(out, res.Body)
+				out.Close()
+			}
+			res.Body.Close()
+		}
+	}
+	cpu0 := api.cpuTime()
+	time.Sleep(5 * time.Second)
+	f.openCPU = (api.cpuTime() - cpu0).Seconds() / 5 * 100
+	f.openRSS = api.rss()
+	f.opened, f.openedFails = int(opened.Load()), int(failed.Load())
+	model.once.Do(func() { close(model.release) })
+	wg.Wait()
+	return f, nil
+}
+
+// rss is the process's resident set size now (VmRSS), in MB.
+func (s *server) rss() float64 { return s.procStatus("VmRSS:") }
+
+func (s *server) procStatus(key string) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, key); ok {
+			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+			return float64(kb) / 1024
+		}
+	}
+	return 0
+}
+
+// cpuTime is the CPU time the process has used (user and system).
+func (s *server) cpuTime() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command's name (which may hold spaces).
+	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100 // clock ticks of 1/100 s
+}
+
+const (
+	streamOverheadGoal = 5 * time.Millisecond
+	openStreamsGoalMB  = 40
+)
+
+func printStreams(f streamFigures) {
+	fmt.Printf("\nThe assistant's stream, PostgreSQL --role=api, a local model answering at once (the answer over %s), %d streams open at all times\n\n",
+		answerLength, streamConcurrency)
+	w := newTable()
+	fmt.Fprintln(w, "\tstreams/s\tfirst byte p50\tp99\terrors\tgoal\t")
+	fmt.Fprintf(w, "straight to the model\t%.0f\t%s\t%s\t%d\t\t\n", f.direct.Rate, ms(f.direct.P50), ms(f.direct.P99), f.direct.Errors)
+	over := f.through.P50 - f.direct.P50
+	fmt.Fprintf(w, "through the server (POST /ai/chat/stream)\t%.0f\t%s\t%s\t%d\t+%s ≤ %s %s\t\n", f.through.Rate, ms(f.through.P50),
+		ms(f.through.P99), f.through.Errors, ms(over), ms(streamOverheadGoal), verdict(over <= streamOverheadGoal && f.through.Errors == 0))
+	_ = w.Flush()
+	extra := f.openRSS - f.idleRSS
+	fmt.Printf("\n%d streams held open (%d failed to open): api RSS %.0f MB against %.0f MB idle, +%.0f MB (goal ≤ %d MB %s); CPU while they wait %.1f%% of a core\n",
+		f.opened, f.openedFails, f.openRSS, f.idleRSS, extra, openStreamsGoalMB,
+		verdict(extra <= openStreamsGoalMB && f.openedFails == 0 && f.opened == openStreams), f.openCPU)
+}
