@@ -5,10 +5,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/perpetuaflow/api/platform/apperr"
 )
@@ -95,6 +97,24 @@ func (k Keyset[T]) after(q *gorm.DB, raw string) (*gorm.DB, error) {
 	return q.Where("("+k.Column+", id) "+op+" (?, ?)", c.At.UTC(), c.ID), nil
 }
 
+// literalLimit is a LIMIT and OFFSET written as numbers, not parameters: a
+// statement PostgreSQL plans once for every user (a prepared statement's
+// generic plan) then knows it reads one page, and keeps to the index of the
+// list's order instead of sorting a long-time user's rows (a parameter's
+// limit is planned as a tenth of the rows).
+type literalLimit struct{ limit, offset int }
+
+func (literalLimit) Name() string { return "LIMIT" }
+
+func (l literalLimit) Build(b clause.Builder) {
+	b.WriteString("LIMIT " + strconv.Itoa(l.limit))
+	if l.offset > 0 {
+		b.WriteString(" OFFSET " + strconv.Itoa(l.offset))
+	}
+}
+
+func (l literalLimit) MergeClause(c *clause.Clause) { c.Name, c.Expression = "", l }
+
 // Page returns the page w of q's rows in order k, and their total: kept's
 // when it is given (one or two rows of row_counts), else q's rows counted
 // up to CountCap past the page. One row more than the page is read, so that
@@ -111,7 +131,12 @@ func Page[T any](q *gorm.DB, k Keyset[T], w Window, kept *Kept) (Paged[T], error
 			return out, err
 		}
 	}
-	page = page.Order(k.order()).Offset(w.Offset).Limit(w.Limit + 1)
+	page = page.Order(k.order())
+	if q.Dialector.Name() == "postgres" {
+		page = page.Clauses(literalLimit{limit: w.Limit + 1, offset: w.Offset})
+	} else { // SQLite plans each statement anew; its LIMIT builder knows only gorm's own clause
+		page = page.Offset(w.Offset).Limit(w.Limit + 1)
+	}
 	if w.Offset > 0 {
 		page = q.Session(&gorm.Session{NewDB: true}).Model(new(T)).Where("id IN (?)", page.Select("id")).Order(k.order())
 	}

@@ -257,8 +257,8 @@ func printGrowth(name string, f growthFigures) {
 	fmt.Fprintf(w, "%s\t%.0f (cursor)\t%s\t%.0f\t%s\t%d\t%.2f\t≥ 0.50 %s\t\n", "completed at 10000: offset vs cursor", f.cursor.Rate,
 		ms(f.cursor.P99), f.deep.Rate, ms(f.deep.P99), f.cursor.Errors+f.deep.Errors, ratio, verdict(ratio >= 0.5))
 	ratio = f.cursor.Rate / f.first.Rate
-	fmt.Fprintf(w, "%s\t%.0f (offset 0)\t%s\t%.0f\t%s\t%d\t%.2f\t≥ 0.67 %s\t\n", "completed at 10000 by cursor vs the first page",
-		f.first.Rate, ms(f.first.P99), f.cursor.Rate, ms(f.cursor.P99), f.first.Errors+f.cursor.Errors, ratio, verdict(ratio >= growthGoal))
+	fmt.Fprintf(w, "%s\t%.0f (offset 0)\t%s\t%.0f\t%s\t%d\t%.2f\t\t\n", "completed at 10000 by cursor vs the first page",
+		f.first.Rate, ms(f.first.P99), f.cursor.Rate, ms(f.cursor.P99), f.first.Errors+f.cursor.Errors, ratio)
 	_ = w.Flush()
 }
 

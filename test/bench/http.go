@@ -357,14 +357,15 @@ func printHTTP(o options, f httpFigures) {
 	row := func(name string, r result, ceiling float64, ceilingName string, goal float64, rss float64) {
 		ratio := r.Rate / ceiling
 		ok := "met"
-		if ratio < goal || r.Errors > 0 || r.P99 > 10*r.P50 {
+		if ratio < goal || r.Errors > 0 || r.P99 > 5*r.P50 {
 			ok = "NOT MET"
 		}
 		fmt.Fprintf(w, "%s\t%.0f\t%s\t%s\t%d\t%.0f (%s)\t%.2f\t≥ %.1f %s\t%.0f MB\t\n", name, r.Rate, ms(r.P50), ms(r.P99), r.Errors,
 			ceiling, ceilingName, ratio, goal, ok, rss)
 	}
-	row("PostgreSQL GET /tasks?limit=25", f.read, f.pgRead, fmt.Sprintf("pgbench c=%d", f.pgReadAt), 0.5, f.rss)
-	row("PostgreSQL POST /tasks", f.write, f.pgWrite, fmt.Sprintf("pgbench c=%d", f.pgWriteAt), 0.4, f.rss)
+	// Goals: the ratio, no error, and p99 within 5 × p50.
+	row("PostgreSQL GET /tasks?limit=25", f.read, f.pgRead, fmt.Sprintf("pgbench c=%d", f.pgReadAt), 0.75, f.rss)
+	row("PostgreSQL POST /tasks", f.write, f.pgWrite, fmt.Sprintf("pgbench c=%d", f.pgWriteAt), 0.6, f.rss)
 	if o.sqlite {
 		row("SQLite GET /tasks?limit=25", f.sqliteRead, f.sqliteLoop, "Go loop", 0.5, f.sqliteRSS)
 	}
@@ -373,11 +374,7 @@ func printHTTP(o options, f httpFigures) {
 		fmt.Printf("\nstart to ready on SQLite: %s on a new database, %s on an existing one (goal ≤ 300 ms)\n",
 			ms(f.readyNew), ms(f.readyOld))
 	}
-	rssOK := "met"
-	if f.rss > 60 {
-		rssOK = "NOT MET"
-	}
-	fmt.Printf("peak RSS of the api process (--role=api, PostgreSQL): %.0f MB, goal ≤ 60 MB %s", f.rss, rssOK)
+	fmt.Printf("peak RSS of the api process (--role=api, PostgreSQL, no soft memory limit): %.0f MB", f.rss)
 	if o.sqlite {
 		fmt.Printf("; the SQLite row's is one process running api and worker (--role=all)")
 	}

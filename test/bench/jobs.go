@@ -36,9 +36,10 @@ type jobFigures struct {
 	remindersCreatedIn time.Duration
 }
 
-// benchJobs: reminders due within one minute, fired by a --role=worker
-// process (lag = the notification's created_at less the reminder's
-// scheduled_at), then trivial jobs through the same queue machinery.
+// benchJobs: reminders due within -spread (100,000 over ten minutes by
+// default), fired by a --role=worker process (lag = the notification's
+// created_at less the reminder's scheduled_at), then trivial jobs through
+// the same queue machinery.
 func benchJobs(o options) error {
 	dbURL, drop, err := scratchDB(o.adminURL)
 	if err != nil {
@@ -65,7 +66,7 @@ func benchJobs(o options) error {
 	}
 	defer db.Close()
 
-	f := jobFigures{reminders: o.reminders, spread: time.Minute}
+	f := jobFigures{reminders: o.reminders, spread: o.spread}
 	if err := reminderLag(o, api, db, &f); err != nil {
 		return err
 	}
@@ -79,7 +80,7 @@ func benchJobs(o options) error {
 }
 
 // reminderLag creates o.reminders absolute in-app reminders through the
-// API, due evenly over one minute that starts once they all exist, and
+// API, due evenly over o.spread, which starts once they all exist, and
 // waits for their notifications.
 func reminderLag(o options, api *server, db *sql.DB, f *jobFigures) error {
 	c := newClient(api.base, 32)
@@ -277,12 +278,12 @@ func printJobs(o options, f jobFigures) {
 		}
 		return "NOT MET"
 	}
-	lagOK := f.p50 <= time.Second && f.p99 <= 3*time.Second
+	lagOK := f.p99 <= 2*time.Second
 	once := f.notified == f.reminders && f.fired == f.reminders && f.duplicate == 0
 	fmt.Printf("  reminders due within %s: %d (created through the API in %s)\n", f.spread, f.reminders, f.remindersCreatedIn.Round(time.Millisecond))
-	fmt.Printf("  lag p50 %s, p99 %s, max %s   (goal p50 ≤ 1 s, p99 ≤ 3 s: %s)\n",
+	fmt.Printf("  lag p50 %s, p99 %s, max %s   (goal p99 ≤ 2 s: %s)\n",
 		f.p50.Round(time.Millisecond), f.p99.Round(time.Millisecond), f.maxLag.Round(time.Millisecond), verdict(lagOK))
 	fmt.Printf("  fired %d, notifications %d, duplicates %d   (exactly once: %s)\n", f.fired, f.notified, f.duplicate, verdict(once))
-	fmt.Printf("  worker process peak RSS %.0f MB\n", f.workerRSS)
+	fmt.Printf("  worker process peak RSS %.0f MB   (goal ≤ 80 MB: %s)\n", f.workerRSS, verdict(f.workerRSS <= 80))
 	fmt.Printf("  trivial jobs: %d at %.0f jobs/s   (goal ≥ 2,000: %s)\n", f.trivial, f.trivialPerSecond, verdict(f.trivialPerSecond >= 2000))
 }

@@ -36,6 +36,7 @@ type options struct {
 	clients     []int
 	sqlite      bool
 	reminders   int
+	spread      time.Duration
 	jobs        int
 	work        string
 	profile     string
@@ -64,7 +65,8 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds (the table shows medians)")
 	flag.DurationVar(&o.pgbenchTime, "pgbench-time", 4*time.Second, "length of one pgbench run")
 	flag.BoolVar(&o.sqlite, "sqlite", true, "also measure the embedded SQLite")
-	flag.IntVar(&o.reminders, "reminders", 10000, "jobs bench: reminders due within one minute")
+	flag.IntVar(&o.reminders, "reminders", 100_000, "jobs bench: reminders due within -spread")
+	flag.DurationVar(&o.spread, "spread", 10*time.Minute, "jobs bench: the reminders are due evenly over this long")
 	flag.IntVar(&o.jobs, "jobs", 20000, "jobs bench: trivial jobs")
 	flag.BoolVar(&o.growth, "growth", true, "also measure a long-time user against a new one (both databases)")
 	flag.DurationVar(&o.growthDuration, "growth-duration", 4*time.Second, "growth bench: length of one path's run for one user")

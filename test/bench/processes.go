@@ -57,7 +57,9 @@ func benchProcesses(o options, api *server, env []string, users []seeded, reset 
 	for round := 1; round <= o.rounds; round++ {
 		logf("processes round %d: one api process, then two, same load", round)
 		runs := []func(){
-			func() { ones = append(ones, closedLoop(o.concurrency, time.Second, o.duration, mixed([]*wire{one}, users))) },
+			func() {
+				ones = append(ones, closedLoop(o.concurrency, time.Second, o.duration, mixed([]*wire{one}, users)))
+			},
 			func() {
 				twos = append(twos, closedLoop(o.concurrency, time.Second, o.duration, mixed([]*wire{one, other}, users)))
 			},
