@@ -360,7 +360,7 @@ func printHTTP(o options, f httpFigures) {
 		if ratio < goal || r.Errors > 0 || r.P99 > 5*r.P50 {
 			ok = "NOT MET"
 		}
-		fmt.Fprintf(w, "%s\t%.0f\t%s\t%s\t%d\t%.0f (%s)\t%.2f\t≥ %.1f %s\t%.0f MB\t\n", name, r.Rate, ms(r.P50), ms(r.P99), r.Errors,
+		fmt.Fprintf(w, "%s\t%.0f\t%s\t%s\t%d\t%.0f (%s)\t%.2f\t≥ %.2f %s\t%.0f MB\t\n", name, r.Rate, ms(r.P50), ms(r.P99), r.Errors,
 			ceiling, ceilingName, ratio, goal, ok, rss)
 	}
 	// Goals: the ratio, no error, and p99 within 5 × p50.
