@@ -132,6 +132,26 @@ func TestSubtaskChangesRacingOnOneTask(t *testing.T) {
 	}
 }
 
+// TestConcurrentNoteCreatesStopAtTheLimit: the notes limit reads the count
+// row_counts keeps (not a count of the user's notes) under the user's notes
+// lock; of 16 creates released together with 3 notes already there, exactly
+// the free limit's 10 notes exist afterwards, and the kept count agrees.
+func TestConcurrentNoteCreatesStopAtTheLimit(t *testing.T) {
+	t.Parallel()
+	app := testkit.Start(t)
+	u := app.SignIn(t, "alice@example.com")
+	for i := range 3 {
+		create(t, app, u, "/api/v1/notes", map[string]any{"content": title(i)})
+	}
+	rs := app.Burst(t, racersEach(16, u, http.MethodPost, "/api/v1/notes",
+		func(i int) any { return map[string]any{"content": title(i + 3)} }))
+	if n := expectStatuses(t, "create", rs, http.StatusCreated, http.StatusConflict)[http.StatusCreated]; n != 7 {
+		t.Fatalf("%d notes created beside 3, want 7 (the free limit of 10)", n)
+	}
+	count(t, app, 10, "notes", "user_id = ?", u.ID)
+	checkKept(t, app, "notes raced")
+}
+
 func TestConcurrentSubtaskAddsStopAtTheLimit(t *testing.T) {
 	t.Parallel()
 	app := testkit.Start(t)
