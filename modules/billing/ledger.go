@@ -1,9 +1,11 @@
 package billing
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,25 +58,9 @@ func lockUser(tx *gorm.DB, userID uuid.UUID) error {
 
 // creditSums are the lists of row_counts that keep, per user, the sum of
 // the ledger's amounts of each kind (a trigger on credit_ledger adds each
-// row's amount in the writer's transaction): a balance costs the same
-// whatever the length of the user's history.
+// row's amount in the writer's transaction): the balance routes read it
+// without a lock, whatever the length of the user's history.
 var creditSums = []string{"credits:" + KindDaily, "credits:" + KindSubscription, "credits:" + KindPurchased, "credits:" + KindKickstart}
-
-// balance is the user's balance by kind.
-func balance(tx *gorm.DB, userID uuid.UUID) (Balance, error) {
-	var rows []struct {
-		List string
-		N    int
-	}
-	if err := tx.Raw("SELECT list, n FROM row_counts WHERE user_id = ? AND list IN ?", userID, creditSums).Scan(&rows).Error; err != nil {
-		return Balance{}, fmt.Errorf("sum credits: %w", err)
-	}
-	var b Balance
-	for _, r := range rows {
-		b.add(strings.TrimPrefix(r.List, "credits:"), r.N)
-	}
-	return b, nil
-}
 
 func (b *Balance) add(kind string, n int) {
 	switch kind {
@@ -89,20 +75,30 @@ func (b *Balance) add(kind string, n int) {
 	}
 }
 
-// book holds a user's locked ledger while a change is made: the balance
-// as it is after each row written.
+// book holds a user's locked ledger while a change is made: the lots with
+// credits left and the balance as it is after each row written.
+//
+// Every credit is in a lot (a grant or a release row) until it is taken:
+// the balance of a kind is what its lots have left, which equals the sum of
+// its rows' amounts (each row that takes credits takes them from lots).
+// One read after the lock finds all a change needs: the lots, today's
+// daily grant and the rows of the hold it concerns.
 type book struct {
 	l      *Ledger
 	tx     *gorm.DB
 	userID uuid.UUID
 	now    time.Time
 	bal    Balance
+	lots   []*Entry // with credits left, oldest first
+	daily  bool     // today's daily grant is written
+	hold   []Entry  // the rows of the hold asked about, in the order written
 }
 
 // open locks the user's ledger, expires what is due and grants the day's
-// credits (once a UTC day).
-func (l *Ledger) open(ctx context.Context, tx *gorm.DB, userID uuid.UUID) (*book, error) {
-	b, err := l.openWithoutDaily(tx, userID)
+// credits (once a UTC day). holdID names the hold the change concerns
+// (uuid.Nil: none).
+func (l *Ledger) open(ctx context.Context, tx *gorm.DB, userID, holdID uuid.UUID) (*book, error) {
+	b, err := l.openWithoutDaily(tx, userID, holdID)
 	if err != nil {
 		return nil, err
 	}
@@ -111,26 +107,64 @@ func (l *Ledger) open(ctx context.Context, tx *gorm.DB, userID uuid.UUID) (*book
 
 // openWithoutDaily is open without the day's grant (sign-up: the welcome
 // credits come first).
-func (l *Ledger) openWithoutDaily(tx *gorm.DB, userID uuid.UUID) (*book, error) {
+func (l *Ledger) openWithoutDaily(tx *gorm.DB, userID, holdID uuid.UUID) (*book, error) {
 	if err := lockUser(tx, userID); err != nil {
 		return nil, err
 	}
 	b := &book{l: l, tx: tx, userID: userID, now: l.clock.Now()}
-	var err error
-	if b.bal, err = balance(tx, userID); err != nil {
-		return nil, err
+	// Three indexes (the live lots', the once keys', the holds') answer
+	// the three parts; a row in two of them comes once.
+	var rows []Entry
+	err := tx.Raw(`SELECT * FROM credit_ledger WHERE user_id = ? AND remaining > 0
+		UNION SELECT * FROM credit_ledger WHERE user_id = ? AND once_key = ?
+		UNION SELECT * FROM credit_ledger WHERE user_id = ? AND hold_id = ?
+		ORDER BY created_at, id`, userID, userID, dailyKey(b.now), userID, holdID).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("read credit lots: %w", err)
+	}
+	for i := range rows {
+		r := &rows[i]
+		if r.Remaining > 0 {
+			b.lots = append(b.lots, r)
+			b.bal.add(r.Kind, r.Remaining)
+		}
+		if r.OnceKey != nil && *r.OnceKey == dailyKey(b.now) {
+			b.daily = true
+		}
+		if holdID != uuid.Nil && r.HoldID != nil && *r.HoldID == holdID {
+			b.hold = append(b.hold, *r)
+		}
 	}
 	return b, b.expireDue()
 }
 
-// write appends one row and moves the balance.
+// write appends one row and moves the balance; a row with credits left is
+// a lot to take from.
 func (b *book) write(e *Entry) error {
 	b.bal.add(e.Kind, e.Amount)
 	e.ID, e.UserID, e.BalanceAfter, e.CreatedAt = id.New(), b.userID, b.bal.Total(), b.now
 	if err := b.tx.Create(e).Error; err != nil {
 		return fmt.Errorf("write ledger: %w", err)
 	}
+	b.keep(e)
 	return nil
+}
+
+// keep adds a row just written to the lots when it has credits left.
+func (b *book) keep(e *Entry) {
+	if e.OnceKey != nil && *e.OnceKey == dailyKey(b.now) {
+		b.daily = true
+	}
+	if e.Remaining <= 0 {
+		return
+	}
+	b.lots = append(b.lots, e)
+	slices.SortStableFunc(b.lots, func(x, y *Entry) int {
+		if c := x.CreatedAt.Compare(y.CreatedAt); c != 0 {
+			return c
+		}
+		return bytes.Compare(x.ID[:], y.ID[:])
+	})
 }
 
 // grant adds credits of kind, once per onceKey when one is given; it
@@ -145,11 +179,15 @@ func (b *book) grant(kind, entry string, amount int, desc string, onceKey string
 	e := &Entry{Kind: kind, Entry: entry, Amount: amount, Remaining: amount, Description: desc, ExpiresAt: expires}
 	if onceKey != "" {
 		e.OnceKey = &onceKey
-		var n int64
-		if err := b.tx.Model(&Entry{}).Where("user_id = ? AND once_key = ?", b.userID, onceKey).Count(&n).Error; err != nil {
-			return false, err
+		granted := b.daily && onceKey == dailyKey(b.now) // read with the lots
+		if onceKey != dailyKey(b.now) {
+			var n int64
+			if err := b.tx.Model(&Entry{}).Where("user_id = ? AND once_key = ?", b.userID, onceKey).Count(&n).Error; err != nil {
+				return false, err
+			}
+			granted = n > 0
 		}
-		if n > 0 {
+		if granted {
 			return false, nil
 		}
 	}
@@ -165,19 +203,14 @@ func (b *book) grant(kind, entry string, amount int, desc string, onceKey string
 		b.bal.add(kind, -amount)
 		return false, nil
 	}
+	b.keep(e)
 	return true, nil
 }
 
 // grantDaily grants today's daily credits (the tier's plus perks), once a
 // UTC day; they expire at the next UTC midnight.
 func (b *book) grantDaily(ctx context.Context) error {
-	// Granted already today (every request but the day's first): nothing
-	// more to read.
-	var today int64
-	if err := b.tx.Model(&Entry{}).Where("user_id = ? AND once_key = ?", b.userID, dailyKey(b.now)).Count(&today).Error; err != nil {
-		return err
-	}
-	if today > 0 {
+	if b.daily { // every request but the day's first
 		return nil
 	}
 	p, err := b.l.users.Principal(ctx, b.tx, b.userID)
@@ -197,12 +230,15 @@ func (b *book) grantDaily(ctx context.Context) error {
 	return err
 }
 
-// grantsWithCredits are the user's grants of kind with credits left,
-// oldest first.
-func (b *book) grantsWithCredits(kind string) ([]Entry, error) {
-	var out []Entry
-	err := b.tx.Where("user_id = ? AND kind = ? AND remaining > 0", b.userID, kind).Order("created_at, id").Find(&out).Error
-	return out, err
+// lotsOf are the user's lots of kind with credits left, oldest first.
+func (b *book) lotsOf(kind string) []*Entry {
+	var out []*Entry
+	for _, g := range b.lots {
+		if g.Kind == kind && g.Remaining > 0 {
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 // take removes n credits from lot g (its Remaining).
@@ -211,15 +247,10 @@ func (b *book) take(g *Entry, n int) error {
 	return b.tx.Model(&Entry{}).Where("id = ?", g.ID).Update("remaining", g.Remaining).Error
 }
 
-// expire writes off what is left of the grants of kind that pass filter.
+// expire writes off what is left of the lots of kind that pass filter.
 func (b *book) expire(kind, desc string, filter func(*Entry) bool) (int, error) {
-	grants, err := b.grantsWithCredits(kind)
-	if err != nil {
-		return 0, err
-	}
 	total := 0
-	for i := range grants {
-		g := &grants[i]
+	for _, g := range b.lotsOf(kind) {
 		if !filter(g) {
 			continue
 		}
@@ -235,27 +266,13 @@ func (b *book) expire(kind, desc string, filter func(*Entry) bool) (int, error) 
 	return total, nil
 }
 
-// expireDue writes off the grants whose time has passed: one read (of the
-// live lots' partial index) finds them, usually none.
+// expireDue writes off the lots whose time has passed (usually none).
 func (b *book) expireDue() error {
-	var due []Entry
-	if err := b.tx.Where("user_id = ? AND remaining > 0 AND expires_at <= ?", b.userID, b.now).
-		Order("created_at, id").Find(&due).Error; err != nil {
-		return err
-	}
 	for _, kind := range spendOrder { // the order the rows were always written in
-		for i := range due {
-			g := &due[i]
-			if g.Kind != kind {
-				continue
-			}
-			n := g.Remaining
-			if err := b.take(g, n); err != nil {
-				return err
-			}
-			if err := b.write(&Entry{Kind: kind, Entry: EntryExpire, Amount: -n, Description: "expired"}); err != nil {
-				return err
-			}
+		if _, err := b.expire(kind, "expired", func(g *Entry) bool {
+			return g.ExpiresAt != nil && !g.ExpiresAt.After(b.now)
+		}); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -283,17 +300,13 @@ func (b *book) draw(amount int, entry, reason string, holdID *uuid.UUID, lapses 
 		if left == 0 {
 			break
 		}
-		grants, err := b.grantsWithCredits(kind)
-		if err != nil {
-			return err
-		}
 		taken := 0
-		for i := range grants {
-			n := min(grants[i].Remaining, left-taken)
+		for _, g := range b.lotsOf(kind) {
+			n := min(g.Remaining, left-taken)
 			if n == 0 {
 				break
 			}
-			if err := b.take(&grants[i], n); err != nil {
+			if err := b.take(g, n); err != nil {
 				return err
 			}
 			taken += n
@@ -309,16 +322,19 @@ func (b *book) draw(amount int, entry, reason string, holdID *uuid.UUID, lapses 
 	return nil
 }
 
-// openHold returns the rows of the user's hold that is still open (none
-// when it was settled, released or never made), in the order written.
-func (b *book) openHold(holdID uuid.UUID) ([]Entry, int, error) {
+// openHold returns the rows of the hold read with the lots that are still
+// open (none when it was settled, released or never made), in the order
+// written, and the credits they hold.
+func (b *book) openHold() ([]Entry, int) {
 	var rows []Entry
-	err := b.tx.Where("user_id = ? AND hold_id = ? AND entry = ?", b.userID, holdID, EntryHold).Order("created_at, id").Find(&rows).Error
 	held := 0
-	for _, r := range rows {
-		held -= r.Amount
+	for _, r := range b.hold {
+		if r.Entry == EntryHold {
+			rows = append(rows, r)
+			held -= r.Amount
+		}
 	}
-	return rows, held, err
+	return rows, held
 }
 
 var errHoldChanged = errors.New("a credit hold changed while its user's ledger was locked")
@@ -366,7 +382,7 @@ func (b *book) giveBack(rows []Entry, n int, reason string) error {
 // transaction is waited for); 402 INSUFFICIENT_CREDITS, changing nothing, when the
 // balance is short.
 func (l *Ledger) Spend(ctx context.Context, tx *gorm.DB, userID uuid.UUID, amount int, reason string) (Balance, error) {
-	b, err := l.open(ctx, tx.WithContext(ctx), userID)
+	b, err := l.open(ctx, tx.WithContext(ctx), userID, uuid.Nil)
 	if err != nil {
 		return Balance{}, err
 	}
@@ -378,15 +394,11 @@ func (l *Ledger) Spend(ctx context.Context, tx *gorm.DB, userID uuid.UUID, amoun
 
 // Hold implements Credits.
 func (l *Ledger) Hold(ctx context.Context, tx *gorm.DB, userID, holdID uuid.UUID, amount int, reason string, until time.Time) (Balance, error) {
-	b, err := l.open(ctx, tx.WithContext(ctx), userID)
+	b, err := l.open(ctx, tx.WithContext(ctx), userID, holdID)
 	if err != nil {
 		return Balance{}, err
 	}
-	var made int64
-	if err := b.tx.Model(&Entry{}).Where("user_id = ? AND hold_id = ?", userID, holdID).Count(&made).Error; err != nil {
-		return Balance{}, err
-	}
-	if made > 0 {
+	if len(b.hold) > 0 {
 		return b.bal, nil // once per id: a job that runs again holds nothing more
 	}
 	if amount > maxCredits {
@@ -400,14 +412,11 @@ func (l *Ledger) Hold(ctx context.Context, tx *gorm.DB, userID, holdID uuid.UUID
 
 // Settle implements Credits.
 func (l *Ledger) Settle(ctx context.Context, tx *gorm.DB, userID, holdID uuid.UUID, amount int, reason string) (Balance, error) {
-	b, err := l.open(ctx, tx.WithContext(ctx), userID)
+	b, err := l.open(ctx, tx.WithContext(ctx), userID, holdID)
 	if err != nil {
 		return Balance{}, err
 	}
-	rows, held, err := b.openHold(holdID)
-	if err != nil {
-		return Balance{}, err
-	}
+	rows, held := b.openHold()
 	if len(rows) > 0 {
 		if err := b.closeHold(holdID, rows, EntrySpend); err != nil {
 			return Balance{}, err
@@ -426,13 +435,13 @@ func (l *Ledger) Settle(ctx context.Context, tx *gorm.DB, userID, holdID uuid.UU
 
 // Release implements Credits.
 func (l *Ledger) Release(ctx context.Context, tx *gorm.DB, userID, holdID uuid.UUID) (bool, error) {
-	b, err := l.open(ctx, tx.WithContext(ctx), userID)
+	b, err := l.open(ctx, tx.WithContext(ctx), userID, holdID)
 	if err != nil {
 		return false, err
 	}
-	rows, held, err := b.openHold(holdID)
-	if err != nil || len(rows) == 0 {
-		return false, err
+	rows, held := b.openHold()
+	if len(rows) == 0 {
+		return false, nil
 	}
 	if err := b.closeHold(holdID, rows, EntryReleased); err != nil {
 		return false, err
@@ -471,7 +480,7 @@ func (l *Ledger) ReleaseLapsed(ctx context.Context) (int, error) {
 
 // Balance implements Credits.
 func (l *Ledger) Balance(ctx context.Context, tx *gorm.DB, userID uuid.UUID) (Balance, error) {
-	b, err := l.open(ctx, tx.WithContext(ctx), userID)
+	b, err := l.open(ctx, tx.WithContext(ctx), userID, uuid.Nil)
 	if err != nil {
 		return Balance{}, err
 	}
@@ -543,7 +552,7 @@ var historyOrder = database.Keyset[Entry]{List: "credits", Column: "created_at",
 
 // GrantKickstart grants the sign-up credits (once).
 func (l *Ledger) GrantKickstart(ctx context.Context, tx *gorm.DB, userID uuid.UUID) error {
-	b, err := l.openWithoutDaily(tx, userID)
+	b, err := l.openWithoutDaily(tx, userID, uuid.Nil)
 	if err != nil {
 		return err
 	}
@@ -554,7 +563,7 @@ func (l *Ledger) GrantKickstart(ctx context.Context, tx *gorm.DB, userID uuid.UU
 // GrantPurchase grants purchased credits (never expiring), once per key (a
 // payment).
 func (l *Ledger) GrantPurchase(ctx context.Context, tx *gorm.DB, userID uuid.UUID, credits int, key string) (bool, Balance, error) {
-	b, err := l.open(ctx, tx, userID)
+	b, err := l.open(ctx, tx, userID, uuid.Nil)
 	if err != nil {
 		return false, Balance{}, err
 	}
@@ -576,7 +585,7 @@ func (l *Ledger) PurchasedSince(tx *gorm.DB, userID uuid.UUID, t time.Time) (int
 // date of their own: the next renewal, or the end of the subscription,
 // writes them off.
 func (l *Ledger) RenewSubscription(ctx context.Context, tx *gorm.DB, userID uuid.UUID, monthly int, periodEnd time.Time, key string) error {
-	b, err := l.open(ctx, tx, userID)
+	b, err := l.open(ctx, tx, userID, uuid.Nil)
 	if err != nil {
 		return err
 	}
@@ -604,7 +613,7 @@ func (l *Ledger) RenewSubscription(ctx context.Context, tx *gorm.DB, userID uuid
 // EndSubscriptionCredits writes off the subscription credits (the free tier
 // has none).
 func (l *Ledger) EndSubscriptionCredits(ctx context.Context, tx *gorm.DB, userID uuid.UUID) error {
-	b, err := l.open(ctx, tx, userID)
+	b, err := l.open(ctx, tx, userID, uuid.Nil)
 	if err != nil {
 		return err
 	}
@@ -627,7 +636,7 @@ func (l *Ledger) ExpireDue(ctx context.Context) (int, error) {
 	}
 	for _, u := range users {
 		if err := l.db.Tx(ctx, func(tx *gorm.DB) error {
-			_, err := l.open(ctx, tx, u)
+			_, err := l.open(ctx, tx, u, uuid.Nil)
 			return err
 		}); err != nil {
 			return 0, err

@@ -26,9 +26,21 @@ var keptLists = map[string]string{
 }
 
 // checkKept compares every kept count with the rows it counts, for every
-// user.
+// user, and the ledger's amounts with what its lots have left (the
+// balance a change reads).
 func checkKept(t *testing.T, app *testkit.App, step string) {
 	t.Helper()
+	var broken []struct {
+		UserID, Kind  string
+		Amounts, Lots int64
+	}
+	if err := app.DB.Gorm.Raw(`SELECT user_id, kind, SUM(amount) AS amounts, SUM(remaining) AS lots FROM credit_ledger
+		GROUP BY user_id, kind HAVING SUM(amount) <> SUM(remaining)`).Scan(&broken).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(broken) > 0 {
+		t.Fatalf("%s: the ledger's amounts and its lots differ: %+v", step, broken)
+	}
 	for list, query := range keptLists {
 		var rows, kept []struct {
 			UserID string
