@@ -11,7 +11,6 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/perpetuaflow/api/modules/auth"
 	"github.com/perpetuaflow/api/modules/billing"
@@ -104,25 +103,21 @@ func (s *Service) admit(ctx context.Context, p auth.Principal, kind string, cost
 		if _, err := s.credits.Hold(ctx, tx, p.UserID, a.hold, cost, reasons[kind], now.Add(s.cfg.HoldTTL)); err != nil {
 			return err
 		}
-		row := Session{SessionID: p.SessionID, UserID: p.UserID, CreatedAt: now, UpdatedAt: now}
-		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error; err != nil {
-			return fmt.Errorf("open ai session: %w", err)
+		// Compare-and-set in one statement: concurrent requests of one
+		// session never take more than the cap between them.
+		var counted []int
+		err := tx.Raw(`INSERT INTO ai_sessions (session_id, user_id, requests, created_at, updated_at) VALUES (?, ?, 1, ?, ?)
+			ON CONFLICT (session_id) DO UPDATE SET requests = ai_sessions.requests + 1, updated_at = excluded.updated_at
+			WHERE ai_sessions.user_id = excluded.user_id AND ai_sessions.requests < ?
+			RETURNING requests`, p.SessionID, p.UserID, now, now, s.cfg.SessionRequests).Scan(&counted).Error
+		if err != nil {
+			return fmt.Errorf("count ai request: %w", err)
 		}
-		// Compare-and-set: concurrent requests of one session never take
-		// more than the cap between them.
-		res := tx.Model(&Session{}).Where("session_id = ? AND user_id = ? AND requests < ?", p.SessionID, p.UserID, s.cfg.SessionRequests).
-			Updates(map[string]any{"requests": gorm.Expr("requests + 1"), "updated_at": now})
-		if res.Error != nil {
-			return fmt.Errorf("count ai request: %w", res.Error)
-		}
-		if res.RowsAffected == 0 {
+		if len(counted) == 0 {
 			return apperr.New(apperr.KindTooManyRequests, CodeSessionLimit,
 				"this sign-in has used its %d AI requests; sign in again to continue", s.cfg.SessionRequests)
 		}
-		if err := tx.Where("session_id = ?", p.SessionID).Take(&row).Error; err != nil {
-			return err
-		}
-		a.left = s.cfg.SessionRequests - row.Requests
+		a.left = s.cfg.SessionRequests - counted[0]
 		return nil
 	})
 	if err != nil {
