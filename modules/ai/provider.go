@@ -26,6 +26,9 @@ var errNotConfigured = apperr.New(apperr.KindUnavailable, CodeAIUnavailable,
 	"the AI assistant is not configured on this server: set OPENAI_API_KEY (and OPENAI_BASE_URL and OPENAI_MODEL "+
 		"for another OpenAI-compatible server)")
 
+// providerIdleConns is how many idle connections to the provider are kept.
+const providerIdleConns = 256
+
 // provider is the OpenAI-compatible chat-completions endpoint.
 type provider struct {
 	client  *openai.Client
@@ -39,7 +42,13 @@ func newProvider(cfg Config) *provider {
 	if cfg.BaseURL != "" {
 		c.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	}
-	c.HTTPClient = &http.Client{Transport: watchingTransport{base: http.DefaultTransport}}
+	// One host serves every request, many at once (streams stay open for
+	// seconds): keep their connections for the next request instead of the
+	// default two, so a busy server does not dial (and shake hands over
+	// TLS) for each one.
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = providerIdleConns
+	c.HTTPClient = &http.Client{Transport: watchingTransport{base: t}}
 	return &provider{client: openai.NewClientWithConfig(c), model: cfg.Model, timeout: cfg.Timeout, ok: cfg.APIKey != ""}
 }
 
