@@ -24,7 +24,8 @@ import (
 // answer over two seconds, as a model writes. 200 streams are open at all
 // times, each followed by the next as it ends, through the server
 // (--role=api on PostgreSQL: sign-in check, the credits held in the
-// ledger, the model asked, the charge settled) and straight to the model;
+// ledger, the model asked, the charge settled) and straight to the model,
+// beginning spread over an answer's length so that they arrive evenly;
 // the difference of the two first-byte p50s is our overhead (goal ≤ 5 ms). Then 1,000 streams are opened and held open by
 // the model: the api process's resident memory over its idle figure (goal
 // ≤ 40 MB) and its CPU while they wait.
@@ -147,10 +148,15 @@ func firstByteLoop(o options, c *http.Client, url string, users []seeded) result
 	}
 	var mu sync.Mutex
 	var firsts []time.Duration
-	r := closedLoop(streamConcurrency, time.Second, o.duration, func(w, i int) bool {
+	// The streams begin spread over one answer's length, so that they
+	// arrive evenly (as users do) rather than in waves of 200 at once.
+	r := closedLoop(streamConcurrency, answerLength+time.Second, o.duration, func(w, i int) bool {
+		if i == 0 {
+			time.Sleep(time.Duration(w) * answerLength / streamConcurrency)
+		}
 		token := ""
 		if users != nil {
-			token = users[(w*7+i)%len(users)].Token
+			token = users[w%len(users)].Token // each worker is one user, who asks one thing at a time
 		}
 		d, ok := ttfb(c, url, token, body)
 		if ok {
@@ -217,6 +223,8 @@ func benchStreams(o options) (streamFigures, error) {
 	c.CloseIdleConnections()
 	time.Sleep(2 * time.Second)
 	f.idleRSS = api.rss()
+	saveMetrics(o, api, "streams-idle-metrics.txt")
+	saveProfile(o, api, "heap", "streams-idle-heap.pprof")
 	model.holding.Store(true)
 	var wg sync.WaitGroup
 	var opened, failed atomic.Int64
@@ -252,22 +260,9 @@ func benchStreams(o options) (streamFigures, error) {
 	}
 	time.Sleep(3 * time.Second)
 	profile(o, api, "streams-open")
-	if o.profile != "" {
-		if res, err := http.Get(api.ops + "/debug/pprof/heap"); err == nil {
-			if out, err := os.Create(o.profile + "/streams-open-heap.pprof"); err == nil {
-				_, _ = io.Copy(out, res.Body)
-				out.Close()
-			}
-			res.Body.Close()
-		}
-		if res, err := http.Get(api.ops + "/debug/pprof/goroutine?debug=1"); err == nil {
-			if out, err := os.Create(o.profile + "/streams-open-goroutines.txt"); err == nil {
-				_, _ = io.Copy(out, res.Body)
-				out.Close()
-			}
-			res.Body.Close()
-		}
-	}
+	saveMetrics(o, api, "streams-open-metrics.txt")
+	saveProfile(o, api, "heap", "streams-open-heap.pprof")
+	saveProfile(o, api, "goroutine?debug=1", "streams-open-goroutines.txt")
 	cpu0 := api.cpuTime()
 	time.Sleep(5 * time.Second)
 	f.openCPU = (api.cpuTime() - cpu0).Seconds() / 5 * 100
@@ -276,6 +271,39 @@ func benchStreams(o options) (streamFigures, error) {
 	model.once.Do(func() { close(model.release) })
 	wg.Wait()
 	return f, nil
+}
+
+// saveProfile keeps one of the process's profiles beside the others.
+func saveProfile(o options, s *server, kind, name string) {
+	if o.profile == "" {
+		return
+	}
+	res, err := http.Get(s.ops + "/debug/pprof/" + kind)
+	if err != nil {
+		return
+	}
+	defer res.Body.Close()
+	if out, err := os.Create(o.profile + "/" + name); err == nil {
+		_, _ = io.Copy(out, res.Body)
+		out.Close()
+	}
+}
+
+// saveMetrics keeps the process's metrics (its memory by class among
+// them) beside the profiles.
+func saveMetrics(o options, s *server, name string) {
+	if o.profile == "" {
+		return
+	}
+	res, err := http.Get(s.ops + "/metrics")
+	if err != nil {
+		return
+	}
+	defer res.Body.Close()
+	if out, err := os.Create(o.profile + "/" + name); err == nil {
+		_, _ = io.Copy(out, res.Body)
+		out.Close()
+	}
 }
 
 // rss is the process's resident set size now (VmRSS), in MB.
