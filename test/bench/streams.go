@@ -3,12 +3,14 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,14 +49,23 @@ type fakeModel struct {
 	once    sync.Once
 }
 
-func newFakeModel() (*fakeModel, error) {
+// newFakeModel starts a model over HTTPS (HTTP/2, as hosted providers
+// answer) when cert is given, else over plain HTTP/1.1 (as a model server
+// on the local network may).
+func newFakeModel(cert *tls.Certificate) (*fakeModel, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	m := &fakeModel{url: "http://" + ln.Addr().String() + "/v1", release: make(chan struct{})}
 	m.srv = &http.Server{Handler: http.HandlerFunc(m.serve), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = m.srv.Serve(ln) }()
+	if cert == nil {
+		go func() { _ = m.srv.Serve(ln) }()
+		return m, nil
+	}
+	m.url = "https://" + ln.Addr().String() + "/v1"
+	m.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
+	go func() { _ = m.srv.ServeTLS(ln, "", "") }()
 	return m, nil
 }
 
@@ -105,7 +116,13 @@ func (m *fakeModel) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 type streamFigures struct {
-	direct, through     result // time to first byte (P50/P99), streams per second
+	direct, through result      // time to first byte (P50/P99), streams per second
+	held            heldFigures // the model over HTTPS (HTTP/2)
+	heldPlain       heldFigures // the model over plain HTTP/1.1
+}
+
+// heldFigures are what openStreams streams held open cost the api process.
+type heldFigures struct {
 	idleRSS, openRSS    float64
 	openCPU             float64 // the api process's CPU while the streams wait, in % of one core
 	opened, openedFails int
@@ -175,15 +192,27 @@ func firstByteLoop(o options, c *http.Client, url string, users []seeded) result
 
 func benchStreams(o options) (streamFigures, error) {
 	var f streamFigures
-	model, err := newFakeModel()
+	certFile := filepath.Join(o.work, "model.pem")
+	cert, roots, err := selfSigned(certFile)
+	if err != nil {
+		return f, err
+	}
+	model, err := newFakeModel(&cert)
 	if err != nil {
 		return f, err
 	}
 	defer model.close()
-	o.env = append(o.env, "OPENAI_API_KEY=bench", "OPENAI_BASE_URL="+model.url, "RATE_LIMIT_AI=100000000",
+	plain, err := newFakeModel(nil)
+	if err != nil {
+		return f, err
+	}
+	defer plain.close()
+	o.env = append(o.env, "OPENAI_API_KEY=bench", "RATE_LIMIT_AI=100000000",
 		"PERPETUA_LIMITS_FREE_DAILY_AI_CREDITS=1000000", "PERPETUA_AI_SESSION_REQUESTS=1000000",
-		"PERPETUA_AI_TIMEOUT=2m", "PERPETUA_AI_HOLD_TTL=10m")
-	api, _, _, stop, err := postgresAPI(o)
+		"PERPETUA_AI_TIMEOUT=2m", "PERPETUA_AI_HOLD_TTL=10m", "SSL_CERT_FILE="+certFile)
+	base := o
+	base.env = append(slices.Clone(o.env), "OPENAI_BASE_URL="+model.url)
+	api, _, env, stop, err := postgresAPI(base)
 	if err != nil {
 		return f, err
 	}
@@ -193,7 +222,8 @@ func benchStreams(o options) (streamFigures, error) {
 		return f, err
 	}
 	c := &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: openStreams + 100,
-		MaxConnsPerHost: openStreams + 100, DisableCompression: true}}
+		MaxConnsPerHost: openStreams + 100, DisableCompression: true, ForceAttemptHTTP2: true,
+		TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}
 	var directs, throughs []result
 	for round := 1; round <= o.rounds; round++ {
 		logf("streams round %d: %d concurrent streams, straight to the model and through the server", round, streamConcurrency)
@@ -219,12 +249,34 @@ func benchStreams(o options) (streamFigures, error) {
 		return f, fmt.Errorf("the model failed %d of its own streams", f.direct.Errors)
 	}
 
-	logf("streams: %d streams held open", openStreams)
+	logf("streams: %d streams held open, the model over HTTPS", openStreams)
 	c.CloseIdleConnections()
+	f.held = holdOpen(o, c, api, model, users, "streams-open")
+	api.stop()
+
+	// The same on a process whose model answers over plain HTTP/1.1 (a
+	// connection and its two goroutines per stream), same database.
+	logf("streams: %d streams held open, the model over plain HTTP/1.1", openStreams)
+	env = append(slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "OPENAI_BASE_URL=") }),
+		"OPENAI_BASE_URL="+plain.url)
+	plainAPI, err := start(o, "api-plain", env, "serve", "--role=api")
+	if err != nil {
+		return f, err
+	}
+	defer plainAPI.stop()
+	c.CloseIdleConnections()
+	f.heldPlain = holdOpen(o, c, plainAPI, plain, users, "streams-open-plain")
+	return f, nil
+}
+
+// holdOpen opens openStreams streams that the model holds after its first
+// chunk, and reads what they cost the api process while they wait.
+func holdOpen(o options, c *http.Client, api *server, model *fakeModel, users []seeded, name string) heldFigures {
+	var f heldFigures
 	time.Sleep(2 * time.Second)
 	f.idleRSS = api.rss()
-	saveMetrics(o, api, "streams-idle-metrics.txt")
-	saveProfile(o, api, "heap", "streams-idle-heap.pprof")
+	saveMetrics(o, api, name+"-idle-metrics.txt")
+	saveProfile(o, api, "heap", name+"-idle-heap.pprof")
 	model.holding.Store(true)
 	var wg sync.WaitGroup
 	var opened, failed atomic.Int64
@@ -259,10 +311,10 @@ func benchStreams(o options) (streamFigures, error) {
 		<-started
 	}
 	time.Sleep(3 * time.Second)
-	profile(o, api, "streams-open")
-	saveMetrics(o, api, "streams-open-metrics.txt")
-	saveProfile(o, api, "heap", "streams-open-heap.pprof")
-	saveProfile(o, api, "goroutine?debug=1", "streams-open-goroutines.txt")
+	profile(o, api, name)
+	saveMetrics(o, api, name+"-metrics.txt")
+	saveProfile(o, api, "heap", name+"-heap.pprof")
+	saveProfile(o, api, "goroutine?debug=1", name+"-goroutines.txt")
 	cpu0 := api.cpuTime()
 	time.Sleep(5 * time.Second)
 	f.openCPU = (api.cpuTime() - cpu0).Seconds() / 5 * 100
@@ -270,7 +322,7 @@ func benchStreams(o options) (streamFigures, error) {
 	f.opened, f.openedFails = int(opened.Load()), int(failed.Load())
 	model.once.Do(func() { close(model.release) })
 	wg.Wait()
-	return f, nil
+	return f
 }
 
 // saveProfile keeps one of the process's profiles beside the others.
@@ -351,8 +403,20 @@ func printStreams(f streamFigures) {
 	fmt.Fprintf(w, "through the server (POST /ai/chat/stream)\t%.0f\t%s\t%s\t%d\t+%s ≤ %s %s\t\n", f.through.Rate, ms(f.through.P50),
 		ms(f.through.P99), f.through.Errors, ms(over), ms(streamOverheadGoal), verdict(over <= streamOverheadGoal && f.through.Errors == 0))
 	_ = w.Flush()
-	extra := f.openRSS - f.idleRSS
-	fmt.Printf("\n%d streams held open (%d failed to open): api RSS %.0f MB against %.0f MB idle, +%.0f MB (goal ≤ %d MB %s); CPU while they wait %.1f%% of a core\n",
-		f.opened, f.openedFails, f.openRSS, f.idleRSS, extra, openStreamsGoalMB,
-		verdict(extra <= openStreamsGoalMB && f.openedFails == 0 && f.opened == openStreams), f.openCPU)
+	for _, h := range []struct {
+		figures heldFigures
+		how     string
+		goal    bool
+	}{{f.held, "the model over HTTPS (HTTP/2, as hosted providers answer)", true},
+		{f.heldPlain, "the model over plain HTTP/1.1 (one connection per stream)", false}} {
+		extra := h.figures.openRSS - h.figures.idleRSS
+		goal := ""
+		if h.goal {
+			goal = fmt.Sprintf(" (goal ≤ %d MB %s)", openStreamsGoalMB, verdict(extra <= openStreamsGoalMB &&
+				h.figures.openedFails == 0 && h.figures.opened == openStreams))
+		}
+		fmt.Printf("\n%d streams held open, %s (%d failed to open): api RSS %.0f MB against %.0f MB idle, +%.0f MB%s; CPU while they wait %.1f%% of a core",
+			h.figures.opened, h.how, h.figures.openedFails, h.figures.openRSS, h.figures.idleRSS, extra, goal, h.figures.openCPU)
+	}
+	fmt.Println()
 }
