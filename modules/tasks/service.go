@@ -149,13 +149,29 @@ func (s *Service) create(ctx context.Context, tx *gorm.DB, p auth.Principal, in 
 	now := s.clock.Now()
 	t := Task{ID: id.New(), UserID: p.UserID, Title: title, Description: in.Description, Priority: priority,
 		DueDate: utcPtr(in.DueDate), EstimatedDuration: in.EstimatedDuration, Version: 1, CreatedAt: now, UpdatedAt: now}
-	if err := s.checkTaskLimit(ctx, tx, p); err != nil {
+	if err := s.insertWithinLimit(ctx, tx, p, &t); err != nil {
 		return nil, err
 	}
-	if err := tx.Create(&t).Error; err != nil {
-		return nil, fmt.Errorf("create task: %w", err)
-	}
 	return &t, s.bus.Publish(ctx, tx, taskCreated(&t))
+}
+
+// insertWithinLimit inserts t if the user has fewer active tasks than
+// their limit. Below the tier's own limit (nearly always) the count's
+// lock, its check and the insert are one statement on PostgreSQL; at it,
+// or on SQLite, the count is read and locked first and perks (which only
+// add) are read when the tier's limit is reached.
+func (s *Service) insertWithinLimit(ctx context.Context, tx *gorm.DB, p auth.Principal, t *Task) error {
+	inserted, err := database.InsertBelow(tx, t, lockActiveCountSQL, []any{p.UserID}, int64(s.cfg.limits(p.Tier).MaxTasks))
+	if err != nil || inserted {
+		return err
+	}
+	if err := s.checkTaskLimit(ctx, tx, p); err != nil {
+		return err
+	}
+	if err := tx.Create(t).Error; err != nil {
+		return fmt.Errorf("create task: %w", err)
+	}
+	return nil
 }
 
 // touchesMoreThanArchived reports whether the changes go beyond the
@@ -511,6 +527,11 @@ func (s *Service) checkTaskLimit(ctx context.Context, tx *gorm.DB, p auth.Princi
 	return nil
 }
 
+// lockActiveCountSQL returns the user's number of active tasks (as n) and
+// locks it (see lockActiveCount).
+const lockActiveCountSQL = `INSERT INTO task_counts (user_id, active) VALUES (?, 0)
+	ON CONFLICT (user_id) DO UPDATE SET active = task_counts.active RETURNING active AS n`
+
 // lockActiveCount reads the user's number of active tasks and locks it
 // until tx ends. Triggers on tasks keep the count (see the migration
 // active_task_counts); the upsert makes the row of a user who never had a
@@ -518,8 +539,7 @@ func (s *Service) checkTaskLimit(ctx context.Context, tx *gorm.DB, p auth.Princi
 // SELECT ... FOR UPDATE would.
 func lockActiveCount(tx *gorm.DB, userID uuid.UUID) (int64, error) {
 	var active int64
-	err := tx.Raw(`INSERT INTO task_counts (user_id, active) VALUES (?, 0)
-		ON CONFLICT (user_id) DO UPDATE SET active = task_counts.active RETURNING active`, userID).Row().Scan(&active)
+	err := tx.Raw(lockActiveCountSQL, userID).Row().Scan(&active)
 	if err != nil {
 		return 0, fmt.Errorf("count active tasks: %w", err)
 	}
