@@ -2,8 +2,10 @@ package adversarial
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,19 +17,38 @@ import (
 )
 
 var (
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
+	built    = make(chan struct{})
+	binary   string
+	buildErr error
 )
 
-// perpetua builds the binary once for the crash tests.
+// TestMain builds the binary for the crash tests while the others run, and
+// removes it after.
+func TestMain(m *testing.M) {
+	var cleanup func()
+	go func() {
+		defer close(built)
+		binary, cleanup, buildErr = testkit.BuildBinary()
+	}()
+	// Most of these tests wait (on processes, timers, the database), not
+	// compute: run four at a time rather than one per core, unless
+	// -parallel says otherwise.
+	flag.Parse()
+	if f := flag.Lookup("test.parallel"); f != nil && f.Value.String() == f.DefValue {
+		_ = f.Value.Set("4")
+	}
+	code := m.Run()
+	<-built
+	if cleanup != nil {
+		cleanup()
+	}
+	os.Exit(code)
+}
+
+// perpetua is the binary the crash tests run.
 func perpetua(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		var cleanup func()
-		binary, cleanup, buildErr = testkit.BuildBinary()
-		_ = cleanup // the temporary directory goes with the test process's
-	})
+	<-built
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
@@ -156,6 +177,7 @@ func (c *cluster) total(u *testkit.User, path string) int {
 // they can; the API process is killed with SIGKILL mid-stream. After a
 // restart every task whose creation was answered 201 is there.
 func TestAcknowledgedWritesSurviveKillDashNine(t *testing.T) {
+	t.Parallel() // each on its own database and ports; most of its time is waiting
 	c := startCluster(t)
 	const writers = 8
 	users := make([]*testkit.User, writers)
@@ -217,6 +239,7 @@ func TestAcknowledgedWritesSurviveKillDashNine(t *testing.T) {
 // due together; the worker is killed with SIGKILL while it fires them. After
 // a restart each has fired, and each made exactly one notification.
 func TestDueRemindersFireOnceAcrossAWorkerCrash(t *testing.T) {
+	t.Parallel() // each on its own database and ports; most of its time is waiting
 	c := startCluster(t)
 	// A slow worker (two at a time) so that the kill lands mid-way.
 	c.env = append(c.env, "PERPETUA_JOBS_WORKERS=2")
@@ -271,6 +294,7 @@ func TestDueRemindersFireOnceAcrossAWorkerCrash(t *testing.T) {
 // transcribed once, its held credits are charged once, and the user is
 // told once.
 func TestAnInterruptedTranscriptionCompletesOnce(t *testing.T) {
+	t.Parallel() // each on its own database and ports; most of its time is waiting
 	dg := testkit.NewDeepgram(t, testkit.Heard{Transcript: "call the plumber", Seconds: 45, Language: "en", Confidence: 0.9})
 	dg.Script(testkit.Heard{Hang: true})
 	checkout := testkit.NewCheckout(t)
@@ -358,6 +382,7 @@ func (c *cluster) payUpgrade(u *testkit.User, checkout *testkit.Checkout) *testk
 // that hold; once its time is over, credit_hold_release (on the worker)
 // gives it back.
 func TestAHoldOfAKilledAPIIsGivenBack(t *testing.T) {
+	t.Parallel() // each on its own database and ports; most of its time is waiting
 	o := testkit.NewOpenAI(t, testkit.Reply{Chunks: []string{"One", " two", " three"}, HoldAfter: 1})
 	c := startCluster(t, "OPENAI_API_KEY="+o.Key, "OPENAI_BASE_URL="+o.URL,
 		"PERPETUA_AI_TIMEOUT=2s", "PERPETUA_AI_STREAM_WRITE_TIMEOUT=1s", "PERPETUA_AI_HOLD_TTL=6s",
