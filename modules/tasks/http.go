@@ -114,14 +114,14 @@ func (h *handlers) Register(api huma.API) {
 		"A task with its subtasks and reminders", "Tasks"), h.get)
 	huma.Register(api, httpx.OneTransaction(httpx.Created(httpx.Route(http.MethodPost, "/api/v1/tasks", "tasks-create",
 		"Create a task", "Tasks"))), h.create)
-	huma.Register(api, httpx.Route(http.MethodPatch, "/api/v1/tasks/{id}", "tasks-update",
-		"Change a task", "Tasks"), h.update)
-	huma.Register(api, httpx.Route(http.MethodPut, "/api/v1/tasks/{id}", "tasks-replace",
-		"Change a task (same as PATCH)", "Tasks"), h.update)
-	huma.Register(api, httpx.Route(http.MethodPost, "/api/v1/tasks/{id}/complete", "tasks-complete",
-		"Complete a task (its subtasks are left alone)", "Tasks"), h.complete)
-	huma.Register(api, httpx.Route(http.MethodPost, "/api/v1/tasks/{id}/force-complete", "tasks-force-complete",
-		"Complete a task and all its open subtasks", "Tasks"), h.forceComplete)
+	huma.Register(api, httpx.OneTransaction(httpx.Route(http.MethodPatch, "/api/v1/tasks/{id}", "tasks-update",
+		"Change a task", "Tasks")), h.update)
+	huma.Register(api, httpx.OneTransaction(httpx.Route(http.MethodPut, "/api/v1/tasks/{id}", "tasks-replace",
+		"Change a task (same as PATCH)", "Tasks")), h.update)
+	huma.Register(api, httpx.OneTransaction(httpx.Route(http.MethodPost, "/api/v1/tasks/{id}/complete", "tasks-complete",
+		"Complete a task (its subtasks are left alone)", "Tasks")), h.complete)
+	huma.Register(api, httpx.OneTransaction(httpx.Route(http.MethodPost, "/api/v1/tasks/{id}/force-complete", "tasks-force-complete",
+		"Complete a task and all its open subtasks", "Tasks")), h.forceComplete)
 	huma.Register(api, httpx.Route(http.MethodDelete, "/api/v1/tasks/{id}", "tasks-delete",
 		"Delete a task (recoverable for a while)", "Tasks"), h.delete)
 	h.registerSubtasks(api)

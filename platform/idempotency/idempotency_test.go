@@ -266,6 +266,53 @@ func TestOneTransactionDuplicatesCommitOnce(t *testing.T) {
 	}
 }
 
+// A task's change and its completion are one-transaction routes too:
+// duplicates released together apply once (one version step, one activity
+// row, one record), and every answer is the first one's.
+func TestOneTransactionChangesAndCompletionsApplyOnce(t *testing.T) {
+	t.Parallel()
+	app := testkit.Start(t)
+	alice := app.SignIn(t, "alice@example.com")
+	task := app.Do(t, alice, http.MethodPost, "/api/v1/tasks", map[string]any{"title": "draft"}).
+		Expect(t, http.StatusCreated).Data(t)["id"].(string)
+	for _, c := range []struct {
+		method, path, action string
+		body                 map[string]any
+	}{
+		{http.MethodPatch, "/api/v1/tasks/" + task, "updated", map[string]any{"title": "renamed"}},
+		{http.MethodPost, "/api/v1/tasks/" + task + "/complete", "completed", map[string]any{}},
+	} {
+		key := uuid.NewString()
+		racers := make([]testkit.Racer, 8)
+		for i := range racers {
+			racers[i] = testkit.Racer{User: alice, Request: withKey(key, c.method, c.path, c.body)}
+		}
+		rs := app.Burst(t, racers)
+		replayed := 0
+		for _, r := range rs {
+			r.Expect(t, http.StatusOK)
+			if string(r.Body) != string(rs[0].Body) {
+				t.Fatalf("%s: answers differ:\n%s\n%s", c.action, rs[0].Body, r.Body)
+			}
+			if r.Header.Get("X-Idempotent-Replayed") == "true" {
+				replayed++
+			}
+		}
+		if replayed != len(rs)-1 {
+			t.Fatalf("%s: %d of %d answers replayed, want %d", c.action, replayed, len(rs), len(rs)-1)
+		}
+		if n := app.Count(t, "activity_log", "user_id = ? AND entity_type = 'task' AND action = ?", alice.ID, c.action); n != 1 {
+			t.Fatalf("%s: %d activity rows, want 1", c.action, n)
+		}
+		if n := app.Count(t, "idempotency_keys", "subject = ? AND idem_key = ? AND state = 'done'", alice.ID, key); n != 1 {
+			t.Fatalf("%s: %d stored answers, want 1", c.action, n)
+		}
+	}
+	if n := app.Count(t, "tasks", "id = ? AND version = 3 AND completed", task); n != 1 {
+		t.Fatal("the task is not at version 3 and completed: a duplicate applied again, or none applied")
+	}
+}
+
 // A refusal is stored like any answer below 500, and what the refused
 // request wrote before it failed is not kept.
 func TestOneTransactionRefusalIsStoredAndItsWritesAreNot(t *testing.T) {
