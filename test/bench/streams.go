@@ -326,33 +326,24 @@ func holdOpen(o options, c *http.Client, api *server, model *fakeModel, users []
 }
 
 // saveProfile keeps one of the process's profiles beside the others.
-func saveProfile(o options, s *server, kind, name string) {
-	if o.profile == "" {
-		return
-	}
-	res, err := http.Get(s.ops + "/debug/pprof/" + kind)
-	if err != nil {
-		return
-	}
-	defer res.Body.Close()
-	if out, err := os.Create(o.profile + "/" + name); err == nil {
-		_, _ = io.Copy(out, res.Body)
-		out.Close()
-	}
-}
+func saveProfile(o options, s *server, kind, name string) { saveOps(o, s, "/debug/pprof/"+kind, name) }
 
 // saveMetrics keeps the process's metrics (its memory by class among
 // them) beside the profiles.
-func saveMetrics(o options, s *server, name string) {
+func saveMetrics(o options, s *server, name string) { saveOps(o, s, "/metrics", name) }
+
+// saveOps writes what the process's ops listener answers at path into the
+// profile folder (with -profile).
+func saveOps(o options, s *server, path, name string) {
 	if o.profile == "" {
 		return
 	}
-	res, err := http.Get(s.ops + "/metrics")
+	res, err := http.Get(s.ops + path)
 	if err != nil {
 		return
 	}
 	defer res.Body.Close()
-	if out, err := os.Create(o.profile + "/" + name); err == nil {
+	if out, err := os.Create(filepath.Join(o.profile, name)); err == nil {
 		_, _ = io.Copy(out, res.Body)
 		out.Close()
 	}
