@@ -111,7 +111,7 @@ func openPostgres(ctx context.Context, cfg *config.Config, gcfg *gorm.Config) (*
 	// A google/uuid value is a driver.Valuer that gives a string, which pgx
 	// cannot write in binary for a uuid parameter: it built an error, parsed
 	// the string back and planned again for every uuid of every statement
-	// (a tenth of a create's CPU). Writing it as the 16 bytes it is skips
+	// (pgx's encoding: 10.6% of a create's CPU, 6.8% since). Writing it as the 16 bytes it is skips
 	// all that; reads are unchanged.
 	pcfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
 		m := c.TypeMap()
