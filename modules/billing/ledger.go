@@ -88,6 +88,7 @@ type book struct {
 	tx     *gorm.DB
 	userID uuid.UUID
 	now    time.Time
+	today  string // the once key of today's daily grant
 	bal    Balance
 	lots   []*Entry // with credits left, oldest first
 	daily  bool     // today's daily grant is written
@@ -111,14 +112,15 @@ func (l *Ledger) openWithoutDaily(tx *gorm.DB, userID, holdID uuid.UUID) (*book,
 	if err := lockUser(tx, userID); err != nil {
 		return nil, err
 	}
-	b := &book{l: l, tx: tx, userID: userID, now: l.clock.Now()}
+	now := l.clock.Now()
+	b := &book{l: l, tx: tx, userID: userID, now: now, today: dailyKey(now)}
 	// Three indexes (the live lots', the once keys', the holds') answer
 	// the three parts; a row in two of them comes once.
 	var rows []Entry
 	err := tx.Raw(`SELECT * FROM credit_ledger WHERE user_id = ? AND remaining > 0
 		UNION SELECT * FROM credit_ledger WHERE user_id = ? AND once_key = ?
 		UNION SELECT * FROM credit_ledger WHERE user_id = ? AND hold_id = ?
-		ORDER BY created_at, id`, userID, userID, dailyKey(b.now), userID, holdID).Scan(&rows).Error
+		ORDER BY created_at, id`, userID, userID, b.today, userID, holdID).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("read credit lots: %w", err)
 	}
@@ -128,7 +130,7 @@ func (l *Ledger) openWithoutDaily(tx *gorm.DB, userID, holdID uuid.UUID) (*book,
 			b.lots = append(b.lots, r)
 			b.bal.add(r.Kind, r.Remaining)
 		}
-		if r.OnceKey != nil && *r.OnceKey == dailyKey(b.now) {
+		if r.OnceKey != nil && *r.OnceKey == b.today {
 			b.daily = true
 		}
 		if holdID != uuid.Nil && r.HoldID != nil && *r.HoldID == holdID {
@@ -152,7 +154,7 @@ func (b *book) write(e *Entry) error {
 
 // keep adds a row just written to the lots when it has credits left.
 func (b *book) keep(e *Entry) {
-	if e.OnceKey != nil && *e.OnceKey == dailyKey(b.now) {
+	if e.OnceKey != nil && *e.OnceKey == b.today {
 		b.daily = true
 	}
 	if e.Remaining <= 0 {
@@ -179,8 +181,8 @@ func (b *book) grant(kind, entry string, amount int, desc string, onceKey string
 	e := &Entry{Kind: kind, Entry: entry, Amount: amount, Remaining: amount, Description: desc, ExpiresAt: expires}
 	if onceKey != "" {
 		e.OnceKey = &onceKey
-		granted := b.daily && onceKey == dailyKey(b.now) // read with the lots
-		if onceKey != dailyKey(b.now) {
+		granted := b.daily // today's grant was read with the lots
+		if onceKey != b.today {
 			var n int64
 			if err := b.tx.Model(&Entry{}).Where("user_id = ? AND once_key = ?", b.userID, onceKey).Count(&n).Error; err != nil {
 				return false, err
@@ -226,7 +228,7 @@ func (b *book) grantDaily(ctx context.Context) error {
 		amount += bonus
 	}
 	until := nextUTCMidnight(b.now)
-	_, err = b.grant(KindDaily, EntryGrant, amount, "daily credits", dailyKey(b.now), &until)
+	_, err = b.grant(KindDaily, EntryGrant, amount, "daily credits", b.today, &until)
 	return err
 }
 
