@@ -193,13 +193,76 @@ type confirmInput struct {
 	} `nameHint:"AIConfirmAction"`
 }
 
+// ActedTaskDTO is a task the assistant acted on, in the form the tasks routes
+// answer with.
+type ActedTaskDTO struct {
+	ID                    uuid.UUID  `json:"id" format:"uuid"`
+	UserID                uuid.UUID  `json:"user_id" format:"uuid"`
+	TemplateID            *uuid.UUID `json:"template_id" format:"uuid" nullable:"true"`
+	Title                 string     `json:"title"`
+	Description           string     `json:"description"`
+	Priority              string     `json:"priority" enum:"low,medium,high"`
+	DueDate               *time.Time `json:"due_date" nullable:"true"`
+	EstimatedDuration     *int       `json:"estimated_duration" nullable:"true" doc:"Minutes"`
+	FocusTimeSeconds      int        `json:"focus_time_seconds"`
+	Completed             bool       `json:"completed"`
+	CompletedAt           *time.Time `json:"completed_at" nullable:"true"`
+	CompletedBy           *string    `json:"completed_by" enum:"manual,auto,force" nullable:"true"`
+	Hidden                bool       `json:"hidden"`
+	Archived              bool       `json:"archived"`
+	SubtaskCount          int        `json:"subtask_count"`
+	SubtaskCompletedCount int        `json:"subtask_completed_count"`
+	Version               int        `json:"version"`
+	CreatedAt             time.Time  `json:"created_at"`
+	UpdatedAt             time.Time  `json:"updated_at"`
+}
+
+// ActedSubtaskDTO is a subtask the assistant made, in the form the tasks routes
+// answer with.
+type ActedSubtaskDTO struct {
+	ID          uuid.UUID  `json:"id" format:"uuid"`
+	TaskID      uuid.UUID  `json:"task_id" format:"uuid"`
+	Title       string     `json:"title"`
+	Completed   bool       `json:"completed"`
+	CompletedAt *time.Time `json:"completed_at" nullable:"true"`
+	OrderIndex  int        `json:"order_index"`
+	Source      string     `json:"source" enum:"user,ai"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+}
+
+func toTaskDTO(t *tasks.TaskInfo) *ActedTaskDTO {
+	if t == nil {
+		return nil
+	}
+	return &ActedTaskDTO{
+		ID: t.ID, UserID: t.UserID, TemplateID: t.TemplateID, Title: t.Title, Description: t.Description,
+		Priority: t.Priority, DueDate: httpx.UTCPtr(t.DueDate), EstimatedDuration: t.EstimatedDuration,
+		FocusTimeSeconds: t.FocusTimeSeconds, Completed: t.Completed, CompletedAt: httpx.UTCPtr(t.CompletedAt),
+		CompletedBy: t.CompletedBy, Hidden: t.Hidden, Archived: t.Archived, SubtaskCount: t.SubtaskCount,
+		SubtaskCompletedCount: t.SubtaskCompletedCount, Version: t.Version,
+		CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC(),
+	}
+}
+
+// toSubtaskDTOs maps subtasks, nil to an empty list.
+func toSubtaskDTOs(list []tasks.SubtaskInfo) []ActedSubtaskDTO {
+	out := make([]ActedSubtaskDTO, len(list))
+	for i, st := range list {
+		out[i] = ActedSubtaskDTO{ID: st.ID, TaskID: st.TaskID, Title: st.Title, Completed: st.Completed,
+			CompletedAt: httpx.UTCPtr(st.CompletedAt), OrderIndex: st.OrderIndex, Source: st.Source,
+			CreatedAt: st.CreatedAt.UTC(), UpdatedAt: st.UpdatedAt.UTC()}
+	}
+	return out
+}
+
 // ActionResultDTO is what a confirmed action did.
 type ActionResultDTO struct {
-	ActionType       string             `json:"action_type"`
-	Task             *tasks.TaskDTO     `json:"task" doc:"The task acted on (null for none)"`
-	Subtasks         []tasks.SubtaskDTO `json:"subtasks"`
-	CreditsUsed      int                `json:"credits_used"`
-	CreditsRemaining int                `json:"credits_remaining"`
+	ActionType       string            `json:"action_type"`
+	Task             *ActedTaskDTO     `json:"task" doc:"The task acted on (null for none)"`
+	Subtasks         []ActedSubtaskDTO `json:"subtasks"`
+	CreditsUsed      int               `json:"credits_used"`
+	CreditsRemaining int               `json:"credits_remaining"`
 }
 
 func (h *handlers) confirm(ctx context.Context, in *confirmInput) (*httpx.DataOutput[ActionResultDTO], error) {
@@ -211,11 +274,7 @@ func (h *handlers) confirm(ctx context.Context, in *confirmInput) (*httpx.DataOu
 	if err != nil {
 		return nil, err
 	}
-	subs := res.Subtasks
-	if subs == nil {
-		subs = []tasks.SubtaskDTO{}
-	}
-	return httpx.Reply(ActionResultDTO{ActionType: res.Type, Task: res.Task, Subtasks: subs,
+	return httpx.Reply(ActionResultDTO{ActionType: res.Type, Task: toTaskDTO(res.Task), Subtasks: toSubtaskDTOs(res.Subtasks),
 		CreditsUsed: res.CreditsUsed, CreditsRemaining: res.CreditsRemaining}), nil
 }
 
@@ -272,14 +331,14 @@ type TaskDraftDTO struct {
 
 // ConversionDTO is a note's task draft, and with confirm the task made.
 type ConversionDTO struct {
-	NoteID           uuid.UUID          `json:"note_id" format:"uuid"`
-	Task             TaskDraftDTO       `json:"task"`
-	Converted        bool               `json:"converted" doc:"True when the task was created and the note archived"`
-	CreatedTask      *tasks.TaskDTO     `json:"created_task" doc:"The task made, with confirm (else null)"`
-	CreatedSubtasks  []tasks.SubtaskDTO `json:"created_subtasks"`
-	CreditsUsed      int                `json:"credits_used"`
-	CreditsRemaining int                `json:"credits_remaining"`
-	AIRequestWarning bool               `json:"ai_request_warning"`
+	NoteID           uuid.UUID         `json:"note_id" format:"uuid"`
+	Task             TaskDraftDTO      `json:"task"`
+	Converted        bool              `json:"converted" doc:"True when the task was created and the note archived"`
+	CreatedTask      *ActedTaskDTO     `json:"created_task" doc:"The task made, with confirm (else null)"`
+	CreatedSubtasks  []ActedSubtaskDTO `json:"created_subtasks"`
+	CreditsUsed      int               `json:"credits_used"`
+	CreditsRemaining int               `json:"credits_remaining"`
+	AIRequestWarning bool              `json:"ai_request_warning"`
 }
 
 func (h *handlers) convert(ctx context.Context, in *convertInput) (*httpx.DataOutput[ConversionDTO], error) {
@@ -295,13 +354,10 @@ func (h *handlers) convert(ctx context.Context, in *convertInput) (*httpx.DataOu
 	d := c.Draft
 	out := ConversionDTO{NoteID: c.NoteID, Task: TaskDraftDTO{Title: d.Title, Description: d.Description, Priority: d.Priority,
 		DueDate: httpx.UTCPtr(d.DueDate), Subtasks: make([]DraftSubtaskDTO, len(d.Subtasks))},
-		Converted: c.Created != nil, CreatedTask: c.Created, CreatedSubtasks: c.CreatedSubtasks,
+		Converted: c.Created != nil, CreatedTask: toTaskDTO(c.Created), CreatedSubtasks: toSubtaskDTOs(c.CreatedSubtasks),
 		CreditsUsed: c.CreditsUsed, CreditsRemaining: c.CreditsRemaining, AIRequestWarning: c.Warning}
 	for i, t := range d.Subtasks {
 		out.Task.Subtasks[i] = DraftSubtaskDTO{Title: t}
-	}
-	if out.CreatedSubtasks == nil {
-		out.CreatedSubtasks = []tasks.SubtaskDTO{}
 	}
 	return httpx.Reply(out), nil
 }

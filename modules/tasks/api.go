@@ -2,14 +2,12 @@ package tasks
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 
 	"github.com/perpetuaflow/api/modules/auth"
-	"github.com/perpetuaflow/api/platform/httpx"
 )
 
 // This file and events.go are the module's public face: what other modules
@@ -21,73 +19,76 @@ const (
 	CodeArchived     = "ARCHIVED"
 )
 
-// TaskDTO is a task as the API shows it; other modules see tasks in the
-// same form (TaskInfo).
-type TaskDTO struct {
-	ID                    uuid.UUID  `json:"id" format:"uuid"`
-	UserID                uuid.UUID  `json:"user_id" format:"uuid"`
-	TemplateID            *uuid.UUID `json:"template_id" format:"uuid" nullable:"true"`
-	Title                 string     `json:"title"`
-	Description           string     `json:"description"`
-	Priority              string     `json:"priority" enum:"low,medium,high"`
-	DueDate               *time.Time `json:"due_date" nullable:"true"`
-	EstimatedDuration     *int       `json:"estimated_duration" nullable:"true" doc:"Minutes"`
-	FocusTimeSeconds      int        `json:"focus_time_seconds"`
-	Completed             bool       `json:"completed"`
-	CompletedAt           *time.Time `json:"completed_at" nullable:"true"`
-	CompletedBy           *string    `json:"completed_by" enum:"manual,auto,force" nullable:"true"`
-	Hidden                bool       `json:"hidden"`
-	Archived              bool       `json:"archived"`
-	SubtaskCount          int        `json:"subtask_count"`
-	SubtaskCompletedCount int        `json:"subtask_completed_count"`
-	Version               int        `json:"version"`
-	CreatedAt             time.Time  `json:"created_at"`
-	UpdatedAt             time.Time  `json:"updated_at"`
+// Priorities of a task.
+const (
+	PriorityLow    = "low"
+	PriorityMedium = "medium"
+	PriorityHigh   = "high"
+)
+
+// Sources of a subtask: the user's own or the assistant's.
+const (
+	SourceUser = "user"
+	SourceAI   = "ai"
+)
+
+// Ways a reminder reaches the user.
+const (
+	MethodPush  = "push"
+	MethodInApp = "in_app"
+)
+
+// TaskInfo is what other modules see of a task.
+type TaskInfo struct {
+	ID                    uuid.UUID
+	UserID                uuid.UUID
+	TemplateID            *uuid.UUID
+	Title                 string
+	Description           string
+	Priority              string // PriorityLow, PriorityMedium or PriorityHigh
+	DueDate               *time.Time
+	EstimatedDuration     *int // minutes
+	FocusTimeSeconds      int
+	Completed             bool
+	CompletedAt           *time.Time
+	CompletedBy           *string // "manual", "auto" or "force"
+	Hidden                bool
+	Archived              bool
+	SubtaskCount          int
+	SubtaskCompletedCount int
+	Version               int
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
 }
 
-// SubtaskDTO is a subtask as the API shows it (SubtaskInfo for other
-// modules).
-type SubtaskDTO struct {
-	ID          uuid.UUID  `json:"id" format:"uuid"`
-	TaskID      uuid.UUID  `json:"task_id" format:"uuid"`
-	Title       string     `json:"title"`
-	Completed   bool       `json:"completed"`
-	CompletedAt *time.Time `json:"completed_at" nullable:"true"`
-	OrderIndex  int        `json:"order_index"`
-	Source      string     `json:"source" enum:"user,ai"`
-	CreatedAt   time.Time  `json:"created_at"`
-	UpdatedAt   time.Time  `json:"updated_at"`
-}
-
-// TaskInfo is what other modules see of a task: its API form.
-type TaskInfo = TaskDTO
-
-// SubtaskInfo is what other modules see of a subtask: its API form.
-type SubtaskInfo = SubtaskDTO
-
-func toTaskDTO(t *Task) TaskDTO {
-	return TaskDTO{
-		ID: t.ID, UserID: t.UserID, TemplateID: t.TemplateID, Title: t.Title, Description: t.Description,
-		Priority: t.Priority, DueDate: httpx.UTCPtr(t.DueDate), EstimatedDuration: t.EstimatedDuration,
-		FocusTimeSeconds: t.FocusTimeSeconds, Completed: t.Completed, CompletedAt: httpx.UTCPtr(t.CompletedAt),
-		CompletedBy: t.CompletedBy, Hidden: t.Hidden, Archived: t.Archived, SubtaskCount: t.SubtaskCount,
-		SubtaskCompletedCount: t.SubtaskCompletedCount, Version: t.Version,
-		CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC(),
-	}
+// SubtaskInfo is what other modules see of a subtask.
+type SubtaskInfo struct {
+	ID          uuid.UUID
+	TaskID      uuid.UUID
+	Title       string
+	Completed   bool
+	CompletedAt *time.Time
+	OrderIndex  int
+	Source      string // SourceUser or SourceAI
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 func (t *Task) info() *TaskInfo {
-	dto := toTaskDTO(t)
-	return &dto
+	return &TaskInfo{
+		ID: t.ID, UserID: t.UserID, TemplateID: t.TemplateID, Title: t.Title, Description: t.Description,
+		Priority: t.Priority, DueDate: t.DueDate, EstimatedDuration: t.EstimatedDuration,
+		FocusTimeSeconds: t.FocusTimeSeconds, Completed: t.Completed, CompletedAt: t.CompletedAt,
+		CompletedBy: t.CompletedBy, Hidden: t.Hidden, Archived: t.Archived, SubtaskCount: t.SubtaskCount,
+		SubtaskCompletedCount: t.SubtaskCompletedCount, Version: t.Version, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
+	}
 }
 
-func toSubtaskDTO(st *Subtask) SubtaskDTO {
-	return SubtaskDTO{ID: st.ID, TaskID: st.TaskID, Title: st.Title, Completed: st.Completed,
-		CompletedAt: httpx.UTCPtr(st.CompletedAt), OrderIndex: st.OrderIndex, Source: st.Source,
-		CreatedAt: st.CreatedAt.UTC(), UpdatedAt: st.UpdatedAt.UTC()}
+func (st *Subtask) info() SubtaskInfo {
+	return SubtaskInfo{ID: st.ID, TaskID: st.TaskID, Title: st.Title, Completed: st.Completed,
+		CompletedAt: st.CompletedAt, OrderIndex: st.OrderIndex, Source: st.Source,
+		CreatedAt: st.CreatedAt, UpdatedAt: st.UpdatedAt}
 }
-
-func (st *Subtask) info() SubtaskInfo { return toSubtaskDTO(st) }
 
 // Lookup lets other modules check a task's ownership in their transaction.
 type Lookup interface {
@@ -160,15 +161,6 @@ type Focus interface {
 	AddFocusTime(ctx context.Context, tx *gorm.DB, userID, taskID uuid.UUID, seconds int) (*TaskInfo, error)
 }
 
-// Perks reports the bonus a user's unlocked achievements add to a limit
-// (perk types max_tasks, max_notes, daily_credits). It is an extension point
-// on purpose: the limits are checked here, in the transaction that creates,
-// and the gamification module (which owns achievements) provides the
-// bonus; without it the limits are the tier's base.
-type Perks interface {
-	PerkBonus(ctx context.Context, tx *gorm.DB, userID uuid.UUID, perkType string) (int, error)
-}
-
 // ReminderDelivery is what the delivery of a reminder (the notifications
 // module's reminder_fire job) needs from tasks.
 type ReminderDelivery interface {
@@ -188,70 +180,4 @@ type FiredReminder struct {
 	Method    string
 	TaskTitle string
 	DueDate   *time.Time
-}
-
-// The task list, the busiest answer, writes its items without reflection.
-func init() { httpx.RegisterJSONItem(appendTaskJSON) }
-
-// appendTaskJSON writes t as encoding/json does (TestTaskJSONIsEncodingJSONs
-// holds it to that).
-func appendTaskJSON(b []byte, t *TaskDTO) []byte {
-	b = append(b, `{"id":`...)
-	b = httpx.AppendJSONUUID(b, t.ID)
-	b = append(b, `,"user_id":`...)
-	b = httpx.AppendJSONUUID(b, t.UserID)
-	b = append(b, `,"template_id":`...)
-	if t.TemplateID == nil {
-		b = append(b, "null"...)
-	} else {
-		b = httpx.AppendJSONUUID(b, *t.TemplateID)
-	}
-	b = append(b, `,"title":`...)
-	b = httpx.AppendJSONString(b, t.Title)
-	b = append(b, `,"description":`...)
-	b = httpx.AppendJSONString(b, t.Description)
-	b = append(b, `,"priority":`...)
-	b = httpx.AppendJSONString(b, t.Priority)
-	b = append(b, `,"due_date":`...)
-	b = appendTimePtr(b, t.DueDate)
-	b = append(b, `,"estimated_duration":`...)
-	if t.EstimatedDuration == nil {
-		b = append(b, "null"...)
-	} else {
-		b = strconv.AppendInt(b, int64(*t.EstimatedDuration), 10)
-	}
-	b = append(b, `,"focus_time_seconds":`...)
-	b = strconv.AppendInt(b, int64(t.FocusTimeSeconds), 10)
-	b = append(b, `,"completed":`...)
-	b = strconv.AppendBool(b, t.Completed)
-	b = append(b, `,"completed_at":`...)
-	b = appendTimePtr(b, t.CompletedAt)
-	b = append(b, `,"completed_by":`...)
-	if t.CompletedBy == nil {
-		b = append(b, "null"...)
-	} else {
-		b = httpx.AppendJSONString(b, *t.CompletedBy)
-	}
-	b = append(b, `,"hidden":`...)
-	b = strconv.AppendBool(b, t.Hidden)
-	b = append(b, `,"archived":`...)
-	b = strconv.AppendBool(b, t.Archived)
-	b = append(b, `,"subtask_count":`...)
-	b = strconv.AppendInt(b, int64(t.SubtaskCount), 10)
-	b = append(b, `,"subtask_completed_count":`...)
-	b = strconv.AppendInt(b, int64(t.SubtaskCompletedCount), 10)
-	b = append(b, `,"version":`...)
-	b = strconv.AppendInt(b, int64(t.Version), 10)
-	b = append(b, `,"created_at":`...)
-	b = httpx.AppendJSONTime(b, t.CreatedAt)
-	b = append(b, `,"updated_at":`...)
-	b = httpx.AppendJSONTime(b, t.UpdatedAt)
-	return append(b, '}')
-}
-
-func appendTimePtr(b []byte, t *time.Time) []byte {
-	if t == nil {
-		return append(b, "null"...)
-	}
-	return httpx.AppendJSONTime(b, *t)
 }

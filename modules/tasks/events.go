@@ -95,15 +95,15 @@ type Rewards struct {
 
 // UnlockedAchievement is one achievement a completion unlocked.
 type UnlockedAchievement struct {
-	AchievementID   string `json:"achievement_id"`
-	AchievementName string `json:"achievement_name"`
-	Perk            *Perk  `json:"perk" doc:"null when the achievement has no perk"`
+	AchievementID   string
+	AchievementName string
+	Perk            *Perk // nil when the achievement has no perk
 }
 
 // Perk is what an achievement adds to a limit.
 type Perk struct {
-	Type  string `json:"type" enum:"max_tasks,max_notes,daily_credits"`
-	Value int    `json:"value"`
+	Type  string // "max_tasks", "max_notes" or "daily_credits"
+	Value int
 }
 
 // TaskDeleting is published inside a task's deletion before its tombstone

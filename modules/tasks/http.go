@@ -3,6 +3,7 @@ package tasks
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -12,6 +13,59 @@ import (
 	"github.com/perpetuaflow/api/platform/apperr"
 	"github.com/perpetuaflow/api/platform/httpx"
 )
+
+// TaskDTO is a task as the API shows it.
+type TaskDTO struct {
+	ID                    uuid.UUID  `json:"id" format:"uuid"`
+	UserID                uuid.UUID  `json:"user_id" format:"uuid"`
+	TemplateID            *uuid.UUID `json:"template_id" format:"uuid" nullable:"true"`
+	Title                 string     `json:"title"`
+	Description           string     `json:"description"`
+	Priority              string     `json:"priority" enum:"low,medium,high"`
+	DueDate               *time.Time `json:"due_date" nullable:"true"`
+	EstimatedDuration     *int       `json:"estimated_duration" nullable:"true" doc:"Minutes"`
+	FocusTimeSeconds      int        `json:"focus_time_seconds"`
+	Completed             bool       `json:"completed"`
+	CompletedAt           *time.Time `json:"completed_at" nullable:"true"`
+	CompletedBy           *string    `json:"completed_by" enum:"manual,auto,force" nullable:"true"`
+	Hidden                bool       `json:"hidden"`
+	Archived              bool       `json:"archived"`
+	SubtaskCount          int        `json:"subtask_count"`
+	SubtaskCompletedCount int        `json:"subtask_completed_count"`
+	Version               int        `json:"version"`
+	CreatedAt             time.Time  `json:"created_at"`
+	UpdatedAt             time.Time  `json:"updated_at"`
+}
+
+// SubtaskDTO is a subtask as the API shows it.
+type SubtaskDTO struct {
+	ID          uuid.UUID  `json:"id" format:"uuid"`
+	TaskID      uuid.UUID  `json:"task_id" format:"uuid"`
+	Title       string     `json:"title"`
+	Completed   bool       `json:"completed"`
+	CompletedAt *time.Time `json:"completed_at" nullable:"true"`
+	OrderIndex  int        `json:"order_index"`
+	Source      string     `json:"source" enum:"user,ai"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+}
+
+func toTaskDTO(t *Task) TaskDTO {
+	return TaskDTO{
+		ID: t.ID, UserID: t.UserID, TemplateID: t.TemplateID, Title: t.Title, Description: t.Description,
+		Priority: t.Priority, DueDate: httpx.UTCPtr(t.DueDate), EstimatedDuration: t.EstimatedDuration,
+		FocusTimeSeconds: t.FocusTimeSeconds, Completed: t.Completed, CompletedAt: httpx.UTCPtr(t.CompletedAt),
+		CompletedBy: t.CompletedBy, Hidden: t.Hidden, Archived: t.Archived, SubtaskCount: t.SubtaskCount,
+		SubtaskCompletedCount: t.SubtaskCompletedCount, Version: t.Version,
+		CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC(),
+	}
+}
+
+func toSubtaskDTO(st *Subtask) SubtaskDTO {
+	return SubtaskDTO{ID: st.ID, TaskID: st.TaskID, Title: st.Title, Completed: st.Completed,
+		CompletedAt: httpx.UTCPtr(st.CompletedAt), OrderIndex: st.OrderIndex, Source: st.Source,
+		CreatedAt: st.CreatedAt.UTC(), UpdatedAt: st.UpdatedAt.UTC()}
+}
 
 // ReminderDTO is the Reminder of the API.
 type ReminderDTO struct {
@@ -37,9 +91,34 @@ type TaskDetailDTO struct {
 
 // CompletionDTO is the answer of complete and force-complete.
 type CompletionDTO struct {
-	Task                 TaskDTO               `json:"task"`
-	UnlockedAchievements []UnlockedAchievement `json:"unlocked_achievements"`
-	Streak               int                   `json:"streak"`
+	Task                 TaskDTO                  `json:"task"`
+	UnlockedAchievements []UnlockedAchievementDTO `json:"unlocked_achievements"`
+	Streak               int                      `json:"streak"`
+}
+
+// UnlockedAchievementDTO is one achievement a completion unlocked.
+type UnlockedAchievementDTO struct {
+	AchievementID   string   `json:"achievement_id"`
+	AchievementName string   `json:"achievement_name"`
+	Perk            *PerkDTO `json:"perk" doc:"null when the achievement has no perk"`
+}
+
+// PerkDTO is what an achievement adds to a limit.
+type PerkDTO struct {
+	Type  string `json:"type" enum:"max_tasks,max_notes,daily_credits"`
+	Value int    `json:"value"`
+}
+
+func toCompletionDTO(c *Completion) CompletionDTO {
+	out := CompletionDTO{Task: toTaskDTO(&c.Task), Streak: c.Rewards.Streak,
+		UnlockedAchievements: make([]UnlockedAchievementDTO, len(c.Rewards.Unlocked))}
+	for i, u := range c.Rewards.Unlocked {
+		out.UnlockedAchievements[i] = UnlockedAchievementDTO{AchievementID: u.AchievementID, AchievementName: u.AchievementName}
+		if u.Perk != nil {
+			out.UnlockedAchievements[i].Perk = &PerkDTO{Type: u.Perk.Type, Value: u.Perk.Value}
+		}
+	}
+	return out
 }
 
 type handlers struct{ svc *Service }
@@ -229,8 +308,7 @@ func (h *handlers) completeAs(ctx context.Context, in *completeInput, by string)
 	if err != nil {
 		return nil, err
 	}
-	return httpx.Reply(CompletionDTO{Task: toTaskDTO(&c.Task), UnlockedAchievements: c.Rewards.Unlocked,
-		Streak: c.Rewards.Streak}), nil
+	return httpx.Reply(toCompletionDTO(c)), nil
 }
 
 func (h *handlers) delete(ctx context.Context, in *taskPath) (*httpx.DataOutput[httpx.Buried], error) {
@@ -250,4 +328,71 @@ func optionalString(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// taskJSON is the writer of the task list's items, the busiest answer: no
+// reflection.
+func taskJSON() httpx.ItemWriter { return httpx.JSONItem(appendTaskJSON) }
+
+// appendTaskJSON writes t as encoding/json does (TestTaskJSONIsEncodingJSONs
+// holds it to that).
+func appendTaskJSON(b []byte, t *TaskDTO) []byte {
+	b = append(b, `{"id":`...)
+	b = httpx.AppendJSONUUID(b, t.ID)
+	b = append(b, `,"user_id":`...)
+	b = httpx.AppendJSONUUID(b, t.UserID)
+	b = append(b, `,"template_id":`...)
+	if t.TemplateID == nil {
+		b = append(b, "null"...)
+	} else {
+		b = httpx.AppendJSONUUID(b, *t.TemplateID)
+	}
+	b = append(b, `,"title":`...)
+	b = httpx.AppendJSONString(b, t.Title)
+	b = append(b, `,"description":`...)
+	b = httpx.AppendJSONString(b, t.Description)
+	b = append(b, `,"priority":`...)
+	b = httpx.AppendJSONString(b, t.Priority)
+	b = append(b, `,"due_date":`...)
+	b = appendTimePtr(b, t.DueDate)
+	b = append(b, `,"estimated_duration":`...)
+	if t.EstimatedDuration == nil {
+		b = append(b, "null"...)
+	} else {
+		b = strconv.AppendInt(b, int64(*t.EstimatedDuration), 10)
+	}
+	b = append(b, `,"focus_time_seconds":`...)
+	b = strconv.AppendInt(b, int64(t.FocusTimeSeconds), 10)
+	b = append(b, `,"completed":`...)
+	b = strconv.AppendBool(b, t.Completed)
+	b = append(b, `,"completed_at":`...)
+	b = appendTimePtr(b, t.CompletedAt)
+	b = append(b, `,"completed_by":`...)
+	if t.CompletedBy == nil {
+		b = append(b, "null"...)
+	} else {
+		b = httpx.AppendJSONString(b, *t.CompletedBy)
+	}
+	b = append(b, `,"hidden":`...)
+	b = strconv.AppendBool(b, t.Hidden)
+	b = append(b, `,"archived":`...)
+	b = strconv.AppendBool(b, t.Archived)
+	b = append(b, `,"subtask_count":`...)
+	b = strconv.AppendInt(b, int64(t.SubtaskCount), 10)
+	b = append(b, `,"subtask_completed_count":`...)
+	b = strconv.AppendInt(b, int64(t.SubtaskCompletedCount), 10)
+	b = append(b, `,"version":`...)
+	b = strconv.AppendInt(b, int64(t.Version), 10)
+	b = append(b, `,"created_at":`...)
+	b = httpx.AppendJSONTime(b, t.CreatedAt)
+	b = append(b, `,"updated_at":`...)
+	b = httpx.AppendJSONTime(b, t.UpdatedAt)
+	return append(b, '}')
+}
+
+func appendTimePtr(b []byte, t *time.Time) []byte {
+	if t == nil {
+		return append(b, "null"...)
+	}
+	return httpx.AppendJSONTime(b, *t)
 }

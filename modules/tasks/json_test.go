@@ -1,4 +1,4 @@
-package tasks_test
+package tasks
 
 import (
 	"bytes"
@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/perpetuaflow/api/modules/tasks"
 	"github.com/perpetuaflow/api/platform/httpx"
 )
 
@@ -17,7 +16,7 @@ import (
 var hostile = []string{"", "plain", `quo"te back\slash`, "<script>&amp;</script>", "tab\tnew\nline\rcr\bbs\fff",
 	"\x00\x01\x1f\x7f", "\u2028\u2029", "\xff\xfe invalid", "caf\xc3", "emoji 😀 ok", "ünïcödé", "a\u0085b"}
 
-func randomTask(r *rand.Rand) tasks.TaskDTO {
+func randomTask(r *rand.Rand) TaskDTO {
 	str := func() string {
 		if r.IntN(3) == 0 {
 			b := make([]byte, r.IntN(12))
@@ -38,7 +37,7 @@ func randomTask(r *rand.Rand) tasks.TaskDTO {
 		}
 		return t.UTC()
 	}
-	t := tasks.TaskDTO{ID: uuid.New(), UserID: uuid.New(), Title: str(), Description: str(), Priority: str(),
+	t := TaskDTO{ID: uuid.New(), UserID: uuid.New(), Title: str(), Description: str(), Priority: str(),
 		FocusTimeSeconds: r.IntN(100000), Completed: r.IntN(2) == 0, Hidden: r.IntN(2) == 0, Archived: r.IntN(2) == 0,
 		SubtaskCount: r.IntN(10), SubtaskCompletedCount: r.IntN(10), Version: r.IntN(1000) - 1, CreatedAt: when(), UpdatedAt: when()}
 	if r.IntN(2) == 0 {
@@ -68,14 +67,15 @@ func randomTask(r *rand.Rand) tasks.TaskDTO {
 // reflection, and the bytes are encoding/json's, for every kind of value.
 func TestTaskJSONIsEncodingJSONs(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
+	format := httpx.NewJSONFormat([]httpx.ItemWriter{taskJSON()})
 	for round := range 300 {
-		list := httpx.List[tasks.TaskDTO]{Data: make([]tasks.TaskDTO, r.IntN(30)),
+		list := httpx.List[TaskDTO]{Data: make([]TaskDTO, r.IntN(30)),
 			Pagination: httpx.Pagination{Offset: r.IntN(100), Limit: 1 + r.IntN(100), Total: r.Int64N(1e6), HasMore: r.IntN(2) == 0}}
 		for i := range list.Data {
 			list.Data[i] = randomTask(r)
 		}
 		var fast, std bytes.Buffer
-		if err := httpx.MarshalJSON(&fast, list); err != nil {
+		if err := format.Marshal(&fast, list); err != nil {
 			t.Fatal(err)
 		}
 		if err := json.NewEncoder(&std).Encode(list); err != nil {
@@ -87,8 +87,8 @@ func TestTaskJSONIsEncodingJSONs(t *testing.T) {
 	}
 	// An empty list is [] (never null), as encoding/json writes a non-nil slice.
 	var fast, std bytes.Buffer
-	empty := httpx.List[tasks.TaskDTO]{Data: []tasks.TaskDTO{}}
-	_ = httpx.MarshalJSON(&fast, empty)
+	empty := httpx.List[TaskDTO]{Data: []TaskDTO{}}
+	_ = format.Marshal(&fast, empty)
 	_ = json.NewEncoder(&std).Encode(empty)
 	if fast.String() != std.String() {
 		t.Fatalf("empty list: %s vs %s", fast.String(), std.String())

@@ -6,13 +6,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// Priorities.
-const (
-	PriorityLow    = "low"
-	PriorityMedium = "medium"
-	PriorityHigh   = "high"
-)
-
 // How a task was completed.
 const (
 	CompletedManual = "manual"
@@ -48,12 +41,6 @@ func (Task) TableName() string { return "tasks" }
 
 // Active reports whether the task counts toward the active-task limit.
 func (t *Task) Active() bool { return !t.Completed && !t.Archived }
-
-// Subtask sources.
-const (
-	SourceUser = "user"
-	SourceAI   = "ai"
-)
 
 // Subtask is one step of a task. order_index runs 0..n-1 without gaps.
 type Subtask struct {
@@ -98,8 +85,6 @@ const (
 	ReminderBefore   = "before"
 	ReminderAfter    = "after"
 	ReminderAbsolute = "absolute"
-	MethodPush       = "push"
-	MethodInApp      = "in_app"
 )
 
 // Reminder is a moment to remind the user of a task. Relative reminders

@@ -14,6 +14,7 @@ import (
 	"github.com/perpetuaflow/api/modules/recovery"
 	"github.com/perpetuaflow/api/platform"
 	"github.com/perpetuaflow/api/platform/config"
+	"github.com/perpetuaflow/api/platform/httpx"
 )
 
 // Module is the tasks module; deleted tasks go to the recovery module's bin.
@@ -29,6 +30,7 @@ var Module = platform.Module{
 			func(s *Service) Editor { return s },
 			func(s *Service) Focus { return s },
 			platform.AsRoutes(newHandlers),
+			httpx.AsJSONItem(taskJSON),
 			platform.AsModels(models),
 			recovery.AsRecoverer(newRecoverer),
 			jobs.AsHousekeeping(recurringJob),

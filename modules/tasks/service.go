@@ -14,6 +14,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/modules/gamification/perks"
 	"github.com/perpetuaflow/api/modules/recovery"
 	"github.com/perpetuaflow/api/platform/apperr"
 	"github.com/perpetuaflow/api/platform/clock"
@@ -44,7 +45,7 @@ type Service struct {
 	bus   *events.Bus
 	clock clock.Clock
 	cfg   Config
-	perks Perks
+	perks perks.Bonus
 	users auth.Users
 	bin   recovery.Bin
 	// anchors are positions of deep pages found (see anchors.go).
@@ -60,7 +61,7 @@ type serviceParams struct {
 	Cfg   Config
 	Users auth.Users
 	Bin   recovery.Bin
-	Perks Perks `optional:"true"`
+	Perks perks.Bonus `optional:"true"`
 	Reg   prometheus.Registerer
 }
 
@@ -495,15 +496,7 @@ func (s *Service) Delete(ctx context.Context, p auth.Principal, taskID uuid.UUID
 
 // MaxTasks is the user's effective active-task limit.
 func (s *Service) MaxTasks(ctx context.Context, tx *gorm.DB, p auth.Principal) (int, error) {
-	limit := s.cfg.limits(p.Tier).MaxTasks
-	if s.perks != nil {
-		bonus, err := s.perks.PerkBonus(ctx, tx, p.UserID, "max_tasks")
-		if err != nil {
-			return 0, err
-		}
-		limit += bonus
-	}
-	return limit, nil
+	return perks.Limit(ctx, tx, s.perks, p.UserID, perks.MaxTasks, s.cfg.limits(p.Tier).MaxTasks)
 }
 
 // checkTaskLimit fails when the user has no room for one more active task.
@@ -522,7 +515,7 @@ func (s *Service) checkTaskLimit(ctx context.Context, tx *gorm.DB, p auth.Princi
 		return err
 	}
 	if active >= int64(limit) {
-		return apperr.LimitExceeded("max_tasks", limit)
+		return apperr.LimitExceeded(perks.MaxTasks, limit)
 	}
 	return nil
 }

@@ -10,41 +10,72 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"go.uber.org/fx"
 )
 
-// JSONAppender is a response body that writes its own JSON, byte for byte
-// what encoding/json writes for it (HTML-safe escaping included), without
-// reflection. Lists of the busiest items (tasks) are; a test holds each
-// item writer to encoding/json's output.
-type JSONAppender interface {
-	AppendJSON(b []byte) []byte
+// Lists of the busiest items (tasks) write their own JSON, byte for byte
+// what encoding/json writes for them (HTML-safe escaping included), without
+// reflection: the module that owns the item type provides its writer
+// (JSONItem, through the "json_items" group) and the response format
+// (JSONFormat) uses it for a List of that exact type. A test of the module
+// holds each writer to encoding/json's output.
+
+// ItemWriter is the JSON writer of one list item type.
+type ItemWriter struct {
+	typ   reflect.Type
+	write any // func([]byte, *T) []byte
 }
 
-// itemWriters holds, by exact item type, the writers RegisterJSONItem
-// declared (a type that embeds a registered one is not affected).
-var itemWriters sync.Map // reflect.Type -> func([]byte, *T) []byte
+// JSONItem declares fn as the JSON writer of T: a List[T] then writes
+// itself (a type that embeds T is not affected). fn must write what
+// encoding/json writes for a T.
+func JSONItem[T any](fn func(b []byte, v *T) []byte) ItemWriter {
+	return ItemWriter{typ: reflect.TypeFor[T](), write: fn}
+}
 
-// RegisterJSONItem declares fn as the JSON writer of T: lists of T then
-// write themselves. fn must write what encoding/json writes for a T.
-func RegisterJSONItem[T any](fn func(b []byte, v *T) []byte) {
-	itemWriters.Store(reflect.TypeFor[T](), fn)
+// AsJSONItem annotates a constructor returning an ItemWriter so that it
+// joins the "json_items" group.
+func AsJSONItem(f any) any {
+	return fx.Annotate(f, fx.ResultTags(`group:"json_items"`))
+}
+
+// JSONFormat is the JSON response format, with the list item writers it
+// knows.
+type JSONFormat struct {
+	items map[reflect.Type]any
+}
+
+// NewJSONFormat returns the format that writes lists of the items of ws
+// itself and anything else through encoding/json.
+func NewJSONFormat(ws []ItemWriter) *JSONFormat {
+	f := &JSONFormat{items: make(map[reflect.Type]any, len(ws))}
+	for _, w := range ws {
+		f.items[w.typ] = w.write
+	}
+	return f
+}
+
+// itemList is a List whose item writer may be known.
+type itemList interface {
+	itemType() reflect.Type
+	appendJSON(b []byte, write any) []byte
 }
 
 var jsonBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
-// MarshalJSON is the JSON response format: a JSONAppender writes itself,
-// anything else goes through encoding/json's Encoder (which ends the
-// document with a newline, as this does).
-func MarshalJSON(w io.Writer, v any) error {
-	a, ok := v.(JSONAppender)
-	if c, generic := v.(interface{ canAppendJSON() bool }); ok && generic {
-		ok = c.canAppendJSON()
+// Marshal writes v as JSON; encoding/json's Encoder ends the document with
+// a newline, and so does a list that writes itself.
+func (f *JSONFormat) Marshal(w io.Writer, v any) error {
+	l, ok := v.(itemList)
+	var write any
+	if ok {
+		write, ok = f.items[l.itemType()]
 	}
 	if !ok {
 		return json.NewEncoder(w).Encode(v)
 	}
 	bp := jsonBuffers.Get().(*[]byte)
-	b := append(a.AppendJSON((*bp)[:0]), '\n')
+	b := append(l.appendJSON((*bp)[:0], write), '\n')
 	_, err := w.Write(b)
 	if cap(b) <= 1<<20 { // a rare huge answer does not stay in the pool
 		*bp = b
@@ -53,16 +84,9 @@ func MarshalJSON(w io.Writer, v any) error {
 	return err
 }
 
-// canAppendJSON reports whether the items write themselves; a list of
-// anything else goes through encoding/json.
-func (l List[T]) canAppendJSON() bool {
-	_, ok := itemWriters.Load(reflect.TypeFor[T]())
-	return ok
-}
+func (l List[T]) itemType() reflect.Type { return reflect.TypeFor[T]() }
 
-// AppendJSON implements JSONAppender (see canAppendJSON).
-func (l List[T]) AppendJSON(b []byte) []byte {
-	w, _ := itemWriters.Load(reflect.TypeFor[T]())
+func (l List[T]) appendJSON(b []byte, w any) []byte {
 	write := w.(func([]byte, *T) []byte)
 	b = append(b, `{"data":[`...)
 	for i := range l.Data {

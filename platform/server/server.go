@@ -68,8 +68,9 @@ type Params struct {
 	Auth        httpx.Authenticator
 	Limiter     *ratelimit.Limiter
 	Idempotency *idempotency.Store
-	Routes      []platform.Routes `group:"routes"`
-	Checks      []platform.Check  `group:"checks"`
+	Routes      []platform.Routes  `group:"routes"`
+	Checks      []platform.Check   `group:"checks"`
+	JSONItems   []httpx.ItemWriter `group:"json_items"`
 }
 
 // New builds the server and registers every module's routes.
@@ -115,7 +116,7 @@ func New(p Params) (*Server, error) {
 		"Errors always use the envelope {\"error\": {\"code\", \"message\", \"details\", \"request_id\"}}."
 	hc.CreateHooks = nil // no $schema key in responses
 	hc.Components.Schemas = httpx.NewSchemaRegistry()
-	jsonFormat := huma.Format{Marshal: httpx.MarshalJSON, Unmarshal: httpx.UnmarshalRequest}
+	jsonFormat := huma.Format{Marshal: httpx.NewJSONFormat(p.JSONItems).Marshal, Unmarshal: httpx.UnmarshalRequest}
 	hc.Formats = map[string]huma.Format{"application/json": jsonFormat, "json": jsonFormat}
 	hc.SchemasPath = ""
 	hc.AllowAdditionalPropertiesByDefault = true // the client may send keys we do not use
