@@ -15,7 +15,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/perpetuaflow/api/modules/auth"
-	"github.com/perpetuaflow/api/modules/gamification"
+	"github.com/perpetuaflow/api/modules/gamification/perks"
 	"github.com/perpetuaflow/api/platform/apperr"
 	"github.com/perpetuaflow/api/platform/clock"
 	"github.com/perpetuaflow/api/platform/database"
@@ -28,7 +28,7 @@ type Ledger struct {
 	clock clock.Clock
 	cfg   Config
 	users auth.Users
-	perks gamification.Perks
+	perks perks.Bonus
 }
 
 type ledgerParams struct {
@@ -38,7 +38,7 @@ type ledgerParams struct {
 	Clock clock.Clock
 	Cfg   Config
 	Users auth.Users
-	Perks gamification.Perks `optional:"true"`
+	Perks perks.Bonus `optional:"true"`
 }
 
 func newLedger(p ledgerParams) *Ledger {
@@ -219,13 +219,9 @@ func (b *book) grantDaily(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load user: %w", err)
 	}
-	amount := b.l.cfg.Tiers.For(p.Tier).DailyAICredits
-	if b.l.perks != nil {
-		bonus, err := b.l.perks.PerkBonus(ctx, b.tx, b.userID, gamification.PerkDailyCredits)
-		if err != nil {
-			return err
-		}
-		amount += bonus
+	amount, err := perks.Limit(ctx, b.tx, b.l.perks, b.userID, perks.DailyCredits, b.l.cfg.Tiers.For(p.Tier).DailyAICredits)
+	if err != nil {
+		return err
 	}
 	until := nextUTCMidnight(b.now)
 	_, err = b.grant(KindDaily, EntryGrant, amount, "daily credits", b.today, &until)

@@ -7,13 +7,14 @@ package gamification
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"go.uber.org/fx"
 
 	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/modules/gamification/perks"
 	"github.com/perpetuaflow/api/modules/jobs"
-	"github.com/perpetuaflow/api/modules/tasks"
 	"github.com/perpetuaflow/api/platform"
 	"github.com/perpetuaflow/api/platform/config"
 	"github.com/perpetuaflow/api/platform/events"
@@ -29,8 +30,7 @@ var Module = platform.Module{
 			newConfig,
 			newService,
 			newPerkBook,
-			func(b *perkBook) tasks.Perks { return b },
-			func(b *perkBook) Perks { return b },
+			func(b *perkBook) perks.Bonus { return b },
 			platform.AsRoutes(newHandlers),
 			platform.AsModels(models),
 			events.AsSubscriber(rewardCompletions),
@@ -58,13 +58,6 @@ const (
 	CategoryStreaks = "streaks"
 	CategoryFocus   = "focus"
 	CategoryNotes   = "notes"
-)
-
-// Perk types: the limit a perk raises.
-const (
-	PerkMaxTasks     = "max_tasks"
-	PerkMaxNotes     = "max_notes"
-	PerkDailyCredits = "daily_credits"
 )
 
 // BaseLimits are a tier's limits before perks (the keys of limits.<tier>
@@ -106,7 +99,7 @@ func (c Config) Validate() error {
 			return config.Invalid(key, "category must be tasks, streaks, focus or notes, got %q", a.Category)
 		case a.Threshold < 1:
 			return config.Invalid(key, "threshold must be at least 1")
-		case a.PerkType != "" && a.PerkType != PerkMaxTasks && a.PerkType != PerkMaxNotes && a.PerkType != PerkDailyCredits:
+		case a.PerkType != "" && !slices.Contains(perks.Kinds, a.PerkType):
 			return config.Invalid(key, "perk_type must be max_tasks, max_notes or daily_credits, got %q", a.PerkType)
 		case a.PerkType != "" && a.PerkValue < 1:
 			return config.Invalid(key, "perk_value must be at least 1")

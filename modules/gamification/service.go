@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/modules/gamification/perks"
 	"github.com/perpetuaflow/api/modules/tasks"
 	"github.com/perpetuaflow/api/platform/apperr"
 	"github.com/perpetuaflow/api/platform/clock"
@@ -262,19 +263,24 @@ func newPerkBook(cfg Config) *perkBook {
 	return b
 }
 
-// PerkBonus implements Perks (and tasks.Perks).
-func (b *perkBook) PerkBonus(ctx context.Context, tx *gorm.DB, userID uuid.UUID, perkType string) (int, error) {
+// PerkBonus implements perks.Bonus.
+func (b *perkBook) PerkBonus(ctx context.Context, tx *gorm.DB, userID uuid.UUID, kind string) (int, error) {
 	have, err := unlockedCodes(tx.WithContext(ctx), userID)
 	if err != nil {
 		return 0, err
 	}
-	bonus := 0
-	for code := range have {
-		if a, ok := b.byCode[code]; ok && a.PerkType == perkType {
-			bonus += a.PerkValue
+	return bonuses(b.byCode, have)[kind], nil
+}
+
+// bonuses sums, per limit kind, the perks of the unlocked achievements.
+func bonuses(byCode map[string]Achievement, unlocked map[string]bool) map[string]int {
+	out := map[string]int{}
+	for code := range unlocked {
+		if a, ok := byCode[code]; ok && a.PerkType != "" {
+			out[a.PerkType] += a.PerkValue
 		}
 	}
-	return bonus, nil
+	return out
 }
 
 // Profile is a user's stats, unlocked achievements and effective limits.
@@ -302,22 +308,9 @@ func (s *Service) Profile(ctx context.Context, p auth.Principal) (*Profile, erro
 	if out.Unlocked, err = unlockedCodes(db, p.UserID); err != nil {
 		return nil, err
 	}
-	base := s.cfg.Tiers.For(p.Tier)
-	out.Limits = Limits{MaxTasks: base.MaxTasks, MaxNotes: base.MaxNotes, DailyAICredits: base.DailyAICredits}
-	for code := range out.Unlocked {
-		a, ok := s.byCode[code]
-		if !ok {
-			continue
-		}
-		switch a.PerkType {
-		case PerkMaxTasks:
-			out.Limits.MaxTasks += a.PerkValue
-		case PerkMaxNotes:
-			out.Limits.MaxNotes += a.PerkValue
-		case PerkDailyCredits:
-			out.Limits.DailyAICredits += a.PerkValue
-		}
-	}
+	base, bonus := s.cfg.Tiers.For(p.Tier), bonuses(s.byCode, out.Unlocked)
+	out.Limits = Limits{MaxTasks: base.MaxTasks + bonus[perks.MaxTasks], MaxNotes: base.MaxNotes + bonus[perks.MaxNotes],
+		DailyAICredits: base.DailyAICredits + bonus[perks.DailyCredits]}
 	return out, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/modules/gamification/perks"
 	"github.com/perpetuaflow/api/modules/recovery"
 	"github.com/perpetuaflow/api/modules/tasks"
 	"github.com/perpetuaflow/api/platform/apperr"
@@ -46,7 +47,7 @@ type Service struct {
 	cfg   Config
 	tasks tasks.Lookup
 	bin   recovery.Bin
-	perks tasks.Perks
+	perks perks.Bonus
 	stt   Transcriber
 }
 
@@ -59,7 +60,7 @@ type serviceParams struct {
 	Cfg   Config
 	Tasks tasks.Lookup
 	Bin   recovery.Bin
-	Perks tasks.Perks `optional:"true"`
+	Perks perks.Bonus `optional:"true"`
 	STT   Transcriber `optional:"true"`
 }
 
@@ -396,13 +397,9 @@ func (s *Service) checkLimit(ctx context.Context, tx *gorm.DB, p auth.Principal)
 	if err := database.LockKey(tx, "notes:"+p.UserID.String()); err != nil {
 		return err
 	}
-	limit := s.cfg.limits(p.Tier).MaxNotes
-	if s.perks != nil {
-		bonus, err := s.perks.PerkBonus(ctx, tx, p.UserID, "max_notes")
-		if err != nil {
-			return err
-		}
-		limit += bonus
+	limit, err := perks.Limit(ctx, tx, s.perks, p.UserID, perks.MaxNotes, s.cfg.limits(p.Tier).MaxNotes)
+	if err != nil {
+		return err
 	}
 	// The notes that are not archived, from the counts row_counts keeps
 	// (not a count over the user's history).
@@ -412,7 +409,7 @@ func (s *Service) checkLimit(ctx context.Context, tx *gorm.DB, p auth.Principal)
 		return err
 	}
 	if n >= int64(limit) {
-		return apperr.LimitExceeded("max_notes", limit)
+		return apperr.LimitExceeded(perks.MaxNotes, limit)
 	}
 	return nil
 }
