@@ -151,9 +151,9 @@ func (s *Service) createFromDraft(ctx context.Context, tx *gorm.DB, p auth.Princ
 // none), at most the tier's subtasks.
 func (s *Service) sanitize(r *draftReply, p auth.Principal, content string) *TaskDraft {
 	lim := s.cfg.Tiers.For(p.Tier)
-	title := clip(strings.Join(strings.Fields(r.Title), " "), 200)
+	title := clip(strings.Join(strings.Fields(r.Title), " "), tasks.MaxTitleLength)
 	if title == "" {
-		title = clip(strings.Join(strings.Fields(content), " "), 200)
+		title = clip(strings.Join(strings.Fields(content), " "), tasks.MaxTitleLength)
 	}
 	d := &TaskDraft{Title: title, Description: clip(strings.TrimSpace(r.Description), lim.MaxDescription),
 		Priority: r.Priority, Subtasks: cleanTitles(r.Subtasks, lim.MaxSubtasks, nil)}

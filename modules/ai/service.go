@@ -351,9 +351,6 @@ func (s *Service) GenerateSubtasks(ctx context.Context, p auth.Principal, taskID
 		CreditsRemaining: bal.Total(), Warning: a.warning()}, nil
 }
 
-// maxSubtaskTitle is the longest subtask title the tasks module accepts.
-const maxSubtaskTitle = 200
-
 // cleanTitles trims the titles, drops empty ones and repeats (of each other
 // and of existing subtasks), shortens long ones and keeps at most n.
 func cleanTitles(in []titleOnly, n int, existing []string) []string {
@@ -366,7 +363,7 @@ func cleanTitles(in []titleOnly, n int, existing []string) []string {
 		if len(out) == n {
 			break
 		}
-		title := clip(strings.Join(strings.Fields(t.Title), " "), maxSubtaskTitle)
+		title := clip(strings.Join(strings.Fields(t.Title), " "), tasks.MaxSubtaskTitleLength)
 		key := strings.ToLower(title)
 		if title == "" || seen[key] {
 			continue

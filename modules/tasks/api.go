@@ -38,6 +38,15 @@ const (
 	MethodInApp = "in_app"
 )
 
+// Lengths, in characters, of a task's texts: the longest any tier allows (a
+// tier may allow a shorter description: limits.<tier>.max_description_length).
+// Modules that draft tasks keep to them.
+const (
+	MaxTitleLength        = 500
+	MaxSubtaskTitleLength = 200
+	MaxDescriptionLength  = 2000
+)
+
 // TaskInfo is what other modules see of a task.
 type TaskInfo struct {
 	ID                    uuid.UUID

@@ -34,7 +34,6 @@ var (
 )
 
 const (
-	maxTitleLength       = 500
 	minEstimatedDuration = 1
 	maxEstimatedDuration = 720
 )
@@ -544,8 +543,8 @@ func (s *Service) checkTitle(title string) (string, error) {
 	if t == "" {
 		return "", apperr.Validation("title", "must not be empty")
 	}
-	if utf8.RuneCountInString(t) > maxTitleLength {
-		return "", apperr.Validation("title", "must be at most %d characters", maxTitleLength)
+	if utf8.RuneCountInString(t) > MaxTitleLength {
+		return "", apperr.Validation("title", "must be at most %d characters", MaxTitleLength)
 	}
 	return t, nil
 }

@@ -21,8 +21,6 @@ const CodeSubtaskNotFound = "NOT_FOUND"
 
 var errSubtaskNotFound = apperr.NotFound(CodeSubtaskNotFound, "subtask")
 
-const maxSubtaskTitle = 200
-
 // Subtasks returns a task's subtasks by order_index.
 func (s *Service) Subtasks(ctx context.Context, p auth.Principal, taskID uuid.UUID) ([]Subtask, error) {
 	db := s.db.WithContext(ctx)
@@ -418,8 +416,8 @@ func checkSubtaskTitle(title string) (string, error) {
 	if t == "" {
 		return "", apperr.Validation("title", "must not be empty")
 	}
-	if utf8.RuneCountInString(t) > maxSubtaskTitle {
-		return "", apperr.Validation("title", "must be at most %d characters", maxSubtaskTitle)
+	if utf8.RuneCountInString(t) > MaxSubtaskTitleLength {
+		return "", apperr.Validation("title", "must be at most %d characters", MaxSubtaskTitleLength)
 	}
 	return t, nil
 }

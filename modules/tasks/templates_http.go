@@ -83,7 +83,7 @@ type subtaskTitle string
 
 // Schema implements huma.SchemaProvider.
 func (subtaskTitle) Schema(huma.Registry) *huma.Schema {
-	lo, hi := 1, maxSubtaskTitle
+	lo, hi := 1, MaxSubtaskTitleLength
 	return &huma.Schema{Type: huma.TypeString, MinLength: &lo, MaxLength: &hi}
 }
 
