@@ -2,13 +2,14 @@ package auth
 
 import (
 	"context"
-	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 
 	"github.com/perpetuaflow/api/platform/apperr"
 )
+
+// This file and events.go are the module's public face.
 
 // Tiers.
 const (
@@ -65,14 +66,6 @@ func CallerAndID(ctx context.Context, raw string) (Principal, uuid.UUID, error) 
 	return p, id, nil
 }
 
-// UserCreated is published, inside the sign-up transaction, when a user signs
-// in for the first time (billing grants the kickstart credits on it).
-type UserCreated struct {
-	UserID uuid.UUID
-	Email  string
-	At     time.Time
-}
-
 // Users looks users up for work done outside a request (jobs), in the
 // caller's transaction.
 type Users interface {
@@ -89,13 +82,4 @@ type Tiers interface {
 	// SetTier puts the user on tier (free or pro); setting the tier the user
 	// has already changes nothing and publishes nothing.
 	SetTier(ctx context.Context, tx *gorm.DB, userID uuid.UUID, tier string) error
-}
-
-// TierChanged is published, inside the transaction, when a user's tier
-// changes.
-type TierChanged struct {
-	UserID uuid.UUID
-	From   string
-	To     string
-	At     time.Time
 }

@@ -46,15 +46,6 @@ func newService(db *database.DB, bus *events.Bus, clk clock.Clock, cfg Config, k
 		google: newGoogleVerifier(cfg, clk.Now), log: log.Named("auth")}
 }
 
-// forgetChangedTiers makes a tier change apply to this instance's cached
-// sessions at once.
-func forgetChangedTiers(cache *sessionCache) events.Subscription {
-	return events.On("forget cached sessions", func(_ context.Context, _ *gorm.DB, e TierChanged) error {
-		cache.forgetUser(e.UserID)
-		return nil
-	})
-}
-
 // Tokens is the answer of a sign-in or a refresh.
 type Tokens struct {
 	AccessToken  string

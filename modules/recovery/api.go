@@ -11,6 +11,8 @@ import (
 	"github.com/perpetuaflow/api/modules/auth"
 )
 
+// This file and events.go are the module's public face.
+
 // Bin keeps deleted items recoverable. A module buries its item inside the
 // transaction that deletes it.
 type Bin interface {
