@@ -9,6 +9,9 @@ LDFLAGS   := -s -w -X github.com/perpetuaflow/api/app.Version=$(VERSION)
 # skips that pass.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 TEST_FLAGS ?= -count=1 -timeout 20m
+# The static checker `make check` runs, pinned: `go run` fetches it from the
+# module proxy, so nothing is installed by hand.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: run build test check test-sqlite test-postgres bench bench-jobs bench-plans bench-go load migrate clean
 
@@ -27,6 +30,7 @@ check:
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 
 test-sqlite:
 	@echo "== tests on SQLite =="

@@ -101,7 +101,7 @@ type ActionDTO struct {
 func toActionDTOs(list []Action) []ActionDTO {
 	out := make([]ActionDTO, len(list))
 	for i, a := range list {
-		out[i] = ActionDTO{Type: a.Type, TaskID: a.TaskID, Description: a.Description, Data: a.Data}
+		out[i] = ActionDTO(a)
 	}
 	return out
 }

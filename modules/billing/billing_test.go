@@ -144,9 +144,9 @@ func TestConcurrentSpendsNeverOverdraw(t *testing.T) {
 func TestConcurrentFirstReadsOfTheDayGrantOnce(t *testing.T) {
 	t.Parallel()
 	app := start(t)
-	alice := app.SignIn(t, "alice@example.com")
+	app.SignIn(t, "alice@example.com")
 	app.Clock.Advance(24 * time.Hour)
-	alice = app.SignIn(t, "alice@example.com")
+	alice := app.SignIn(t, "alice@example.com")
 	var rs []testkit.Racer
 	for range 20 {
 		rs = append(rs, testkit.Racer{User: alice, Request: testkit.Request{Method: http.MethodGet, Path: "/api/v1/credits/balance"}})

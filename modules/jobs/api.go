@@ -55,10 +55,6 @@ type Periodic struct {
 // Every returns a fixed-interval schedule.
 func Every(d time.Duration) river.PeriodicSchedule { return river.PeriodicInterval(d) }
 
-// AsPeriodic annotates a constructor returning a Periodic so that it joins
-// the "periodic" group.
-func AsPeriodic(f any) any { return fx.Annotate(f, fx.ResultTags(`group:"periodic"`)) }
-
 // CompleteTx marks the running job completed inside the GORM transaction
 // tx, so that the job's effects and its completion commit together: a crash
 // after the commit cannot run it again.
@@ -83,7 +79,7 @@ func NewHousekeeping[A river.JobArgs](every time.Duration, run func(ctx context.
 // NewScheduled is NewHousekeeping on any schedule (DailyAt, say).
 func NewScheduled[A river.JobArgs](schedule river.PeriodicSchedule, run func(ctx context.Context) error) (Worker, Periodic) {
 	var args A
-	return NewWorker[A](&housekeepingWorker[A]{run: run}),
+	return NewWorker(river.WorkFunc(func(ctx context.Context, _ *river.Job[A]) error { return run(ctx) })),
 		Periodic{ID: args.Kind(), Schedule: schedule, Args: func() river.JobArgs { return args }, RunOnStart: true}
 }
 
@@ -107,10 +103,3 @@ func (d dailyAt) Next(t time.Time) time.Time {
 func AsHousekeeping(f any) any {
 	return fx.Annotate(f, fx.ResultTags(`group:"workers"`, `group:"periodic"`))
 }
-
-type housekeepingWorker[A river.JobArgs] struct {
-	river.WorkerDefaults[A]
-	run func(ctx context.Context) error
-}
-
-func (w *housekeepingWorker[A]) Work(ctx context.Context, _ *river.Job[A]) error { return w.run(ctx) }

@@ -30,7 +30,7 @@ type ReminderBody struct {
 }
 
 func (b ReminderBody) input() ReminderInput {
-	return ReminderInput{Type: b.Type, OffsetMinutes: b.OffsetMinutes, ScheduledAt: b.ScheduledAt, Method: b.Method}
+	return ReminderInput(b)
 }
 
 type createReminderInput struct {

@@ -477,8 +477,3 @@ func (t Tiered[T]) For(tier string) T {
 	}
 	return t.byName[t.fallback]
 }
-
-// Of builds a Tiered directly (tests).
-func Of[T any](fallback string, byName map[string]T) Tiered[T] {
-	return Tiered[T]{byName: byName, fallback: fallback}
-}

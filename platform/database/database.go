@@ -139,7 +139,7 @@ func openPostgres(ctx context.Context, cfg *config.Config, gcfg *gorm.Config) (*
 func openSQLite(cfg *config.Config, gcfg *gorm.Config) (*DB, error) {
 	path, query, _ := strings.Cut(strings.TrimPrefix(cfg.Database.URL, "sqlite:"), "?")
 	if path == "" {
-		return nil, errors.New("database.url: sqlite: needs a path or :memory:")
+		return nil, errors.New("database.url: sqlite: needs a path (or :memory: for a database in memory)")
 	}
 	if path != ":memory:" {
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {

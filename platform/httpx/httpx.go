@@ -239,9 +239,6 @@ func ReplyPage[T any](items []T, page Page, total int64, next string) *ListOutpu
 	return out
 }
 
-// UTC returns t in UTC (so it encodes with a Z suffix).
-func UTC(t time.Time) time.Time { return t.UTC() }
-
 // UTCPtr returns t in UTC, keeping nil.
 func UTCPtr(t *time.Time) *time.Time {
 	if t == nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -110,21 +111,17 @@ func CheckJSONText(body []byte) *apperr.Error {
 }
 
 // CheckQueryText finds a query parameter (name or value) that is not valid
-// text. visit walks the parameters, already percent-decoded.
-func CheckQueryText(visit func(func(key, value []byte))) *apperr.Error {
-	var bad *apperr.Error
-	visit(func(key, value []byte) {
-		if bad != nil {
-			return
-		}
+// text. params are the parameters, already percent-decoded.
+func CheckQueryText(params iter.Seq2[[]byte, []byte]) *apperr.Error {
+	for key, value := range params {
 		switch {
 		case !ValidText(key):
-			bad = apperr.Validation("query", "parameter names "+textRule)
+			return apperr.Validation("query", "parameter names "+textRule)
 		case !ValidText(value):
-			bad = apperr.Validation(string(key), textRule)
+			return apperr.Validation(string(key), textRule)
 		}
-	})
-	return bad
+	}
+	return nil
 }
 
 // UnmarshalRequest decodes a request body into v. Huma decodes each body

@@ -156,7 +156,7 @@ func isDocsPath(p string) bool {
 // stored as text (invalid UTF-8, NUL) in the body or the query: 400 naming
 // the field, before any handler or database sees it.
 func (s *Server) checkText(c *fiber.Ctx) error {
-	if err := httpx.CheckQueryText(c.Request().URI().QueryArgs().VisitAll); err != nil {
+	if err := httpx.CheckQueryText(c.Request().URI().QueryArgs().All()); err != nil {
 		return err
 	}
 	if body := c.Body(); len(body) > 0 {

@@ -65,7 +65,6 @@ type cluster struct {
 	api     string // base URL of the API
 	apiProc *testkit.Proc
 	worker  *testkit.Proc
-	opsURL  string
 	client  *http.Client
 }
 

@@ -1,4 +1,4 @@
-// Package contract checks the conventions of spec/api.md on every answer:
+// Package contract checks the conventions of docs/api.md on every answer:
 // timestamps in UTC with Z, nullable keys present, JSON bodies on every
 // success, the error envelope on every failure, request ids, CORS, the
 // OpenAPI document.
