@@ -121,7 +121,7 @@ func (s *Service) load(tx *gorm.DB, userID, taskID uuid.UUID) (*Task, error) {
 // Create adds a task, within the user's active-task limit.
 func (s *Service) Create(ctx context.Context, p auth.Principal, in NewTask) (*Task, error) {
 	var out *Task
-	err := s.db.Tx(ctx, func(tx *gorm.DB) (err error) {
+	err := s.db.TxOrJoin(ctx, func(tx *gorm.DB) (err error) {
 		out, err = s.create(ctx, tx, p, in)
 		return err
 	})
@@ -187,7 +187,7 @@ func (c Changes) touchesMoreThanArchived() bool {
 // wins). completed: true has every effect of Complete.
 func (s *Service) Update(ctx context.Context, p auth.Principal, taskID uuid.UUID, c Changes) (*Task, error) {
 	var out *Task
-	err := s.db.Tx(ctx, func(tx *gorm.DB) (err error) {
+	err := s.db.TxOrJoin(ctx, func(tx *gorm.DB) (err error) {
 		out, err = s.update(ctx, tx, p, taskID, c)
 		return err
 	})
@@ -353,7 +353,7 @@ type Completion struct {
 // completing is safe to retry.
 func (s *Service) Complete(ctx context.Context, p auth.Principal, taskID uuid.UUID, by string, version *int) (*Completion, error) {
 	var out *Completion
-	err := s.db.Tx(ctx, func(tx *gorm.DB) (err error) {
+	err := s.db.TxOrJoin(ctx, func(tx *gorm.DB) (err error) {
 		out, err = s.complete(ctx, tx, p, taskID, by, version)
 		return err
 	})

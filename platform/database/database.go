@@ -267,8 +267,8 @@ func (db *DB) Rebind(query string) string {
 // transaction.
 func (db *DB) WithContext(ctx context.Context) *gorm.DB { return db.Gorm.WithContext(ctx) }
 
-// Tx runs fn in one transaction: the domain change, the events it publishes
-// and the jobs it enqueues commit together or not at all.
+// Tx runs fn in a transaction of its own: the domain change, the events it
+// publishes and the jobs it enqueues commit together or not at all.
 //
 // PostgreSQL may abort a transaction that deadlocked with another or lost a
 // serialization race (SQLSTATE 40P01, 40001); nothing of it was committed, so
@@ -276,11 +276,32 @@ func (db *DB) WithContext(ctx context.Context) *gorm.DB { return db.Gorm.WithCon
 // then reports a 409 CONFLICT. fn must therefore set its results only from
 // what it does inside the transaction.
 //
-// Under the context of a Unit, fn joins the Unit's transaction instead.
+// Under a request that runs in one transaction (a Unit) Tx refuses to run:
+// a second transaction beside the request's would wait on the locks the
+// first holds (on SQLite, on its one connection). Code such a request
+// reaches uses TxOrJoin.
 func (db *DB) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if unitOf(ctx, db) != nil {
+		return errTxInUnit
+	}
+	return db.tx(ctx, fn)
+}
+
+// TxOrJoin runs fn in the transaction of the request, when the request runs
+// in one (a Unit: a route marked httpx.OneTransaction, called with an
+// Idempotency-Key), and otherwise in a transaction of its own, as Tx does.
+// Joined, fn gives up Tx's re-runs: a deadlock or serialization failure
+// aborts the whole request's transaction, which answers 409 at once.
+func (db *DB) TxOrJoin(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	if u := unitOf(ctx, db); u != nil {
 		return u.join(fn)
 	}
+	return db.tx(ctx, fn)
+}
+
+var errTxInUnit = errors.New("database: Tx under a request's transaction (a Unit): the code a one-transaction route reaches must use TxOrJoin")
+
+func (db *DB) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	for attempt := 1; ; attempt++ {
 		err := db.Gorm.WithContext(ctx).Transaction(fn)
 		reason := retryReason(err)

@@ -193,7 +193,7 @@ func TestHandWrittenReadsAreNotStarvedByIdleConnections(t *testing.T) {
 // Tx under a Unit's context joins the Unit: nothing commits until the
 // Unit's owner commits, a rollback keeps nothing, and a failed Tx marks the
 // Unit failed.
-func TestTxJoinsTheUnitOfItsContext(t *testing.T) {
+func TestTxOrJoinJoinsTheUnitOfItsContextAndTxRefusesTo(t *testing.T) {
 	t.Parallel()
 	db := open(t)
 	ctx := context.Background()
@@ -208,10 +208,14 @@ func TestTxJoinsTheUnitOfItsContext(t *testing.T) {
 		return n
 	}
 	insert := func(ctx context.Context, n int) error {
-		return db.Tx(ctx, func(tx *gorm.DB) error { return tx.Exec("INSERT INTO unit_rows (n) VALUES (?)", n).Error })
+		return db.TxOrJoin(ctx, func(tx *gorm.DB) error { return tx.Exec("INSERT INTO unit_rows (n) VALUES (?)", n).Error })
 	}
 
 	unit, uctx := db.NewUnit(ctx)
+	ran := false
+	if err := db.Tx(uctx, func(*gorm.DB) error { ran = true; return nil }); err == nil || ran {
+		t.Fatalf("Tx under a Unit ran (%v): %v", ran, err)
+	}
 	if unit.Begun() {
 		t.Fatal("a Unit began before any Tx")
 	}

@@ -9,17 +9,18 @@ import (
 	"github.com/perpetuaflow/api/platform/apperr"
 )
 
-// Unit is one transaction that spans a whole request: every Tx run under
-// the context it returns joins it instead of committing on its own, and
-// the Unit's owner commits once, with writes of its own (the idempotency
-// record beside the change it answers). It begins on the first Tx, so a
-// request that writes nothing holds no connection.
+// Unit is one transaction that spans a whole request: every TxOrJoin run
+// under the context it returns joins it instead of committing on its own
+// (and a Tx there is refused), and the Unit's owner commits once, with
+// writes of its own (the idempotency record beside the change it answers).
+// It begins on the first TxOrJoin, so a request that writes nothing holds
+// no connection.
 //
-// A request in a Unit must do its writes through Tx on that context and
-// must not wait on anything but the database while it runs (the Unit holds
-// a connection and the Tx's locks until its owner ends it); on SQLite it
-// must not touch the database outside Tx either, since the single writer
-// connection is the Unit's.
+// A request in a Unit must do its writes through TxOrJoin on that context
+// and must not wait on anything but the database while it runs (the Unit
+// holds a connection and the locks until its owner ends it); on SQLite it
+// must not touch the database outside TxOrJoin either, since the single
+// writer connection is the Unit's.
 type Unit struct {
 	db  *DB
 	ctx context.Context
@@ -29,7 +30,7 @@ type Unit struct {
 
 type unitKey struct{}
 
-// NewUnit returns a Unit and the context that makes Tx join it.
+// NewUnit returns a Unit and the context that makes TxOrJoin join it.
 func (db *DB) NewUnit(ctx context.Context) (*Unit, context.Context) {
 	u := &Unit{db: db}
 	u.ctx = context.WithValue(ctx, unitKey{}, u)
@@ -44,10 +45,10 @@ func unitOf(ctx context.Context, db *DB) *Unit {
 	return u
 }
 
-// Begun reports whether a Tx has joined the Unit (and its transaction is open).
+// Begun reports whether a TxOrJoin has joined the Unit (and its transaction is open).
 func (u *Unit) Begun() bool { return u.tx != nil }
 
-// Failed is the first error a joined Tx returned (nil if none): the Unit
+// Failed is the first error a joined TxOrJoin returned (nil if none): the Unit
 // must then be rolled back, whatever the request answers.
 func (u *Unit) Failed() error { return u.err }
 

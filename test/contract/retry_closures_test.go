@@ -34,7 +34,7 @@ func TestTransactionClosuresCanRunAgain(t *testing.T) {
 					return true
 				}
 				sel, ok := call.Fun.(*ast.SelectorExpr)
-				if !ok || sel.Sel.Name != "Tx" || len(call.Args) != 2 {
+				if !ok || (sel.Sel.Name != "Tx" && sel.Sel.Name != "TxOrJoin") || len(call.Args) != 2 {
 					return true
 				}
 				fn, ok := call.Args[1].(*ast.FuncLit)
