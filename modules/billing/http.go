@@ -199,9 +199,6 @@ func (h *handlers) history(ctx context.Context, in *historyInput) (*httpx.ListOu
 	if err != nil {
 		return nil, err
 	}
-	if _, err := h.ledger.CurrentBalance(ctx, p.UserID); err != nil { // today's grant shows in the history
-		return nil, err
-	}
 	page := httpx.Page{Offset: in.Offset, Limit: in.Limit, Cursor: in.Cursor}
 	list, err := h.ledger.History(ctx, p.UserID, page.Window())
 	if err != nil {
@@ -222,7 +219,7 @@ func (h *handlers) aiCredits(ctx context.Context, _ *struct{}) (*httpx.DataOutpu
 	var out AICreditsDTO
 	out.Balance.DailyFree, out.Balance.Subscription, out.Balance.Purchased = b.Daily, b.Subscription, b.Purchased
 	out.Balance.Kickstart, out.Balance.Total = b.Kickstart, b.Total()
-	out.DailyResetAt, out.Tier = nextUTCMidnight(h.ledger.clock.Now()), p.Tier
+	out.DailyResetAt, out.Tier = h.ledger.NextDailyReset(), p.Tier
 	return httpx.Reply(out), nil
 }
 

@@ -537,12 +537,20 @@ func (l *Ledger) settledBalance(ctx context.Context, userID uuid.UUID) (Balance,
 // dailyKey is the once key of the daily grant of t's UTC day.
 func dailyKey(t time.Time) string { return "daily:" + t.UTC().Format(time.DateOnly) }
 
-// History is one page of the user's ledger, newest first.
+// History is one page of the user's ledger, newest first, today's daily grant
+// included (granted first if this is the day's first read).
 func (l *Ledger) History(ctx context.Context, userID uuid.UUID, w database.Window) (database.Paged[Entry], error) {
+	if _, err := l.CurrentBalance(ctx, userID); err != nil { // today's grant shows in the history
+		return database.Paged[Entry]{}, err
+	}
 	q := l.db.WithContext(ctx).Model(&Entry{}).Where("user_id = ?", userID)
 	return database.Page(q, historyOrder, w,
 		&database.Kept{UserID: userID, Plus: []string{"credit_history"}})
 }
+
+// NextDailyReset is when today's daily credits expire and the next day's
+// are granted: the next UTC midnight.
+func (l *Ledger) NextDailyReset() time.Time { return nextUTCMidnight(l.clock.Now()) }
 
 // historyOrder is the history's order, newest first.
 var historyOrder = database.Keyset[Entry]{List: "credits", Column: "created_at",

@@ -145,7 +145,7 @@ func (h *handlers) Register(api huma.API) {
 }
 
 func (h *handlers) catalog(ctx context.Context, _ *struct{}) (*httpx.DataOutput[[]AchievementDTO], error) {
-	return httpx.Reply(httpx.Map(h.svc.cfg.Achievements, toAchievementDTO)), nil
+	return httpx.Reply(httpx.Map(h.svc.Catalog(), toAchievementDTO)), nil
 }
 
 func (h *handlers) profile(ctx context.Context) (*ProfileDTO, error) {
@@ -167,12 +167,12 @@ func (h *handlers) profile(ctx context.Context) (*ProfileDTO, error) {
 		EffectiveLimits: LimitsDTO{MaxTasks: pr.Limits.MaxTasks, MaxNotes: pr.Limits.MaxNotes,
 			DailyAICredits: pr.Limits.DailyAICredits},
 	}
-	for _, a := range h.svc.cfg.Achievements {
-		if pr.Unlocked[a.Code] {
-			out.Unlocked = append(out.Unlocked, a.Code)
+	for _, g := range pr.Progress {
+		if g.Unlocked {
+			out.Unlocked = append(out.Unlocked, g.Code)
 		}
-		out.Progress = append(out.Progress, ProgressDTO{ID: a.Code, Name: a.Name, Current: value(st, a.Category),
-			Threshold: a.Threshold, Unlocked: pr.Unlocked[a.Code]})
+		out.Progress = append(out.Progress, ProgressDTO{ID: g.Code, Name: g.Name, Current: g.Current,
+			Threshold: g.Threshold, Unlocked: g.Unlocked})
 	}
 	return out, nil
 }

@@ -288,6 +288,31 @@ type Profile struct {
 	Stats    Stats
 	Unlocked map[string]bool
 	Limits   Limits
+	// Progress is each achievement of the catalog, in its order: how far
+	// the stats are toward it.
+	Progress []Progress
+}
+
+// Progress is how far a user is toward one achievement.
+type Progress struct {
+	Code      string
+	Name      string
+	Current   int
+	Threshold int
+	Unlocked  bool
+}
+
+// Catalog is every achievement, in the configured order.
+func (s *Service) Catalog() []Achievement { return s.cfg.Achievements }
+
+// progress is how far st is toward each achievement of catalog.
+func progress(catalog []Achievement, st *Stats, unlocked map[string]bool) []Progress {
+	out := make([]Progress, len(catalog))
+	for i, a := range catalog {
+		out[i] = Progress{Code: a.Code, Name: a.Name, Current: value(st, a.Category), Threshold: a.Threshold,
+			Unlocked: unlocked[a.Code]}
+	}
+	return out
 }
 
 // Limits are a user's effective limits: the tier's base plus perks.
@@ -311,6 +336,7 @@ func (s *Service) Profile(ctx context.Context, p auth.Principal) (*Profile, erro
 	base, bonus := s.cfg.Tiers.For(p.Tier), bonuses(s.byCode, out.Unlocked)
 	out.Limits = Limits{MaxTasks: base.MaxTasks + bonus[perks.MaxTasks], MaxNotes: base.MaxNotes + bonus[perks.MaxNotes],
 		DailyAICredits: base.DailyAICredits + bonus[perks.DailyCredits]}
+	out.Progress = progress(s.cfg.Achievements, &out.Stats, out.Unlocked)
 	return out, nil
 }
 
