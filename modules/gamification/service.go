@@ -78,21 +78,10 @@ func dayBefore(d string) string {
 	return t.AddDate(0, 0, -1).Format(day)
 }
 
-// counted puts one counted completion on day into st: the streak goes on
-// from yesterday, starts again at 1 after a gap, and stays the same for a
-// second completion of the day.
+// counted puts one counted completion on the local day today into st.
 func counted(st *Stats, today string) {
 	st.LifetimeTasksCompleted++
-	switch {
-	case st.LastCompletionDate == nil || *st.LastCompletionDate < dayBefore(today):
-		st.CurrentStreak = 1
-	case *st.LastCompletionDate == dayBefore(today):
-		st.CurrentStreak++
-	case *st.LastCompletionDate > today:
-		return // the user moved to a zone behind: that day is counted already
-	}
-	st.LongestStreak = max(st.LongestStreak, st.CurrentStreak)
-	st.LastCompletionDate = &today
+	st.Streak.Complete(today)
 }
 
 // lockStats returns the user's stats, created at zero the first time,
@@ -379,21 +368,19 @@ func (s *Service) BreakStaleStreaks(ctx context.Context) (int, error) {
 
 // checkStreak looks at one user's streak on their local day today.
 func (s *Service) checkStreak(ctx context.Context, st *Stats, today string) (int, error) {
-	if st.StreakCheckedOn != nil && *st.StreakCheckedOn == today {
+	changed, broke := st.Streak.Check(today)
+	if !changed {
 		return 0, nil
 	}
-	stale := st.LastCompletionDate == nil || *st.LastCompletionDate < dayBefore(today)
 	prev := st.Version
-	changes := map[string]any{"streak_checked_on": today, "version": prev + 1, "updated_at": s.clock.Now()}
-	if stale {
-		changes["current_streak"] = 0
-	}
+	changes := map[string]any{"streak_checked_on": today, "current_streak": st.CurrentStreak, "version": prev + 1,
+		"updated_at": s.clock.Now()}
 	// A completion that lands meanwhile wins: it changed the version.
 	res := s.db.WithContext(ctx).Model(&Stats{}).Where("user_id = ? AND version = ?", st.UserID, prev).Updates(changes)
 	if res.Error != nil {
 		return 0, fmt.Errorf("check streak: %w", res.Error)
 	}
-	if stale && res.RowsAffected == 1 {
+	if broke && res.RowsAffected == 1 {
 		return 1, nil
 	}
 	return 0, nil
