@@ -293,31 +293,56 @@ func (b *book) draw(amount int, entry, reason string, holdID *uuid.UUID, lapses 
 		return apperr.New(apperr.KindPaymentRequired, CodeInsufficientCredits,
 			"this needs %d credits and %d are left", amount, b.bal.Total())
 	}
-	left := amount
-	for _, kind := range spendOrder {
-		if left == 0 {
-			break
+	takes := lots(b.lots).plan(amount)
+	taken := 0
+	for i, t := range takes {
+		if err := b.take(t.lot, t.n); err != nil {
+			return err
 		}
-		taken := 0
-		for _, g := range b.lotsOf(kind) {
-			n := min(g.Remaining, left-taken)
-			if n == 0 {
-				break
-			}
-			if err := b.take(g, n); err != nil {
-				return err
-			}
-			taken += n
+		taken += t.n
+		if i+1 < len(takes) && takes[i+1].lot.Kind == t.lot.Kind {
+			continue
 		}
-		if taken > 0 {
-			e := &Entry{Kind: kind, Entry: entry, Amount: -taken, Description: reason, HoldID: holdID, ExpiresAt: lapses}
-			if err := b.write(e); err != nil {
-				return err
-			}
-			left -= taken
+		// The last take of its kind: one row for what the kind gave.
+		e := &Entry{Kind: t.lot.Kind, Entry: entry, Amount: -taken, Description: reason, HoldID: holdID, ExpiresAt: lapses}
+		if err := b.write(e); err != nil {
+			return err
 		}
+		taken = 0
 	}
 	return nil
+}
+
+// lots are a user's lots with credits left, oldest first.
+type lots []*Entry
+
+// lotTake is n credits out of one lot.
+type lotTake struct {
+	lot *Entry
+	n   int
+}
+
+// plan says which lots amount is taken from: kinds in spending order
+// (spendOrder), oldest lot first within a kind,
+// the takes of one kind together. The lots must hold amount (the caller
+// checks the balance first); the plan changes nothing.
+func (ls lots) plan(amount int) []lotTake {
+	var out []lotTake
+	left := amount
+	for _, kind := range spendOrder {
+		for _, g := range ls {
+			if left == 0 {
+				return out
+			}
+			if g.Kind != kind || g.Remaining <= 0 {
+				continue
+			}
+			n := min(g.Remaining, left)
+			out = append(out, lotTake{lot: g, n: n})
+			left -= n
+		}
+	}
+	return out
 }
 
 // openHold returns the rows of the hold read with the lots that are still
