@@ -88,6 +88,64 @@ type Subscription struct {
 // TableName implements gorm's Tabler.
 func (Subscription) TableName() string { return "subscriptions" }
 
+// The methods below are a subscription's transitions, decided without a
+// database: the service locks the row, calls one, saves it and publishes
+// what changed.
+
+// PeriodPaid starts a paid month at now: active until a month later,
+// failures and any grace forgotten, a cancellation withdrawn.
+func (sub *Subscription) PeriodPaid(now time.Time) {
+	end := now.AddDate(0, 1, 0)
+	sub.Status, sub.CurrentPeriodStart, sub.CurrentPeriodEnd = StatusActive, &now, &end
+	sub.CancelAtPeriodEnd, sub.PaymentFailures, sub.GraceUntil = false, 0, nil
+}
+
+// PaymentDeclined counts a failed payment at now: past due, and at the
+// maxFailures-th failure in a row the grace period (Pro until now+grace)
+// begins. It changes nothing, and reports false, for a subscription in
+// grace or expired already.
+func (sub *Subscription) PaymentDeclined(now time.Time, maxFailures int, grace time.Duration) (changed bool) {
+	if sub.Status == StatusGrace || sub.Status == StatusExpired {
+		return false
+	}
+	sub.PaymentFailures++
+	sub.Status = StatusPastDue
+	if sub.PaymentFailures >= maxFailures {
+		until := now.Add(grace)
+		sub.Status, sub.GraceUntil = StatusGrace, &until
+	}
+	return true
+}
+
+// Cancel ends the subscription at the end of its paid period (Pro until
+// then). It reports false when it was cancelled already.
+func (sub *Subscription) Cancel() (changed bool) {
+	if sub.CancelAtPeriodEnd {
+		return false
+	}
+	sub.CancelAtPeriodEnd, sub.Status = true, StatusCancelled
+	return true
+}
+
+// Lapsed reports whether Pro access is over at now: the grace period or
+// the paid period has ended.
+func (sub *Subscription) Lapsed(now time.Time) bool {
+	switch sub.Status {
+	case StatusGrace:
+		return sub.GraceUntil != nil && !sub.GraceUntil.After(now)
+	case StatusActive, StatusPastDue, StatusCancelled:
+		return sub.CurrentPeriodEnd != nil && !sub.CurrentPeriodEnd.After(now)
+	}
+	return false
+}
+
+// End closes a lapsed subscription: expired, or cancelled if it was.
+func (sub *Subscription) End() {
+	if sub.Status != StatusCancelled {
+		sub.Status = StatusExpired
+	}
+}
+
 // Payment purposes.
 const (
 	PurposeSubscription = "subscription"

@@ -163,10 +163,9 @@ func (s *Service) Cancel(ctx context.Context, p auth.Principal) (*Subscription, 
 			return apperr.New(apperr.KindConflict, apperr.CodeConflict, "there is no Pro subscription to cancel")
 		}
 		out = sub
-		if sub.CancelAtPeriodEnd {
+		if !sub.Cancel() {
 			return nil
 		}
-		sub.CancelAtPeriodEnd, sub.Status = true, StatusCancelled
 		if err := s.saveSubscription(tx, sub); err != nil {
 			return err
 		}
@@ -466,10 +465,8 @@ func (s *Service) periodPaid(ctx context.Context, tx *gorm.DB, p auth.Principal,
 	if sub == nil {
 		sub = &Subscription{UserID: p.UserID}
 	}
-	now := s.clock.Now()
-	end := now.AddDate(0, 1, 0)
-	sub.Status, sub.CurrentPeriodStart, sub.CurrentPeriodEnd = StatusActive, &now, &end
-	sub.CancelAtPeriodEnd, sub.PaymentFailures, sub.GraceUntil = false, 0, nil
+	sub.PeriodPaid(s.clock.Now())
+	end := *sub.CurrentPeriodEnd
 	if err := s.saveSubscription(tx, sub); err != nil {
 		return err
 	}
@@ -487,14 +484,8 @@ func (s *Service) periodPaid(ctx context.Context, tx *gorm.DB, p auth.Principal,
 // grace period (Pro for a while longer).
 func (s *Service) paymentDeclined(ctx context.Context, tx *gorm.DB, p auth.Principal) error {
 	sub, err := lockSubscription(tx, p.UserID)
-	if err != nil || sub == nil || sub.Status == StatusGrace || sub.Status == StatusExpired {
+	if err != nil || sub == nil || !sub.PaymentDeclined(s.clock.Now(), s.cfg.MaxPaymentFailures, s.cfg.GracePeriod) {
 		return err
-	}
-	sub.PaymentFailures++
-	sub.Status = StatusPastDue
-	if sub.PaymentFailures >= s.cfg.MaxPaymentFailures {
-		until := s.clock.Now().Add(s.cfg.GracePeriod)
-		sub.Status, sub.GraceUntil = StatusGrace, &until
 	}
 	if err := s.saveSubscription(tx, sub); err != nil {
 		return err
@@ -508,10 +499,9 @@ func (s *Service) paymentDeclined(ctx context.Context, tx *gorm.DB, p auth.Princ
 
 func (s *Service) cancelledByProvider(ctx context.Context, tx *gorm.DB, p auth.Principal) error {
 	sub, err := lockSubscription(tx, p.UserID)
-	if err != nil || sub == nil || sub.CancelAtPeriodEnd {
+	if err != nil || sub == nil || !sub.Cancel() {
 		return err
 	}
-	sub.CancelAtPeriodEnd, sub.Status = true, StatusCancelled
 	if err := s.saveSubscription(tx, sub); err != nil {
 		return err
 	}
@@ -539,12 +529,10 @@ func (s *Service) EndLapsed(ctx context.Context) (int, error) {
 		err := s.db.Tx(ctx, func(tx *gorm.DB) error {
 			done = false
 			sub, err := lockSubscription(tx, d.UserID)
-			if err != nil || sub == nil || !lapsed(sub, now) {
+			if err != nil || sub == nil || !sub.Lapsed(now) {
 				return err
 			}
-			if sub.Status != StatusCancelled {
-				sub.Status = StatusExpired
-			}
+			sub.End()
 			if err := s.saveSubscription(tx, sub); err != nil {
 				return err
 			}
@@ -565,15 +553,4 @@ func (s *Service) EndLapsed(ctx context.Context) (int, error) {
 		}
 	}
 	return ended, nil
-}
-
-// lapsed reports whether the subscription's Pro access is over at now.
-func lapsed(sub *Subscription, now time.Time) bool {
-	switch sub.Status {
-	case StatusGrace:
-		return sub.GraceUntil != nil && !sub.GraceUntil.After(now)
-	case StatusActive, StatusPastDue, StatusCancelled:
-		return sub.CurrentPeriodEnd != nil && !sub.CurrentPeriodEnd.After(now)
-	}
-	return false
 }
