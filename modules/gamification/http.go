@@ -93,10 +93,14 @@ type userPath struct {
 	ID string `path:"id" format:"uuid" doc:"The caller's own id"`
 }
 
+func (in *userPath) PathID() string { return in.ID }
+
 type idPath struct {
 	ID   string `path:"id" format:"uuid"`
 	Body *httpx.EmptyBody
 }
+
+func (in *idPath) PathID() string { return in.ID }
 
 type startFocusInput struct {
 	Body struct {
@@ -118,25 +122,25 @@ func (h *handlers) Register(api huma.API) {
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/achievements", "achievements-list",
 		"The achievement catalog", "Achievements"), h.catalog)
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/achievements/me", "achievements-me",
-		"The caller's stats, unlocked achievements, progress and effective limits", "Achievements"), h.me)
+		"The caller's stats, unlocked achievements, progress and effective limits", "Achievements"), httpx.Handle(auth.Caller, h.profile, toProfileDTO))
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/users/{id}/achievements", "achievements-user",
-		"Same as /achievements/me, for the caller's own id", "Achievements"), h.user)
+		"Same as /achievements/me, for the caller's own id", "Achievements"), httpx.HandleID(auth.Caller, h.userProfile, toProfileDTO))
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/achievements/stats", "achievements-stats",
-		"The caller's stats", "Achievements"), h.stats)
+		"The caller's stats", "Achievements"), httpx.Handle(auth.Caller, h.profile, toStatsDTO))
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/achievements/limits", "achievements-limits",
-		"The caller's effective limits (tier plus perks)", "Achievements"), h.limits)
+		"The caller's effective limits (tier plus perks)", "Achievements"), httpx.Handle(auth.Caller, h.profile, toLimitsDTO))
 
 	for id, path := range map[string]string{"focus-start": "/api/v1/focus-sessions", "focus-start-alias": "/api/v1/focus/start"} {
 		huma.Register(api, httpx.Created(httpx.Route(http.MethodPost, path, id,
-			"Start focusing on a task (a running session ends first)", "Focus")), h.start)
+			"Start focusing on a task (a running session ends first)", "Focus")), httpx.Handle(auth.Caller, h.start, toFocusDTO))
 	}
 	huma.Register(api, httpx.Route(http.MethodPost, "/api/v1/focus-sessions/{id}/end", "focus-end",
-		"End a focus session (its time goes to its task)", "Focus"), h.end)
+		"End a focus session (its time goes to its task)", "Focus"), httpx.HandleID(auth.Caller, h.end, toFocusDTO))
 	for id, path := range map[string]string{"focus-end-active": "/api/v1/focus/end", "focus-stop": "/api/v1/focus/stop"} {
-		huma.Register(api, httpx.Route(http.MethodPost, path, id, "End the running focus session", "Focus"), h.endActive)
+		huma.Register(api, httpx.Route(http.MethodPost, path, id, "End the running focus session", "Focus"), httpx.Handle(auth.Caller, h.endActive, toFocusDTO))
 	}
 	for id, path := range map[string]string{"focus-active": "/api/v1/focus-sessions/active", "focus-active-alias": "/api/v1/focus/active"} {
-		huma.Register(api, httpx.Route(http.MethodGet, path, id, "The running focus session (404 when none)", "Focus"), h.active)
+		huma.Register(api, httpx.Route(http.MethodGet, path, id, "The running focus session (404 when none)", "Focus"), httpx.Handle(auth.Caller, h.active, toFocusDTO))
 	}
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/focus-sessions", "focus-list",
 		"The caller's focus sessions, newest first", "Focus"), h.list)
@@ -146,118 +150,6 @@ func (h *handlers) Register(api huma.API) {
 
 func (h *handlers) catalog(ctx context.Context, _ *struct{}) (*httpx.DataOutput[[]AchievementDTO], error) {
 	return httpx.Reply(httpx.Map(h.svc.Catalog(), toAchievementDTO)), nil
-}
-
-func (h *handlers) profile(ctx context.Context) (*ProfileDTO, error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	pr, err := h.svc.Profile(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	st := &pr.Stats
-	out := &ProfileDTO{
-		Stats: StatsDTO{LifetimeTasksCompleted: st.LifetimeTasksCompleted, CurrentStreak: st.CurrentStreak,
-			LongestStreak: st.LongestStreak, LastCompletionDate: st.LastCompletionDate,
-			FocusCompletions: st.FocusCompletions, NotesConverted: st.NotesConverted},
-		Unlocked: []string{},
-		Progress: []ProgressDTO{},
-		EffectiveLimits: LimitsDTO{MaxTasks: pr.Limits.MaxTasks, MaxNotes: pr.Limits.MaxNotes,
-			DailyAICredits: pr.Limits.DailyAICredits},
-	}
-	for _, g := range pr.Progress {
-		if g.Unlocked {
-			out.Unlocked = append(out.Unlocked, g.Code)
-		}
-		out.Progress = append(out.Progress, ProgressDTO{ID: g.Code, Name: g.Name, Current: g.Current,
-			Threshold: g.Threshold, Unlocked: g.Unlocked})
-	}
-	return out, nil
-}
-
-func (h *handlers) me(ctx context.Context, _ *struct{}) (*httpx.DataOutput[ProfileDTO], error) {
-	pr, err := h.profile(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(*pr), nil
-}
-
-func (h *handlers) user(ctx context.Context, in *userPath) (*httpx.DataOutput[ProfileDTO], error) {
-	p, id, err := auth.CallerAndID(ctx, in.ID)
-	if err != nil {
-		return nil, err
-	}
-	if id != p.UserID {
-		return nil, apperr.NotFound(apperr.CodeNotFound, "user")
-	}
-	return h.me(ctx, nil)
-}
-
-func (h *handlers) stats(ctx context.Context, _ *struct{}) (*httpx.DataOutput[StatsDTO], error) {
-	pr, err := h.profile(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(pr.Stats), nil
-}
-
-func (h *handlers) limits(ctx context.Context, _ *struct{}) (*httpx.DataOutput[LimitsDTO], error) {
-	pr, err := h.profile(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(pr.EffectiveLimits), nil
-}
-
-func (h *handlers) start(ctx context.Context, in *startFocusInput) (*httpx.DataOutput[FocusSessionDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	fs, err := h.svc.StartFocus(ctx, p, in.Body.TaskID)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(toFocusDTO(fs)), nil
-}
-
-func (h *handlers) end(ctx context.Context, in *idPath) (*httpx.DataOutput[FocusSessionDTO], error) {
-	p, id, err := auth.CallerAndID(ctx, in.ID)
-	if err != nil {
-		return nil, err
-	}
-	fs, err := h.svc.EndFocus(ctx, p, id)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(toFocusDTO(fs)), nil
-}
-
-func (h *handlers) endActive(ctx context.Context, _ *endActiveInput) (*httpx.DataOutput[FocusSessionDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	fs, err := h.svc.EndActiveFocus(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(toFocusDTO(fs)), nil
-}
-
-func (h *handlers) active(ctx context.Context, _ *struct{}) (*httpx.DataOutput[FocusSessionDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	fs, err := h.svc.ActiveFocus(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(toFocusDTO(fs)), nil
 }
 
 func (h *handlers) list(ctx context.Context, in *httpx.Page) (*httpx.ListOutput[FocusSessionDTO], error) {
@@ -282,4 +174,59 @@ func (h *handlers) listOfTask(ctx context.Context, in *taskFocusInput) (*httpx.L
 		return nil, err
 	}
 	return httpx.ReplyPage(httpx.Map(list.Rows, toFocusDTO), in.Page, list.Total, list.Next), nil
+}
+
+func (h *handlers) profile(ctx context.Context, p auth.Principal, _ *struct{}) (*Profile, error) {
+	return h.svc.Profile(ctx, p)
+}
+
+// userProfile is the caller's profile under their own id (no one else's).
+func (h *handlers) userProfile(ctx context.Context, p auth.Principal, id uuid.UUID, _ *userPath) (*Profile, error) {
+	if id != p.UserID {
+		return nil, apperr.NotFound(apperr.CodeNotFound, "user")
+	}
+	return h.svc.Profile(ctx, p)
+}
+
+func toProfileDTO(pr *Profile) ProfileDTO {
+	out := ProfileDTO{
+		Stats:           toStatsDTO(pr),
+		Unlocked:        []string{},
+		Progress:        make([]ProgressDTO, len(pr.Progress)),
+		EffectiveLimits: toLimitsDTO(pr),
+	}
+	for i, g := range pr.Progress {
+		if g.Unlocked {
+			out.Unlocked = append(out.Unlocked, g.Code)
+		}
+		out.Progress[i] = ProgressDTO{ID: g.Code, Name: g.Name, Current: g.Current, Threshold: g.Threshold, Unlocked: g.Unlocked}
+	}
+	return out
+}
+
+func toStatsDTO(pr *Profile) StatsDTO {
+	st := &pr.Stats
+	return StatsDTO{LifetimeTasksCompleted: st.LifetimeTasksCompleted, CurrentStreak: st.CurrentStreak,
+		LongestStreak: st.LongestStreak, LastCompletionDate: st.LastCompletionDate,
+		FocusCompletions: st.FocusCompletions, NotesConverted: st.NotesConverted}
+}
+
+func toLimitsDTO(pr *Profile) LimitsDTO {
+	return LimitsDTO{MaxTasks: pr.Limits.MaxTasks, MaxNotes: pr.Limits.MaxNotes, DailyAICredits: pr.Limits.DailyAICredits}
+}
+
+func (h *handlers) start(ctx context.Context, p auth.Principal, in *startFocusInput) (*FocusSession, error) {
+	return h.svc.StartFocus(ctx, p, in.Body.TaskID)
+}
+
+func (h *handlers) end(ctx context.Context, p auth.Principal, id uuid.UUID, _ *idPath) (*FocusSession, error) {
+	return h.svc.EndFocus(ctx, p, id)
+}
+
+func (h *handlers) endActive(ctx context.Context, p auth.Principal, _ *endActiveInput) (*FocusSession, error) {
+	return h.svc.EndActiveFocus(ctx, p)
+}
+
+func (h *handlers) active(ctx context.Context, p auth.Principal, _ *struct{}) (*FocusSession, error) {
+	return h.svc.ActiveFocus(ctx, p)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/modules/recovery"
 	"github.com/perpetuaflow/api/platform/database"
 	"github.com/perpetuaflow/api/platform/httpx"
 )
@@ -54,6 +55,8 @@ type idInput struct {
 	ID string `path:"id" format:"uuid"`
 }
 
+func (in *idInput) PathID() string { return in.ID }
+
 // NoteBody is the body of note creation (exported for embedding).
 type NoteBody struct {
 	Content              *string `json:"content,omitempty" maxLength:"2000"`
@@ -73,6 +76,8 @@ type createTaskNoteInput struct {
 	Body NoteBody
 }
 
+func (in *createTaskNoteInput) PathID() string { return in.ID }
+
 type updateInput struct {
 	ID   string `path:"id" format:"uuid"`
 	Body struct {
@@ -81,21 +86,23 @@ type updateInput struct {
 	} `nameHint:"NoteUpdate"`
 }
 
+func (in *updateInput) PathID() string { return in.ID }
+
 // Register implements platform.Routes.
 func (h *handlers) Register(api huma.API) {
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/notes", "notes-list",
 		"The user's notes, newest first (archived ones too unless ?archived= is given)", "Notes"), h.list)
-	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/notes/{id}", "notes-get", "A note", "Notes"), h.get)
-	huma.Register(api, httpx.Created(httpx.Route(http.MethodPost, "/api/v1/notes", "notes-create", "Add a note", "Notes")), h.create)
+	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/notes/{id}", "notes-get", "A note", "Notes"), httpx.HandleID(auth.Caller, h.get, toDTO))
+	huma.Register(api, httpx.Created(httpx.Route(http.MethodPost, "/api/v1/notes", "notes-create", "Add a note", "Notes")), httpx.Handle(auth.Caller, h.create, toDTO))
 	for _, m := range []string{http.MethodPatch, http.MethodPut} {
-		huma.Register(api, httpx.Route(m, "/api/v1/notes/{id}", "notes-update-"+m, "Edit or (un)archive a note", "Notes"), h.update)
+		huma.Register(api, httpx.Route(m, "/api/v1/notes/{id}", "notes-update-"+m, "Edit or (un)archive a note", "Notes"), httpx.HandleID(auth.Caller, h.update, toDTO))
 	}
 	huma.Register(api, httpx.Route(http.MethodDelete, "/api/v1/notes/{id}", "notes-delete",
-		"Delete a note (recoverable for a while)", "Notes"), h.delete)
+		"Delete a note (recoverable for a while)", "Notes"), httpx.HandleID(auth.Caller, h.delete, toBuried))
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/tasks/{id}/notes", "notes-list-task",
 		"The notes attached to a task", "Notes"), h.listTask)
 	huma.Register(api, httpx.Created(httpx.Route(http.MethodPost, "/api/v1/tasks/{id}/notes", "notes-create-task",
-		"Attach a note to a task", "Notes")), h.createTask)
+		"Attach a note to a task", "Notes")), httpx.HandleID(auth.Caller, h.createTask, toDTO))
 }
 
 func reply(list database.Paged[Note], page httpx.Page) *httpx.ListOutput[NoteDTO] {
@@ -126,66 +133,30 @@ func (h *handlers) listTask(ctx context.Context, in *taskListInput) (*httpx.List
 	return reply(list, in.Page), nil
 }
 
-func (h *handlers) get(ctx context.Context, in *idInput) (*httpx.DataOutput[NoteDTO], error) {
-	p, id, err := auth.CallerAndID(ctx, in.ID)
-	if err != nil {
-		return nil, err
-	}
-	n, err := h.svc.Get(ctx, p, id)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(toDTO(n)), nil
+func (h *handlers) get(ctx context.Context, p auth.Principal, id uuid.UUID, _ *idInput) (*Note, error) {
+	return h.svc.Get(ctx, p, id)
 }
 
-func (h *handlers) create(ctx context.Context, in *createInput) (*httpx.DataOutput[NoteDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
+func (h *handlers) create(ctx context.Context, p auth.Principal, in *createInput) (*Note, error) {
 	b := in.Body
-	n, err := h.svc.Create(ctx, p, NewNote{Content: b.Content, TaskID: b.TaskID, VoiceURL: b.VoiceURL,
+	return h.svc.Create(ctx, p, NewNote{Content: b.Content, TaskID: b.TaskID, VoiceURL: b.VoiceURL,
 		VoiceDurationSeconds: b.VoiceDurationSeconds})
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(toDTO(n)), nil
 }
 
-func (h *handlers) createTask(ctx context.Context, in *createTaskNoteInput) (*httpx.DataOutput[NoteDTO], error) {
-	p, taskID, err := auth.CallerAndID(ctx, in.ID)
-	if err != nil {
-		return nil, err
-	}
+func (h *handlers) createTask(ctx context.Context, p auth.Principal, taskID uuid.UUID, in *createTaskNoteInput) (*Note, error) {
 	b := in.Body
-	n, err := h.svc.Create(ctx, p, NewNote{Content: b.Content, TaskID: &taskID, VoiceURL: b.VoiceURL,
+	return h.svc.Create(ctx, p, NewNote{Content: b.Content, TaskID: &taskID, VoiceURL: b.VoiceURL,
 		VoiceDurationSeconds: b.VoiceDurationSeconds})
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(toDTO(n)), nil
 }
 
-func (h *handlers) update(ctx context.Context, in *updateInput) (*httpx.DataOutput[NoteDTO], error) {
-	p, id, err := auth.CallerAndID(ctx, in.ID)
-	if err != nil {
-		return nil, err
-	}
-	n, err := h.svc.Update(ctx, p, id, Changes{Content: in.Body.Content, Archived: in.Body.Archived})
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(toDTO(n)), nil
+func (h *handlers) update(ctx context.Context, p auth.Principal, id uuid.UUID, in *updateInput) (*Note, error) {
+	return h.svc.Update(ctx, p, id, Changes{Content: in.Body.Content, Archived: in.Body.Archived})
 }
 
-func (h *handlers) delete(ctx context.Context, in *idInput) (*httpx.DataOutput[httpx.Buried], error) {
-	p, id, err := auth.CallerAndID(ctx, in.ID)
-	if err != nil {
-		return nil, err
-	}
-	d, err := h.svc.Delete(ctx, p, id)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(httpx.Buried{TombstoneID: d.TombstoneID, RecoverableUntil: d.RecoverableUntil.UTC()}), nil
+func (h *handlers) delete(ctx context.Context, p auth.Principal, id uuid.UUID, _ *idInput) (*recovery.Buried, error) {
+	return h.svc.Delete(ctx, p, id)
+}
+
+func toBuried(b *recovery.Buried) httpx.Buried {
+	return httpx.Buried{TombstoneID: b.TombstoneID, RecoverableUntil: b.RecoverableUntil.UTC()}
 }

@@ -1,0 +1,63 @@
+package httpx
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+
+	"github.com/perpetuaflow/api/platform/apperr"
+)
+
+// Most handlers have one shape: who calls, what the service answers for
+// them, what the client gets. Handle and HandleID write that shape once;
+// a module's handler is then only the call to its service, and its
+// mapping to the HTTP type. caller reads the request's caller (the auth
+// module's auth.Caller); a failed call or caller answers with its error.
+
+// Handle adapts call to a Huma handler whose answer is reply(call's value)
+// in the data envelope.
+func Handle[P, I, V, T any](caller func(context.Context) (P, error), call func(ctx context.Context, p P, in *I) (V, error),
+	reply func(V) T) func(context.Context, *I) (*DataOutput[T], error) {
+	return func(ctx context.Context, in *I) (*DataOutput[T], error) {
+		p, err := caller(ctx)
+		if err != nil {
+			return nil, err
+		}
+		v, err := call(ctx, p, in)
+		if err != nil {
+			return nil, err
+		}
+		return Reply(reply(v)), nil
+	}
+}
+
+// IDParam is an input with an {id} path parameter (declared with format
+// uuid, so Huma validated it).
+type IDParam interface{ PathID() string }
+
+// HandleID is Handle for a route with an {id} path parameter: call gets it
+// parsed.
+func HandleID[P, I any, PI interface {
+	*I
+	IDParam
+}, V, T any](caller func(context.Context) (P, error), call func(ctx context.Context, p P, id uuid.UUID, in PI) (V, error),
+	reply func(V) T) func(context.Context, PI) (*DataOutput[T], error) {
+	return func(ctx context.Context, in PI) (*DataOutput[T], error) {
+		p, err := caller(ctx)
+		if err != nil {
+			return nil, err
+		}
+		id, err := uuid.Parse(in.PathID())
+		if err != nil {
+			return nil, apperr.Validation("id", "must be a UUID")
+		}
+		v, err := call(ctx, p, id, in)
+		if err != nil {
+			return nil, err
+		}
+		return Reply(reply(v)), nil
+	}
+}
+
+// Same is the reply of a call whose value is the HTTP type already.
+func Same[T any](v T) T { return v }
