@@ -162,36 +162,24 @@ func newHandlers(svc *Service, l *Ledger) *handlers { return &handlers{svc: svc,
 // Register implements platform.Routes.
 func (h *handlers) Register(api huma.API) {
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/credits/balance", "credits-balance",
-		"The caller's AI credits by kind", "Credits"), h.balance)
+		"The caller's AI credits by kind", "Credits"), httpx.Handle(auth.Caller, h.balance, toBalanceDTO))
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/credits/history", "credits-history",
 		"Every grant, spend and expiry of the caller's credits, newest first", "Credits"), h.history)
 	huma.Register(api, httpx.WithRateLimit(httpx.Route(http.MethodGet, "/api/v1/ai/credits", "ai-credits",
-		"The caller's AI credits, when the day's reset, and the tier", "AI"), httpx.RateAI), h.aiCredits)
+		"The caller's AI credits, when the day's reset, and the tier", "AI"), httpx.RateAI), httpx.Handle(auth.Caller, h.aiCredits, httpx.Same))
 
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/subscription", "subscription-get",
-		"The caller's tier, subscription and features", "Subscription"), h.subscription)
+		"The caller's tier, subscription and features", "Subscription"), httpx.Handle(auth.Caller, h.subscription, toSubscriptionDTO))
 	huma.Register(api, httpx.Route(http.MethodPost, "/api/v1/subscription/upgrade", "subscription-upgrade",
-		"Open a payment page for Pro (the payment's webhook makes the user Pro)", "Subscription"), h.upgrade)
+		"Open a payment page for Pro (the payment's webhook makes the user Pro)", "Subscription"), httpx.Handle(auth.Caller, h.upgrade, httpx.Same))
 	huma.Register(api, httpx.Route(http.MethodPost, "/api/v1/subscription/cancel", "subscription-cancel",
-		"Cancel Pro at the end of the paid period", "Subscription"), h.cancel)
+		"Cancel Pro at the end of the paid period", "Subscription"), httpx.Handle(auth.Caller, h.cancel, toCancelDTO))
 	huma.Register(api, httpx.Route(http.MethodPost, "/api/v1/subscription/purchase-credits", "subscription-purchase-credits",
-		"Buy AI credits (Pro, up to the monthly limit)", "Subscription"), h.purchase)
+		"Buy AI credits (Pro, up to the monthly limit)", "Subscription"), httpx.Handle(auth.Caller, h.purchase, toPurchaseDTO))
 
 	hook := httpx.WithRateLimit(httpx.Public(httpx.Route(http.MethodPost, "/api/v1/webhooks/checkout", "webhooks-checkout",
 		"Checkout.com events (signed with Cko-Signature)", "Webhooks")), httpx.RateNone)
 	huma.Register(api, hook, h.webhook)
-}
-
-func (h *handlers) balance(ctx context.Context, _ *struct{}) (*httpx.DataOutput[BalanceDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	b, err := h.ledger.CurrentBalance(ctx, p.UserID)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(toBalanceDTO(b)), nil
 }
 
 func (h *handlers) history(ctx context.Context, in *historyInput) (*httpx.ListOutput[HistoryDTO], error) {
@@ -207,67 +195,54 @@ func (h *handlers) history(ctx context.Context, in *historyInput) (*httpx.ListOu
 	return httpx.ReplyPage(httpx.Map(list.Rows, toHistoryDTO), page, list.Total, list.Next), nil
 }
 
-func (h *handlers) aiCredits(ctx context.Context, _ *struct{}) (*httpx.DataOutput[AICreditsDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
+func (h *handlers) webhook(ctx context.Context, in *webhookInput) (*httpx.DataOutput[received], error) {
+	if err := h.svc.HandleWebhook(ctx, in.RawBody, in.Signature); err != nil {
 		return nil, err
 	}
+	return httpx.Reply(received{Received: true}), nil
+}
+
+func (h *handlers) balance(ctx context.Context, p auth.Principal, _ *struct{}) (Balance, error) {
+	return h.ledger.CurrentBalance(ctx, p.UserID)
+}
+
+func (h *handlers) aiCredits(ctx context.Context, p auth.Principal, _ *struct{}) (AICreditsDTO, error) {
+	var out AICreditsDTO
 	b, err := h.ledger.CurrentBalance(ctx, p.UserID)
 	if err != nil {
-		return nil, err
+		return out, err
 	}
-	var out AICreditsDTO
 	out.Balance.DailyFree, out.Balance.Subscription, out.Balance.Purchased = b.Daily, b.Subscription, b.Purchased
 	out.Balance.Kickstart, out.Balance.Total = b.Kickstart, b.Total()
 	out.DailyResetAt, out.Tier = h.ledger.NextDailyReset(), p.Tier
-	return httpx.Reply(out), nil
+	return out, nil
 }
 
-func (h *handlers) subscription(ctx context.Context, _ *struct{}) (*httpx.DataOutput[SubscriptionDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	v, err := h.svc.Subscription(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(toSubscriptionDTO(v)), nil
+func (h *handlers) subscription(ctx context.Context, p auth.Principal, _ *struct{}) (*View, error) {
+	return h.svc.Subscription(ctx, p)
 }
 
-func (h *handlers) upgrade(ctx context.Context, _ *emptyInput) (*httpx.DataOutput[UpgradeDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
+func (h *handlers) upgrade(ctx context.Context, p auth.Principal, _ *emptyInput) (UpgradeDTO, error) {
 	v, c, err := h.svc.Upgrade(ctx, p)
 	if err != nil {
-		return nil, err
+		return UpgradeDTO{}, err
 	}
-	return httpx.Reply(UpgradeDTO{SubscriptionDTO: toSubscriptionDTO(v), CheckoutURL: c.URL, SessionID: c.SessionID}), nil
+	return UpgradeDTO{SubscriptionDTO: toSubscriptionDTO(v), CheckoutURL: c.URL, SessionID: c.SessionID}, nil
 }
 
-func (h *handlers) cancel(ctx context.Context, _ *emptyInput) (*httpx.DataOutput[CancelDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	sub, err := h.svc.Cancel(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(CancelDTO{Status: sub.Status, AccessUntil: httpx.UTCPtr(sub.CurrentPeriodEnd)}), nil
+func (h *handlers) cancel(ctx context.Context, p auth.Principal, _ *emptyInput) (*Subscription, error) {
+	return h.svc.Cancel(ctx, p)
 }
 
-func (h *handlers) purchase(ctx context.Context, in *purchaseInput) (*httpx.DataOutput[PurchaseDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	pu, err := h.svc.PurchaseCredits(ctx, p, in.Body.Amount)
-	if err != nil {
-		return nil, err
-	}
+func toCancelDTO(sub *Subscription) CancelDTO {
+	return CancelDTO{Status: sub.Status, AccessUntil: httpx.UTCPtr(sub.CurrentPeriodEnd)}
+}
+
+func (h *handlers) purchase(ctx context.Context, p auth.Principal, in *purchaseInput) (*Purchase, error) {
+	return h.svc.PurchaseCredits(ctx, p, in.Body.Amount)
+}
+
+func toPurchaseDTO(pu *Purchase) PurchaseDTO {
 	out := PurchaseDTO{Success: pu.Granted, NewBalance: pu.Balance.Total(), TotalCredits: pu.Balance.Total(),
 		MonthlyPurchased: pu.MonthlyPurchased, MonthlyRemaining: max(pu.MonthlyLimit-pu.MonthlyPurchased-pu.MonthlyOpen, 0)}
 	if pu.Granted {
@@ -276,12 +251,5 @@ func (h *handlers) purchase(ctx context.Context, in *purchaseInput) (*httpx.Data
 	if pu.Checkout != nil {
 		out.CheckoutURL = &pu.Checkout.URL
 	}
-	return httpx.Reply(out), nil
-}
-
-func (h *handlers) webhook(ctx context.Context, in *webhookInput) (*httpx.DataOutput[received], error) {
-	if err := h.svc.HandleWebhook(ctx, in.RawBody, in.Signature); err != nil {
-		return nil, err
-	}
-	return httpx.Reply(received{Received: true}), nil
+	return out
 }
