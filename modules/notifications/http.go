@@ -56,6 +56,8 @@ type idInput struct {
 	Body *httpx.EmptyBody
 }
 
+func (in *idInput) PathID() string { return in.ID }
+
 type readAll struct {
 	Updated int64 `json:"updated"`
 }
@@ -88,18 +90,18 @@ func (h *handlers) Register(api huma.API) {
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/notifications", "notifications-list",
 		"The user's notifications, newest first", "Notifications"), h.list)
 	huma.Register(api, httpx.Route(http.MethodPatch, "/api/v1/notifications/{id}/read", "notifications-read",
-		"Mark a notification read", "Notifications"), h.read)
+		"Mark a notification read", "Notifications"), httpx.HandleID(auth.Caller, h.read, toDTO))
 	huma.Register(api, httpx.Route(http.MethodPost, "/api/v1/notifications/read-all", "notifications-read-all",
-		"Mark every notification read", "Notifications"), h.readAll)
+		"Mark every notification read", "Notifications"), httpx.Handle(auth.Caller, h.readAll, httpx.Same))
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/notifications/vapid-public-key", "notifications-vapid-key",
 		"The key browsers subscribe to push with", "Notifications"), h.vapidKey)
 	huma.Register(api, httpx.Created(httpx.Route(http.MethodPost, "/api/v1/notifications/push-subscription",
-		"notifications-push-subscribe", "Store this browser's push subscription", "Notifications")), h.subscribe)
+		"notifications-push-subscribe", "Store this browser's push subscription", "Notifications")), httpx.Handle(auth.Caller, h.subscribe, toSubscriptionDTO))
 	huma.Register(api, httpx.Route(http.MethodDelete, "/api/v1/notifications/push-subscription",
-		"notifications-push-unsubscribe", "Forget this browser's push subscription", "Notifications"), h.unsubscribe)
+		"notifications-push-unsubscribe", "Forget this browser's push subscription", "Notifications"), httpx.Handle(auth.Caller, h.unsubscribe, httpx.Same))
 	// After the static paths: Fiber matches routes in the order they are added.
 	huma.Register(api, httpx.Route(http.MethodDelete, "/api/v1/notifications/{id}", "notifications-delete",
-		"Delete a notification", "Notifications"), h.delete)
+		"Delete a notification", "Notifications"), httpx.HandleID(auth.Caller, h.delete, httpx.Same))
 }
 
 func (h *handlers) list(ctx context.Context, in *listInput) (*httpx.ListOutput[NotificationDTO], error) {
@@ -114,41 +116,6 @@ func (h *handlers) list(ctx context.Context, in *listInput) (*httpx.ListOutput[N
 	return httpx.ReplyPage(httpx.Map(list.Rows, toDTO), in.Page, list.Total, list.Next), nil
 }
 
-func (h *handlers) read(ctx context.Context, in *idInput) (*httpx.DataOutput[NotificationDTO], error) {
-	p, nid, err := auth.CallerAndID(ctx, in.ID)
-	if err != nil {
-		return nil, err
-	}
-	n, err := h.svc.MarkRead(ctx, p, nid)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(toDTO(n)), nil
-}
-
-func (h *handlers) readAll(ctx context.Context, _ *struct{ Body *httpx.EmptyBody }) (*httpx.DataOutput[readAll], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	n, err := h.svc.MarkAllRead(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(readAll{Updated: n}), nil
-}
-
-func (h *handlers) delete(ctx context.Context, in *idInput) (*httpx.DataOutput[httpx.DeletedID], error) {
-	p, nid, err := auth.CallerAndID(ctx, in.ID)
-	if err != nil {
-		return nil, err
-	}
-	if err := h.svc.Delete(ctx, p, nid); err != nil {
-		return nil, err
-	}
-	return httpx.Reply(httpx.DeletedID{ID: nid, Deleted: true}), nil
-}
-
 func (h *handlers) vapidKey(ctx context.Context, _ *struct{}) (*httpx.DataOutput[publicKey], error) {
 	key, err := h.svc.PublicKey()
 	if err != nil {
@@ -157,27 +124,29 @@ func (h *handlers) vapidKey(ctx context.Context, _ *struct{}) (*httpx.DataOutput
 	return httpx.Reply(publicKey{PublicKey: key}), nil
 }
 
-func (h *handlers) subscribe(ctx context.Context, in *subscribeInput) (*httpx.DataOutput[PushSubscriptionDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	s, err := h.svc.Subscribe(ctx, p, Subscription{Endpoint: in.Body.Endpoint, P256dhKey: in.Body.P256dhKey, AuthKey: in.Body.AuthKey})
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(PushSubscriptionDTO{ID: s.ID, UserID: s.UserID, Endpoint: s.Endpoint, P256dhKey: s.P256dhKey,
-		AuthKey: s.AuthKey, Active: s.Active, CreatedAt: s.CreatedAt.UTC(), UpdatedAt: s.UpdatedAt.UTC()}), nil
+func (h *handlers) read(ctx context.Context, p auth.Principal, id uuid.UUID, _ *idInput) (*Notification, error) {
+	return h.svc.MarkRead(ctx, p, id)
 }
 
-func (h *handlers) unsubscribe(ctx context.Context, in *unsubscribeInput) (*httpx.DataOutput[unsubscribed], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
+func (h *handlers) readAll(ctx context.Context, p auth.Principal, _ *struct{ Body *httpx.EmptyBody }) (readAll, error) {
+	n, err := h.svc.MarkAllRead(ctx, p)
+	return readAll{Updated: n}, err
+}
+
+func (h *handlers) delete(ctx context.Context, p auth.Principal, id uuid.UUID, _ *idInput) (httpx.DeletedID, error) {
+	return httpx.DeletedID{ID: id, Deleted: true}, h.svc.Delete(ctx, p, id)
+}
+
+func (h *handlers) subscribe(ctx context.Context, p auth.Principal, in *subscribeInput) (*PushSubscription, error) {
+	return h.svc.Subscribe(ctx, p, Subscription{Endpoint: in.Body.Endpoint, P256dhKey: in.Body.P256dhKey, AuthKey: in.Body.AuthKey})
+}
+
+func toSubscriptionDTO(s *PushSubscription) PushSubscriptionDTO {
+	return PushSubscriptionDTO{ID: s.ID, UserID: s.UserID, Endpoint: s.Endpoint, P256dhKey: s.P256dhKey,
+		AuthKey: s.AuthKey, Active: s.Active, CreatedAt: s.CreatedAt.UTC(), UpdatedAt: s.UpdatedAt.UTC()}
+}
+
+func (h *handlers) unsubscribe(ctx context.Context, p auth.Principal, in *unsubscribeInput) (unsubscribed, error) {
 	deleted, err := h.svc.Unsubscribe(ctx, p, in.Body.Endpoint)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(unsubscribed{Endpoint: in.Body.Endpoint, Deleted: deleted}), nil
+	return unsubscribed{Endpoint: in.Body.Endpoint, Deleted: deleted}, err
 }

@@ -45,6 +45,8 @@ type idPath struct {
 	Body *httpx.EmptyBody
 }
 
+func (in *idPath) PathID() string { return in.ID }
+
 type handlers struct{ svc *Service }
 
 func newHandlers(svc *Service) *handlers { return &handlers{svc: svc} }
@@ -54,36 +56,24 @@ func (h *handlers) Register(api huma.API) {
 	for id, path := range map[string]string{"recovery-list": "/api/v1/recovery",
 		"recovery-list-tombstones": "/api/v1/recovery/tombstones"} {
 		huma.Register(api, httpx.Route(http.MethodGet, path, id, "Deleted items that can still be recovered",
-			"Recovery"), h.list)
+			"Recovery"), httpx.Handle(auth.Caller, h.list, toDTOs))
 	}
 	for id, path := range map[string]string{"recovery-recover": "/api/v1/recovery/{id}/recover",
 		"recovery-recover-tombstones": "/api/v1/recovery/tombstones/{id}/recover",
 		"recovery-recover-tasks":      "/api/v1/tasks/recover/{id}"} {
 		huma.Register(api, httpx.Created(httpx.Route(http.MethodPost, path, id,
-			"Recover a deleted task or note (original id, version 1)", "Recovery")), h.recover)
+			"Recover a deleted task or note (original id, version 1)", "Recovery")), httpx.HandleID(auth.Caller, h.recover, toRestoredDTO))
 	}
 }
 
-func (h *handlers) list(ctx context.Context, _ *struct{}) (*httpx.DataOutput[[]TombstoneDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	list, err := h.svc.List(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(httpx.Map(list, toDTO)), nil
+func (h *handlers) list(ctx context.Context, p auth.Principal, _ *struct{}) ([]Tombstone, error) {
+	return h.svc.List(ctx, p)
 }
 
-func (h *handlers) recover(ctx context.Context, in *idPath) (*httpx.DataOutput[RestoredDTO], error) {
-	p, id, err := auth.CallerAndID(ctx, in.ID)
-	if err != nil {
-		return nil, err
-	}
-	item, err := h.svc.Recover(ctx, p, id)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(RestoredDTO{item: item}), nil
+func toDTOs(list []Tombstone) []TombstoneDTO { return httpx.Map(list, toDTO) }
+
+func (h *handlers) recover(ctx context.Context, p auth.Principal, id uuid.UUID, _ *idPath) (Restored, error) {
+	return h.svc.Recover(ctx, p, id)
 }
+
+func toRestoredDTO(item Restored) RestoredDTO { return RestoredDTO{item: item} }
