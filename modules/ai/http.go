@@ -34,7 +34,7 @@ func aiRoute(path, id, summary string) huma.Operation {
 // Register implements platform.Routes.
 func (h *handlers) Register(api huma.API) {
 	huma.Register(api, aiRoute("/api/v1/ai/chat", "ai-chat",
-		"Chat with the assistant (1 credit): an answer and suggested actions, nothing changed"), h.chat)
+		"Chat with the assistant (1 credit): an answer and suggested actions, nothing changed"), httpx.Handle(auth.Caller, h.chat, toChatDTO))
 	stream := aiRoute("/api/v1/ai/chat/stream", "ai-chat-stream",
 		"Chat with the assistant, the answer streamed as server-sent events (1 credit when it completes)")
 	stream.Description = "Events: `data: {\"text\": \"…\"}` pieces of the answer; then `data: {\"done\": true, " +
@@ -45,14 +45,14 @@ func (h *handlers) Register(api huma.API) {
 		Content: map[string]*huma.MediaType{"text/event-stream": {Schema: &huma.Schema{Type: huma.TypeString}}}}}
 	huma.Register(api, stream, h.chatStream)
 	huma.Register(api, aiRoute("/api/v1/ai/generate-subtasks", "ai-generate-subtasks",
-		"Suggest subtasks for a task (1 credit; at most 4 free, 10 Pro); nothing is created"), h.generateSubtasks)
+		"Suggest subtasks for a task (1 credit; at most 4 free, 10 Pro); nothing is created"), httpx.Handle(auth.Caller, h.generateSubtasks, toSuggestionsDTO))
 	huma.Register(api, aiRoute("/api/v1/ai/confirm-action", "ai-confirm-action",
-		"Carry out an action the assistant suggested, once the user confirmed it"), h.confirm)
+		"Carry out an action the assistant suggested, once the user confirmed it"), httpx.Handle(auth.Caller, h.confirm, toActionResultDTO))
 	huma.Register(api, aiRoute("/api/v1/ai/transcribe", "ai-transcribe",
-		"Transcribe audio by URL (Pro; 5 credits per started minute)"), h.transcribe)
+		"Transcribe audio by URL (Pro; 5 credits per started minute)"), httpx.Handle(auth.Caller, h.transcribe, toTranscriptionDTO))
 	huma.Register(api, httpx.WithRateLimit(httpx.Route(http.MethodPost, "/api/v1/notes/{id}/convert", "notes-convert",
 		"Draft a task from a note with the assistant (1 credit); with confirm, create it and archive the note", "Notes"),
-		httpx.RateAI), h.convert)
+		httpx.RateAI), httpx.HandleID(auth.Caller, h.convert, toConversionDTO))
 }
 
 // ChatContext says what the assistant sees besides the message.
@@ -115,23 +115,6 @@ type ChatDTO struct {
 	AIRequestWarning bool        `json:"ai_request_warning" doc:"True when 2 or fewer AI requests are left in this sign-in"`
 }
 
-func (h *handlers) chat(ctx context.Context, in *chatInput) (*httpx.DataOutput[ChatDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	req, err := in.request()
-	if err != nil {
-		return nil, err
-	}
-	ans, err := h.svc.Chat(ctx, p, req)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(ChatDTO{Response: ans.Response, SuggestedActions: toActionDTOs(ans.Actions),
-		CreditsUsed: ans.CreditsUsed, CreditsRemaining: ans.CreditsRemaining, AIRequestWarning: ans.Warning}), nil
-}
-
 func (h *handlers) chatStream(ctx context.Context, in *chatInput) (*huma.StreamResponse, error) {
 	p, err := auth.Caller(ctx)
 	if err != nil {
@@ -167,23 +150,6 @@ type SubtaskSuggestionsDTO struct {
 	CreditsUsed       int                   `json:"credits_used"`
 	CreditsRemaining  int                   `json:"credits_remaining"`
 	AIRequestWarning  bool                  `json:"ai_request_warning"`
-}
-
-func (h *handlers) generateSubtasks(ctx context.Context, in *generateInput) (*httpx.DataOutput[SubtaskSuggestionsDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ans, err := h.svc.GenerateSubtasks(ctx, p, in.Body.TaskID)
-	if err != nil {
-		return nil, err
-	}
-	out := SubtaskSuggestionsDTO{SuggestedSubtasks: make([]SuggestedSubtaskDTO, len(ans.Titles)),
-		CreditsUsed: ans.CreditsUsed, CreditsRemaining: ans.CreditsRemaining, AIRequestWarning: ans.Warning}
-	for i, t := range ans.Titles {
-		out.SuggestedSubtasks[i] = SuggestedSubtaskDTO{Title: t}
-	}
-	return httpx.Reply(out), nil
 }
 
 type confirmInput struct {
@@ -265,19 +231,6 @@ type ActionResultDTO struct {
 	CreditsRemaining int               `json:"credits_remaining"`
 }
 
-func (h *handlers) confirm(ctx context.Context, in *confirmInput) (*httpx.DataOutput[ActionResultDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	res, err := h.svc.Confirm(ctx, p, in.Body.ActionType, in.Body.ActionData)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(ActionResultDTO{ActionType: res.Type, Task: toTaskDTO(res.Task), Subtasks: toSubtaskDTOs(res.Subtasks),
-		CreditsUsed: res.CreditsUsed, CreditsRemaining: res.CreditsRemaining}), nil
-}
-
 type transcribeInput struct {
 	Body struct {
 		AudioURL        string `json:"audio_url" format:"uri" maxLength:"2000" doc:"http(s) URL of the audio"`
@@ -295,25 +248,14 @@ type TranscriptionDTO struct {
 	AIRequestWarning bool    `json:"ai_request_warning"`
 }
 
-func (h *handlers) transcribe(ctx context.Context, in *transcribeInput) (*httpx.DataOutput[TranscriptionDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	tr, err := h.svc.Transcribe(ctx, p, in.Body.AudioURL, in.Body.DurationSeconds)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(TranscriptionDTO{Transcription: tr.Text, Language: tr.Language, Confidence: tr.Confidence,
-		CreditsUsed: tr.CreditsUsed, CreditsRemaining: tr.CreditsRemaining, AIRequestWarning: tr.Warning}), nil
-}
-
 type convertInput struct {
 	ID   string `path:"id" format:"uuid"`
 	Body *struct {
 		Confirm bool `json:"confirm,omitempty" doc:"Create the task (from the draft last shown, else a new one) and archive the note"`
 	} `nameHint:"NoteConvert"`
 }
+
+func (in *convertInput) PathID() string { return in.ID }
 
 // DraftSubtaskDTO is a subtask of a drafted task.
 type DraftSubtaskDTO struct {
@@ -341,16 +283,55 @@ type ConversionDTO struct {
 	AIRequestWarning bool              `json:"ai_request_warning"`
 }
 
-func (h *handlers) convert(ctx context.Context, in *convertInput) (*httpx.DataOutput[ConversionDTO], error) {
-	p, id, err := auth.CallerAndID(ctx, in.ID)
+func (h *handlers) chat(ctx context.Context, p auth.Principal, in *chatInput) (*ChatAnswer, error) {
+	req, err := in.request()
 	if err != nil {
 		return nil, err
 	}
-	confirm := in.Body != nil && in.Body.Confirm
-	c, err := h.svc.ConvertNote(ctx, p, id, confirm, nil)
-	if err != nil {
-		return nil, err
+	return h.svc.Chat(ctx, p, req)
+}
+
+func toChatDTO(ans *ChatAnswer) ChatDTO {
+	return ChatDTO{Response: ans.Response, SuggestedActions: toActionDTOs(ans.Actions),
+		CreditsUsed: ans.CreditsUsed, CreditsRemaining: ans.CreditsRemaining, AIRequestWarning: ans.Warning}
+}
+
+func (h *handlers) generateSubtasks(ctx context.Context, p auth.Principal, in *generateInput) (*SubtaskSuggestions, error) {
+	return h.svc.GenerateSubtasks(ctx, p, in.Body.TaskID)
+}
+
+func toSuggestionsDTO(ans *SubtaskSuggestions) SubtaskSuggestionsDTO {
+	out := SubtaskSuggestionsDTO{SuggestedSubtasks: make([]SuggestedSubtaskDTO, len(ans.Titles)),
+		CreditsUsed: ans.CreditsUsed, CreditsRemaining: ans.CreditsRemaining, AIRequestWarning: ans.Warning}
+	for i, t := range ans.Titles {
+		out.SuggestedSubtasks[i] = SuggestedSubtaskDTO{Title: t}
 	}
+	return out
+}
+
+func (h *handlers) confirm(ctx context.Context, p auth.Principal, in *confirmInput) (*ActionResult, error) {
+	return h.svc.Confirm(ctx, p, in.Body.ActionType, in.Body.ActionData)
+}
+
+func toActionResultDTO(res *ActionResult) ActionResultDTO {
+	return ActionResultDTO{ActionType: res.Type, Task: toTaskDTO(res.Task), Subtasks: toSubtaskDTOs(res.Subtasks),
+		CreditsUsed: res.CreditsUsed, CreditsRemaining: res.CreditsRemaining}
+}
+
+func (h *handlers) transcribe(ctx context.Context, p auth.Principal, in *transcribeInput) (*Transcription, error) {
+	return h.svc.Transcribe(ctx, p, in.Body.AudioURL, in.Body.DurationSeconds)
+}
+
+func toTranscriptionDTO(tr *Transcription) TranscriptionDTO {
+	return TranscriptionDTO{Transcription: tr.Text, Language: tr.Language, Confidence: tr.Confidence,
+		CreditsUsed: tr.CreditsUsed, CreditsRemaining: tr.CreditsRemaining, AIRequestWarning: tr.Warning}
+}
+
+func (h *handlers) convert(ctx context.Context, p auth.Principal, id uuid.UUID, in *convertInput) (*Conversion, error) {
+	return h.svc.ConvertNote(ctx, p, id, in.Body != nil && in.Body.Confirm, nil)
+}
+
+func toConversionDTO(c *Conversion) ConversionDTO {
 	d := c.Draft
 	out := ConversionDTO{NoteID: c.NoteID, Task: TaskDraftDTO{Title: d.Title, Description: d.Description, Priority: d.Priority,
 		DueDate: httpx.UTCPtr(d.DueDate), Subtasks: make([]DraftSubtaskDTO, len(d.Subtasks))},
@@ -359,5 +340,5 @@ func (h *handlers) convert(ctx context.Context, in *convertInput) (*httpx.DataOu
 	for i, t := range d.Subtasks {
 		out.Task.Subtasks[i] = DraftSubtaskDTO{Title: t}
 	}
-	return httpx.Reply(out), nil
+	return out
 }
