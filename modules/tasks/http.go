@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/modules/recovery"
 	"github.com/perpetuaflow/api/platform/apperr"
 	"github.com/perpetuaflow/api/platform/httpx"
 )
@@ -129,14 +130,20 @@ type idPath struct {
 	ID string `path:"id" format:"uuid"`
 }
 
+func (in *idPath) PathID() string { return in.ID }
+
 type optionalBodyInput struct {
 	ID   string `path:"id" format:"uuid"`
 	Body *httpx.EmptyBody
 }
 
+func (in *optionalBodyInput) PathID() string { return in.ID }
+
 type taskPath struct {
 	ID string `path:"id" format:"uuid" doc:"Task id"`
 }
+
+func (in *taskPath) PathID() string { return in.ID }
 
 // Input structs repeat the path field: Huma cannot fill an embedded
 // unexported struct.
@@ -178,6 +185,8 @@ type updateInput struct {
 	} `nameHint:"TaskUpdate"`
 }
 
+func (in *updateInput) PathID() string { return in.ID }
+
 type completeInput struct {
 	ID   string `path:"id" format:"uuid" doc:"Task id"`
 	Body *struct {
@@ -185,24 +194,26 @@ type completeInput struct {
 	} `nameHint:"TaskComplete"`
 }
 
+func (in *completeInput) PathID() string { return in.ID }
+
 // Register implements platform.Routes.
 func (h *handlers) Register(api huma.API) {
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/tasks", "tasks-list",
 		"List tasks (filters that are not given do not filter)", "Tasks"), h.list)
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/tasks/{id}", "tasks-get",
-		"A task with its subtasks and reminders", "Tasks"), h.get)
+		"A task with its subtasks and reminders", "Tasks"), httpx.HandleID(auth.Caller, h.get, toTaskDetailDTO))
 	huma.Register(api, httpx.OneTransaction(httpx.Created(httpx.Route(http.MethodPost, "/api/v1/tasks", "tasks-create",
-		"Create a task", "Tasks"))), h.create)
+		"Create a task", "Tasks"))), httpx.Handle(auth.Caller, h.create, toTaskDTO))
 	huma.Register(api, httpx.OneTransaction(httpx.Route(http.MethodPatch, "/api/v1/tasks/{id}", "tasks-update",
-		"Change a task", "Tasks")), h.update)
+		"Change a task", "Tasks")), httpx.HandleID(auth.Caller, h.update, toTaskDTO))
 	huma.Register(api, httpx.OneTransaction(httpx.Route(http.MethodPut, "/api/v1/tasks/{id}", "tasks-replace",
-		"Change a task (same as PATCH)", "Tasks")), h.update)
+		"Change a task (same as PATCH)", "Tasks")), httpx.HandleID(auth.Caller, h.update, toTaskDTO))
 	huma.Register(api, httpx.OneTransaction(httpx.Route(http.MethodPost, "/api/v1/tasks/{id}/complete", "tasks-complete",
-		"Complete a task (its subtasks are left alone)", "Tasks")), h.complete)
+		"Complete a task (its subtasks are left alone)", "Tasks")), httpx.HandleID(auth.Caller, h.completeAs(CompletedManual), toCompletionDTO))
 	huma.Register(api, httpx.OneTransaction(httpx.Route(http.MethodPost, "/api/v1/tasks/{id}/force-complete", "tasks-force-complete",
-		"Complete a task and all its open subtasks", "Tasks")), h.forceComplete)
+		"Complete a task and all its open subtasks", "Tasks")), httpx.HandleID(auth.Caller, h.completeAs(CompletedForce), toCompletionDTO))
 	huma.Register(api, httpx.Route(http.MethodDelete, "/api/v1/tasks/{id}", "tasks-delete",
-		"Delete a task (recoverable for a while)", "Tasks"), h.delete)
+		"Delete a task (recoverable for a while)", "Tasks"), httpx.HandleID(auth.Caller, h.delete, toBuried))
 	h.registerSubtasks(api)
 	h.registerReminders(api)
 	h.registerTemplates(api)
@@ -225,41 +236,24 @@ func (h *handlers) list(ctx context.Context, in *listInput) (*httpx.ListOutput[T
 	return httpx.ReplyPage(items, in.Page, total, next), nil
 }
 
-func (h *handlers) get(ctx context.Context, in *taskPath) (*httpx.DataOutput[TaskDetailDTO], error) {
-	p, taskID, err := auth.CallerAndID(ctx, in.ID)
-	if err != nil {
-		return nil, err
-	}
-	d, err := h.svc.Detail(ctx, p, taskID)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(TaskDetailDTO{TaskDTO: toTaskDTO(&d.Task), Subtasks: toSubtaskDTOs(d.Subtasks),
-		Reminders: toReminderDTOs(d.Reminders)}), nil
+func (h *handlers) get(ctx context.Context, p auth.Principal, id uuid.UUID, _ *taskPath) (*TaskDetail, error) {
+	return h.svc.Detail(ctx, p, id)
 }
 
-func (h *handlers) create(ctx context.Context, in *createInput) (*httpx.DataOutput[TaskDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
+func toTaskDetailDTO(d *TaskDetail) TaskDetailDTO {
+	return TaskDetailDTO{TaskDTO: toTaskDTO(&d.Task), Subtasks: toSubtaskDTOs(d.Subtasks), Reminders: toReminderDTOs(d.Reminders)}
+}
+
+func (h *handlers) create(ctx context.Context, p auth.Principal, in *createInput) (*Task, error) {
 	desc := ""
 	if in.Body.Description != nil {
 		desc = *in.Body.Description
 	}
-	t, err := h.svc.Create(ctx, p, NewTask{Title: in.Body.Title, Description: desc, Priority: in.Body.Priority,
+	return h.svc.Create(ctx, p, NewTask{Title: in.Body.Title, Description: desc, Priority: in.Body.Priority,
 		DueDate: in.Body.DueDate, EstimatedDuration: in.Body.EstimatedDuration})
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(toTaskDTO(t)), nil
 }
 
-func (h *handlers) update(ctx context.Context, in *updateInput) (*httpx.DataOutput[TaskDTO], error) {
-	p, taskID, err := auth.CallerAndID(ctx, in.ID)
-	if err != nil {
-		return nil, err
-	}
+func (h *handlers) update(ctx context.Context, p auth.Principal, id uuid.UUID, in *updateInput) (*Task, error) {
 	b := in.Body
 	for field, null := range map[string]bool{"title": b.Title.Null, "priority": b.Priority.Null,
 		"hidden": b.Hidden.Null, "archived": b.Archived.Null, "completed": b.Completed.Null} {
@@ -267,7 +261,7 @@ func (h *handlers) update(ctx context.Context, in *updateInput) (*httpx.DataOutp
 			return nil, apperr.Validation(field, "must not be null")
 		}
 	}
-	t, err := h.svc.Update(ctx, p, taskID, Changes{
+	return h.svc.Update(ctx, p, id, Changes{
 		Title:                  b.Title.Ptr(),
 		Description:            b.Description.Ptr(),
 		ClearDescription:       b.Description.Null,
@@ -281,46 +275,26 @@ func (h *handlers) update(ctx context.Context, in *updateInput) (*httpx.DataOutp
 		Completed:              b.Completed.Ptr(),
 		Version:                b.Version.Ptr(),
 	})
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(toTaskDTO(t)), nil
 }
 
-func (h *handlers) complete(ctx context.Context, in *completeInput) (*httpx.DataOutput[CompletionDTO], error) {
-	return h.completeAs(ctx, in, CompletedManual)
+// completeAs completes a task: by the user (manual) or with its open
+// subtasks (force).
+func (h *handlers) completeAs(by string) func(context.Context, auth.Principal, uuid.UUID, *completeInput) (*Completion, error) {
+	return func(ctx context.Context, p auth.Principal, id uuid.UUID, in *completeInput) (*Completion, error) {
+		var version *int
+		if in.Body != nil {
+			version = in.Body.Version
+		}
+		return h.svc.Complete(ctx, p, id, by, version)
+	}
 }
 
-func (h *handlers) forceComplete(ctx context.Context, in *completeInput) (*httpx.DataOutput[CompletionDTO], error) {
-	return h.completeAs(ctx, in, CompletedForce)
+func (h *handlers) delete(ctx context.Context, p auth.Principal, id uuid.UUID, _ *taskPath) (*recovery.Buried, error) {
+	return h.svc.Delete(ctx, p, id)
 }
 
-func (h *handlers) completeAs(ctx context.Context, in *completeInput, by string) (*httpx.DataOutput[CompletionDTO], error) {
-	p, taskID, err := auth.CallerAndID(ctx, in.ID)
-	if err != nil {
-		return nil, err
-	}
-	var version *int
-	if in.Body != nil {
-		version = in.Body.Version
-	}
-	c, err := h.svc.Complete(ctx, p, taskID, by, version)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(toCompletionDTO(c)), nil
-}
-
-func (h *handlers) delete(ctx context.Context, in *taskPath) (*httpx.DataOutput[httpx.Buried], error) {
-	p, taskID, err := auth.CallerAndID(ctx, in.ID)
-	if err != nil {
-		return nil, err
-	}
-	d, err := h.svc.Delete(ctx, p, taskID)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(httpx.Buried{TombstoneID: d.TombstoneID, RecoverableUntil: d.RecoverableUntil.UTC()}), nil
+func toBuried(b *recovery.Buried) httpx.Buried {
+	return httpx.Buried{TombstoneID: b.TombstoneID, RecoverableUntil: b.RecoverableUntil.UTC()}
 }
 
 func optionalString(s string) *string {

@@ -45,10 +45,14 @@ type createTaskReminderInput struct {
 	Body ReminderBody
 }
 
+func (in *createTaskReminderInput) PathID() string { return in.ID }
+
 type updateReminderInput struct {
 	ID   string `path:"id" format:"uuid"`
 	Body ReminderBody
 }
+
+func (in *updateReminderInput) PathID() string { return in.ID }
 
 type reminderListInput struct {
 	httpx.Page
@@ -67,19 +71,19 @@ func (h *handlers) registerReminders(api huma.API) {
 		"The user's reminders by scheduled time", "Reminders"), h.listReminders)
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/tasks/{id}/reminders", "reminders-list-task",
 		"A task's reminders", "Reminders"), h.listTaskReminders)
-	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/reminders/{id}", "reminders-get", "A reminder", "Reminders"), h.getReminder)
+	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/reminders/{id}", "reminders-get", "A reminder", "Reminders"), httpx.HandleID(auth.Caller, h.getReminder, toReminderDTO))
 	huma.Register(api, httpx.Created(httpx.Route(http.MethodPost, "/api/v1/reminders", "reminders-create",
-		"Add a reminder to a task", "Reminders")), h.createReminder)
+		"Add a reminder to a task", "Reminders")), httpx.Handle(auth.Caller, h.createReminder, toReminderDTO))
 	huma.Register(api, httpx.Created(httpx.Route(http.MethodPost, "/api/v1/tasks/{id}/reminders", "reminders-create-task",
-		"Add a reminder to this task", "Reminders")), h.createTaskReminder)
+		"Add a reminder to this task", "Reminders")), httpx.HandleID(auth.Caller, h.createTaskReminder, toReminderDTO))
 	for _, m := range []string{http.MethodPatch, http.MethodPut} {
 		huma.Register(api, httpx.Route(m, "/api/v1/reminders/{id}", "reminders-update-"+m,
-			"Change a reminder", "Reminders"), h.updateReminder)
+			"Change a reminder", "Reminders"), httpx.HandleID(auth.Caller, h.updateReminder, toReminderDTO))
 	}
 	huma.Register(api, httpx.Route(http.MethodDelete, "/api/v1/reminders/{id}", "reminders-delete",
-		"Delete a reminder", "Reminders"), h.deleteReminder)
+		"Delete a reminder", "Reminders"), httpx.HandleID(auth.Caller, h.deleteReminder, httpx.Same))
 	huma.Register(api, httpx.Route(http.MethodPost, "/api/v1/reminders/{id}/fire", "reminders-fire",
-		"Mark a reminder delivered (idempotent)", "Reminders"), h.fireReminder)
+		"Mark a reminder delivered (idempotent)", "Reminders"), httpx.HandleID(auth.Caller, h.fireReminder, toReminderDTO))
 }
 
 func (h *handlers) listReminders(ctx context.Context, in *reminderListInput) (*httpx.ListOutput[ReminderDTO], error) {
@@ -107,73 +111,26 @@ func (h *handlers) listTaskReminders(ctx context.Context, in *taskReminderListIn
 	return httpx.ReplyPage(toReminderDTOs(list.Rows), in.Page, list.Total, list.Next), nil
 }
 
-func (h *handlers) getReminder(ctx context.Context, in *idPath) (*httpx.DataOutput[ReminderDTO], error) {
-	p, id, err := auth.CallerAndID(ctx, in.ID)
-	if err != nil {
-		return nil, err
-	}
-	r, err := h.svc.Reminder(ctx, p, id)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(toReminderDTO(r)), nil
+func (h *handlers) getReminder(ctx context.Context, p auth.Principal, id uuid.UUID, _ *idPath) (*Reminder, error) {
+	return h.svc.Reminder(ctx, p, id)
 }
 
-func (h *handlers) createReminder(ctx context.Context, in *createReminderInput) (*httpx.DataOutput[ReminderDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	r, err := h.svc.AddReminder(ctx, p, in.Body.TaskID, in.Body.ReminderBody.input())
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(toReminderDTO(r)), nil
+func (h *handlers) createReminder(ctx context.Context, p auth.Principal, in *createReminderInput) (*Reminder, error) {
+	return h.svc.AddReminder(ctx, p, in.Body.TaskID, in.Body.ReminderBody.input())
 }
 
-func (h *handlers) createTaskReminder(ctx context.Context, in *createTaskReminderInput) (*httpx.DataOutput[ReminderDTO], error) {
-	p, taskID, err := auth.CallerAndID(ctx, in.ID)
-	if err != nil {
-		return nil, err
-	}
-	r, err := h.svc.AddReminder(ctx, p, taskID, in.Body.input())
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(toReminderDTO(r)), nil
+func (h *handlers) createTaskReminder(ctx context.Context, p auth.Principal, taskID uuid.UUID, in *createTaskReminderInput) (*Reminder, error) {
+	return h.svc.AddReminder(ctx, p, taskID, in.Body.input())
 }
 
-func (h *handlers) updateReminder(ctx context.Context, in *updateReminderInput) (*httpx.DataOutput[ReminderDTO], error) {
-	p, id, err := auth.CallerAndID(ctx, in.ID)
-	if err != nil {
-		return nil, err
-	}
-	r, err := h.svc.UpdateReminder(ctx, p, id, in.Body.input())
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(toReminderDTO(r)), nil
+func (h *handlers) updateReminder(ctx context.Context, p auth.Principal, id uuid.UUID, in *updateReminderInput) (*Reminder, error) {
+	return h.svc.UpdateReminder(ctx, p, id, in.Body.input())
 }
 
-func (h *handlers) deleteReminder(ctx context.Context, in *idPath) (*httpx.DataOutput[httpx.DeletedID], error) {
-	p, id, err := auth.CallerAndID(ctx, in.ID)
-	if err != nil {
-		return nil, err
-	}
-	if err := h.svc.DeleteReminder(ctx, p, id); err != nil {
-		return nil, err
-	}
-	return httpx.Reply(httpx.DeletedID{ID: id, Deleted: true}), nil
+func (h *handlers) deleteReminder(ctx context.Context, p auth.Principal, id uuid.UUID, _ *idPath) (httpx.DeletedID, error) {
+	return httpx.DeletedID{ID: id, Deleted: true}, h.svc.DeleteReminder(ctx, p, id)
 }
 
-func (h *handlers) fireReminder(ctx context.Context, in *optionalBodyInput) (*httpx.DataOutput[ReminderDTO], error) {
-	p, id, err := auth.CallerAndID(ctx, in.ID)
-	if err != nil {
-		return nil, err
-	}
-	r, err := h.svc.MarkReminderFired(ctx, p, id)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(toReminderDTO(r)), nil
+func (h *handlers) fireReminder(ctx context.Context, p auth.Principal, id uuid.UUID, _ *optionalBodyInput) (*Reminder, error) {
+	return h.svc.MarkReminderFired(ctx, p, id)
 }

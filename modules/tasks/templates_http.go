@@ -96,19 +96,21 @@ type updateTemplateInput struct {
 	Body templateBody
 }
 
+func (in *updateTemplateInput) PathID() string { return in.ID }
+
 func (h *handlers) registerTemplates(api huma.API) {
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/templates", "templates-list",
 		"Recurring task templates", "Templates"), h.listTemplates)
 	huma.Register(api, httpx.Created(httpx.Route(http.MethodPost, "/api/v1/templates", "templates-create",
-		"Create a recurring task template", "Templates")), h.createTemplate)
-	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/templates/{id}", "templates-get", "A template", "Templates"), h.getTemplate)
+		"Create a recurring task template", "Templates")), httpx.Handle(auth.Caller, h.createTemplate, toTemplateDTO))
+	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/templates/{id}", "templates-get", "A template", "Templates"), httpx.HandleID(auth.Caller, h.getTemplate, toTemplateDTO))
 	huma.Register(api, httpx.Route(http.MethodPatch, "/api/v1/templates/{id}", "templates-update",
-		"Change a template", "Templates"), h.updateTemplate)
+		"Change a template", "Templates"), httpx.HandleID(auth.Caller, h.updateTemplate, toTemplateDTO))
 	huma.Register(api, httpx.Route(http.MethodDelete, "/api/v1/templates/{id}", "templates-delete",
-		"Delete a template (its tasks stay)", "Templates"), h.deleteTemplate)
+		"Delete a template (its tasks stay)", "Templates"), httpx.HandleID(auth.Caller, h.deleteTemplate, httpx.Same))
 	for _, suffix := range []string{"instantiate", "generate"} {
 		huma.Register(api, httpx.Created(httpx.Route(http.MethodPost, "/api/v1/templates/{id}/"+suffix, "templates-"+suffix,
-			"Make the template's next task now, with its subtasks", "Templates")), h.instantiate)
+			"Make the template's next task now, with its subtasks", "Templates")), httpx.HandleID(auth.Caller, h.instantiate, toTaskDetailDTO))
 	}
 }
 
@@ -124,11 +126,7 @@ func (h *handlers) listTemplates(ctx context.Context, in *httpx.Page) (*httpx.Li
 	return httpx.ReplyPage(httpx.Map(list.Rows, toTemplateDTO), *in, list.Total, list.Next), nil
 }
 
-func (h *handlers) createTemplate(ctx context.Context, in *createTemplateInput) (*httpx.DataOutput[TemplateDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
+func (h *handlers) createTemplate(ctx context.Context, p auth.Principal, in *createTemplateInput) (*Template, error) {
 	input, err := in.Body.input()
 	if err != nil {
 		return nil, err
@@ -139,60 +137,29 @@ func (h *handlers) createTemplate(ctx context.Context, in *createTemplateInput) 
 	if input.RRule == nil {
 		return nil, apperr.Validation("rrule", "is required")
 	}
-	t, err := h.svc.CreateTemplate(ctx, p, input)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(toTemplateDTO(t)), nil
+	return h.svc.CreateTemplate(ctx, p, input)
 }
 
-func (h *handlers) getTemplate(ctx context.Context, in *idPath) (*httpx.DataOutput[TemplateDTO], error) {
-	p, id, err := auth.CallerAndID(ctx, in.ID)
-	if err != nil {
-		return nil, err
-	}
-	t, err := h.svc.Template(ctx, p, id)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(toTemplateDTO(t)), nil
+func (h *handlers) getTemplate(ctx context.Context, p auth.Principal, id uuid.UUID, _ *idPath) (*Template, error) {
+	return h.svc.Template(ctx, p, id)
 }
 
-func (h *handlers) updateTemplate(ctx context.Context, in *updateTemplateInput) (*httpx.DataOutput[TemplateDTO], error) {
-	p, id, err := auth.CallerAndID(ctx, in.ID)
-	if err != nil {
-		return nil, err
-	}
+func (h *handlers) updateTemplate(ctx context.Context, p auth.Principal, id uuid.UUID, in *updateTemplateInput) (*Template, error) {
 	input, err := in.Body.input()
 	if err != nil {
 		return nil, err
 	}
-	t, err := h.svc.UpdateTemplate(ctx, p, id, input)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(toTemplateDTO(t)), nil
+	return h.svc.UpdateTemplate(ctx, p, id, input)
 }
 
-func (h *handlers) deleteTemplate(ctx context.Context, in *idPath) (*httpx.DataOutput[httpx.DeletedID], error) {
-	p, id, err := auth.CallerAndID(ctx, in.ID)
-	if err != nil {
-		return nil, err
-	}
-	if err := h.svc.DeleteTemplate(ctx, p, id); err != nil {
-		return nil, err
-	}
-	return httpx.Reply(httpx.DeletedID{ID: id, Deleted: true}), nil
+func (h *handlers) deleteTemplate(ctx context.Context, p auth.Principal, id uuid.UUID, _ *idPath) (httpx.DeletedID, error) {
+	return httpx.DeletedID{ID: id, Deleted: true}, h.svc.DeleteTemplate(ctx, p, id)
 }
 
-func (h *handlers) instantiate(ctx context.Context, in *optionalBodyInput) (*httpx.DataOutput[TaskDetailDTO], error) {
-	p, id, err := auth.CallerAndID(ctx, in.ID)
-	if err != nil {
-		return nil, err
-	}
+func (h *handlers) instantiate(ctx context.Context, p auth.Principal, id uuid.UUID, _ *optionalBodyInput) (*TaskDetail, error) {
 	t, subtasks, err := h.svc.Instantiate(ctx, p, id)
 	if err != nil {
 		return nil, err
 	}
-	return httpx.Reply(TaskDetailDTO{TaskDTO: toTaskDTO(t), Subtasks: toSubtaskDTOs(subtasks), Reminders: []ReminderDTO{}}), nil
+	return &TaskDetail{Task: *t, Subtasks: subtasks}, nil
 }
