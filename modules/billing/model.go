@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/perpetuaflow/api/platform/database"
 )
 
 // Credit kinds, in spending order.
@@ -87,6 +89,11 @@ type Subscription struct {
 
 // TableName implements gorm's Tabler.
 func (Subscription) TableName() string { return "subscriptions" }
+
+// Versioned implements database.VersionedRow.
+func (sub *Subscription) Versioned() database.Versioned {
+	return database.Versioned{Version: &sub.Version, UpdatedAt: &sub.UpdatedAt}
+}
 
 // The methods below are a subscription's transitions, decided without a
 // database: the service locks the row, calls one, saves it and publishes

@@ -282,12 +282,8 @@ func (s *Service) saveSubscription(tx *gorm.DB, sub *Subscription) error {
 		sub.Version, sub.CreatedAt, sub.UpdatedAt = 1, now, now
 		return tx.Create(sub).Error
 	}
-	prev := sub.Version
-	sub.Version, sub.UpdatedAt = prev+1, now
-	res := tx.Model(&Subscription{}).Where("user_id = ? AND version = ?", sub.UserID, prev).
-		Select("status", "current_period_start", "current_period_end", "cancel_at_period_end", "payment_failures",
-			"grace_until", "version", "updated_at").Updates(sub)
-	return database.One(res, errSubscriptionChanged)
+	return database.SaveVersion(tx, sub, now, errSubscriptionChanged, "status", "current_period_start",
+		"current_period_end", "cancel_at_period_end", "payment_failures", "grace_until")
 }
 
 // Webhook errors.

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/perpetuaflow/api/platform/database"
 )
 
 // Stats are one user's counters. Dates are calendar days in the user's
@@ -21,6 +23,11 @@ type Stats struct {
 
 // TableName implements gorm's Tabler.
 func (Stats) TableName() string { return "user_stats" }
+
+// Versioned implements database.VersionedRow.
+func (st *Stats) Versioned() database.Versioned {
+	return database.Versioned{Version: &st.Version, UpdatedAt: &st.UpdatedAt}
+}
 
 // Streak is a user's run of local days (YYYY-MM-DD, in the user's time
 // zone) with at least one completion. Its methods are its transitions;

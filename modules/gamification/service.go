@@ -2,6 +2,7 @@ package gamification
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -100,12 +101,8 @@ func (s *Service) lockStats(tx *gorm.DB, userID uuid.UUID) (*Stats, error) {
 }
 
 func (s *Service) saveStats(tx *gorm.DB, st *Stats) error {
-	prev := st.Version
-	st.Version, st.UpdatedAt = prev+1, s.clock.Now()
-	res := tx.Model(&Stats{}).Where("user_id = ? AND version = ?", st.UserID, prev).
-		Select("lifetime_tasks_completed", "current_streak", "longest_streak", "last_completion_date",
-			"streak_checked_on", "focus_completions", "notes_converted", "version", "updated_at").Updates(st)
-	return database.One(res, errStatsChanged)
+	return database.SaveVersion(tx, st, s.clock.Now(), errStatsChanged, "lifetime_tasks_completed", "current_streak",
+		"longest_streak", "last_completion_date", "streak_checked_on", "focus_completions", "notes_converted")
 }
 
 // rewardCompletion counts a completion (once per task and local day),
@@ -372,15 +369,15 @@ func (s *Service) checkStreak(ctx context.Context, st *Stats, today string) (int
 	if !changed {
 		return 0, nil
 	}
-	prev := st.Version
-	changes := map[string]any{"streak_checked_on": today, "current_streak": st.CurrentStreak, "version": prev + 1,
-		"updated_at": s.clock.Now()}
-	// A completion that lands meanwhile wins: it changed the version.
-	res := s.db.WithContext(ctx).Model(&Stats{}).Where("user_id = ? AND version = ?", st.UserID, prev).Updates(changes)
-	if res.Error != nil {
-		return 0, fmt.Errorf("check streak: %w", res.Error)
-	}
-	if broke && res.RowsAffected == 1 {
+	// Not locked: a completion that lands meanwhile wins (it changed the
+	// version) and this look changes nothing.
+	err := database.SaveVersion(s.db.WithContext(ctx), st, s.clock.Now(), errStatsChanged, "streak_checked_on", "current_streak")
+	switch {
+	case errors.Is(err, errStatsChanged):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("check streak: %w", err)
+	case broke:
 		return 1, nil
 	}
 	return 0, nil

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/perpetuaflow/api/platform/database"
 )
 
 // Note is a text (or voice) note, free or attached to a task.
@@ -19,6 +21,11 @@ type Note struct {
 	Version              int        `gorm:"not null" json:"version"`
 	CreatedAt            time.Time  `json:"created_at"`
 	UpdatedAt            time.Time  `json:"updated_at"`
+}
+
+// Versioned implements database.VersionedRow.
+func (n *Note) Versioned() database.Versioned {
+	return database.Versioned{Version: &n.Version, UpdatedAt: &n.UpdatedAt}
 }
 
 // TableName implements gorm's Tabler.

@@ -276,11 +276,7 @@ func (s *Service) update(ctx context.Context, tx *gorm.DB, p auth.Principal, not
 			return nil, err
 		}
 	}
-	prev := n.Version
-	n.Version, n.UpdatedAt = prev+1, s.clock.Now()
-	res := tx.Model(&Note{}).Where("id = ? AND version = ?", n.ID, prev).
-		Select("content", "archived", "version", "updated_at").Updates(n)
-	if err := database.One(res, errNoteChanged); err != nil {
+	if err := database.SaveVersion(tx, n, s.clock.Now(), errNoteChanged, "content", "archived"); err != nil {
 		return nil, fmt.Errorf("update note: %w", err)
 	}
 	return n, s.bus.Publish(ctx, tx, noteChanged(n, action))
@@ -340,11 +336,8 @@ func (s *Service) FinishTranscription(ctx context.Context, tx *gorm.DB, userID, 
 			n.Content = string([]rune(n.Content)[:max-1]) + "…"
 		}
 	}
-	prev := n.Version
-	n.TranscriptionStatus, n.Version, n.UpdatedAt = &status, prev+1, s.clock.Now()
-	res := tx.Model(&Note{}).Where("id = ? AND version = ?", n.ID, prev).
-		Select("content", "transcription_status", "version", "updated_at").Updates(n)
-	if err := database.One(res, errNoteChanged); err != nil {
+	n.TranscriptionStatus = &status
+	if err := database.SaveVersion(tx, n, s.clock.Now(), errNoteChanged, "content", "transcription_status"); err != nil {
 		return false, fmt.Errorf("write transcription: %w", err)
 	}
 	return true, s.bus.Publish(ctx, tx, noteChanged(n, action))

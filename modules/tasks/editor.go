@@ -64,14 +64,10 @@ func (s *Service) AddFocusTime(ctx context.Context, tx *gorm.DB, userID, taskID 
 	if seconds <= 0 {
 		return t.info(), nil
 	}
-	now := s.clock.Now()
 	t.FocusTimeSeconds += seconds
-	res := tx.Model(&Task{}).Where("id = ? AND version = ?", t.ID, t.Version).
-		Updates(map[string]any{"focus_time_seconds": t.FocusTimeSeconds, "version": t.Version + 1, "updated_at": now})
-	if err := database.One(res, errStale); err != nil {
+	if err := database.SaveVersion(tx, t, s.clock.Now(), errStale, "focus_time_seconds"); err != nil {
 		return nil, err
 	}
-	t.Version, t.UpdatedAt = t.Version+1, now
 	return t.info(), nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/perpetuaflow/api/platform/database"
 )
 
 // How a task was completed.
@@ -38,6 +40,11 @@ type Task struct {
 
 // TableName implements gorm's Tabler.
 func (Task) TableName() string { return "tasks" }
+
+// Versioned implements database.VersionedRow.
+func (t *Task) Versioned() database.Versioned {
+	return database.Versioned{Version: &t.Version, UpdatedAt: &t.UpdatedAt}
+}
 
 // Active reports whether the task counts toward the active-task limit.
 func (t *Task) Active() bool { return !t.Completed && !t.Archived }
@@ -79,6 +86,11 @@ type Template struct {
 
 // TableName implements gorm's Tabler.
 func (Template) TableName() string { return "task_templates" }
+
+// Versioned implements database.VersionedRow.
+func (t *Template) Versioned() database.Versioned {
+	return database.Versioned{Version: &t.Version, UpdatedAt: &t.UpdatedAt}
+}
 
 // Reminder types and methods.
 const (

@@ -254,7 +254,7 @@ func (s *Service) update(ctx context.Context, tx *gorm.DB, p auth.Principal, tas
 	if len(fields) == 0 {
 		return t, nil
 	}
-	if err := s.save(tx, t, before.Version, now); err != nil {
+	if err := s.save(tx, t, now); err != nil {
 		return nil, err
 	}
 	if !eqTime(before.DueDate, t.DueDate) {
@@ -372,9 +372,8 @@ func (s *Service) complete(ctx context.Context, tx *gorm.DB, p auth.Principal, t
 		return &Completion{Task: *t, Rewards: Rewards{Unlocked: []UnlockedAchievement{}}}, nil
 	}
 	now := s.clock.Now()
-	before := t.Version
 	t.Completed, t.CompletedAt, t.CompletedBy = true, &now, &by
-	if err := s.save(tx, t, before, now); err != nil {
+	if err := s.save(tx, t, now); err != nil {
 		return nil, err
 	}
 	if by == CompletedForce {
@@ -427,15 +426,10 @@ func (s *Service) lockTask(tx *gorm.DB, userID, taskID uuid.UUID) (*Task, error)
 	return s.load(database.ForUpdate(tx), userID, taskID)
 }
 
-// save writes t with the next version, if the row still has version prev.
-func (s *Service) save(tx *gorm.DB, t *Task, prev int, now time.Time) error {
-	t.Version = prev + 1
-	t.UpdatedAt = now
-	res := tx.Model(&Task{}).Where("id = ? AND user_id = ? AND version = ?", t.ID, t.UserID, prev).
-		Select("title", "description", "priority", "due_date", "estimated_duration", "completed", "completed_at",
-			"completed_by", "hidden", "archived", "version", "updated_at").
-		Updates(t)
-	if err := database.One(res, errStale); err != nil {
+// save writes t with the next version, if the row still has t's version.
+func (s *Service) save(tx *gorm.DB, t *Task, now time.Time) error {
+	if err := database.SaveVersion(tx, t, now, errStale, "title", "description", "priority", "due_date",
+		"estimated_duration", "completed", "completed_at", "completed_by", "hidden", "archived"); err != nil {
 		return fmt.Errorf("save task %s: %w", t.ID, err)
 	}
 	return nil

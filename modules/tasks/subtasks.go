@@ -270,9 +270,8 @@ func (s *Service) autoComplete(ctx context.Context, tx *gorm.DB, p auth.Principa
 		return err
 	}
 	by := CompletedAuto
-	prev := t.Version
 	t.Completed, t.CompletedAt, t.CompletedBy = true, &now, &by
-	if err := s.save(tx, t, prev, now); err != nil {
+	if err := s.save(tx, t, now); err != nil {
 		return err
 	}
 	_, err = s.publishCompleted(ctx, tx, p, t, now)

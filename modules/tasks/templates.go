@@ -203,11 +203,10 @@ func (s *Service) UpdateTemplate(ctx context.Context, p auth.Principal, template
 			return err
 		}
 		now := s.clock.Now()
-		prev := t.Version
 		if err := s.applyTemplate(p, t, in, now); err != nil {
 			return err
 		}
-		if err := s.saveTemplate(tx, t, prev, now); err != nil {
+		if err := s.saveTemplate(tx, t, now); err != nil {
 			return err
 		}
 		out = t
@@ -216,18 +215,13 @@ func (s *Service) UpdateTemplate(ctx context.Context, p auth.Principal, template
 	return out, err
 }
 
-func (s *Service) saveTemplate(tx *gorm.DB, t *Template, prev int, now time.Time) error {
-	t.Version, t.UpdatedAt = prev+1, now
-	res := tx.Model(&Template{}).Where("id = ? AND version = ?", t.ID, prev).
-		Select("title", "description", "priority", "estimated_duration", "rrule", "starts_at", "next_due", "active",
-			"subtask_titles", "version", "updated_at").Updates(t)
-	if res.Error != nil {
-		return fmt.Errorf("save template: %w", res.Error)
+func (s *Service) saveTemplate(tx *gorm.DB, t *Template, now time.Time) error {
+	err := database.SaveVersion(tx, t, now, apperr.VersionConflict("template", t.Version+1), "title", "description",
+		"priority", "estimated_duration", "rrule", "starts_at", "next_due", "active", "subtask_titles")
+	if err != nil && !apperr.Is(err, apperr.CodeConflict) {
+		return fmt.Errorf("save template: %w", err)
 	}
-	if res.RowsAffected == 0 {
-		return apperr.VersionConflict("template", prev+1)
-	}
-	return nil
+	return err
 }
 
 // DeleteTemplate removes a template; the tasks it made stay.
@@ -259,7 +253,6 @@ func (s *Service) Instantiate(ctx context.Context, p auth.Principal, templateID 
 			return err
 		}
 		now := s.clock.Now()
-		prev := t.Version
 		var due *time.Time
 		if t.Active && t.NextDue != nil {
 			rule, err := ParseRule(t.RRule, location(p), t.StartsAt)
@@ -289,7 +282,7 @@ func (s *Service) Instantiate(ctx context.Context, p auth.Principal, templateID 
 		if task == nil {
 			return apperr.New(apperr.KindConflict, apperr.CodeConflict, "this occurrence was just created; try again")
 		}
-		return s.saveTemplate(tx, t, prev, now)
+		return s.saveTemplate(tx, t, now)
 	})
 	return task, subtasks, err
 }
@@ -402,10 +395,9 @@ func (s *Service) generate(ctx context.Context, templateID uuid.UUID, horizon ti
 		if err != nil {
 			// A rule that no longer parses cannot produce anything.
 			t.Active = false
-			return s.saveTemplate(tx, &t, t.Version, s.clock.Now())
+			return s.saveTemplate(tx, &t, s.clock.Now())
 		}
 		now := s.clock.Now()
-		prev := t.Version
 		for i := 0; i < maxCatchUp && t.NextDue != nil && !t.NextDue.After(horizon); i++ {
 			due := *t.NextDue
 			if err := s.checkTaskLimit(ctx, tx, p); err != nil {
@@ -432,7 +424,7 @@ func (s *Service) generate(ctx context.Context, templateID uuid.UUID, horizon ti
 				return err
 			}
 		}
-		return s.saveTemplate(tx, &t, prev, now)
+		return s.saveTemplate(tx, &t, now)
 	})
 	if errors.Is(err, context.Canceled) {
 		return 0, err

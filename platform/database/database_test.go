@@ -260,3 +260,53 @@ func TestTxOrJoinJoinsTheUnitOfItsContextAndTxRefusesTo(t *testing.T) {
 		t.Fatalf("a Tx outside any unit: %v, rows %d", err, count())
 	}
 }
+
+type versionedRow struct {
+	ID        int `gorm:"primaryKey"`
+	Name      string
+	Other     string
+	Version   int
+	UpdatedAt time.Time
+}
+
+func (versionedRow) TableName() string { return "versioned_rows" }
+
+func (r *versionedRow) Versioned() database.Versioned {
+	return database.Versioned{Version: &r.Version, UpdatedAt: &r.UpdatedAt}
+}
+
+// TestSaveVersionWritesItsColumnsOnceAndRefusesAStaleRow: the named
+// columns, the next version and the time are written when the row still
+// has the version read; a row changed meanwhile is not written over, and
+// the caller's copy keeps its version.
+func TestSaveVersionWritesItsColumnsOnceAndRefusesAStaleRow(t *testing.T) {
+	t.Parallel()
+	db := open(t)
+	if err := db.Gorm.Exec(`CREATE TABLE versioned_rows (id integer PRIMARY KEY, name text NOT NULL,
+		other text NOT NULL, version integer NOT NULL, updated_at timestamp NOT NULL)`).Error; err != nil {
+		t.Fatal(err)
+	}
+	then := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := db.Gorm.Create(&versionedRow{ID: 1, Name: "a", Other: "x", Version: 1, UpdatedAt: then}).Error; err != nil {
+		t.Fatal(err)
+	}
+	stale := errors.New("stale")
+	row := versionedRow{ID: 1, Name: "b", Other: "not saved", Version: 1, UpdatedAt: then}
+	now := then.Add(time.Hour)
+	if err := database.SaveVersion(db.Gorm, &row, now, stale, "name"); err != nil {
+		t.Fatal(err)
+	}
+	var got versionedRow
+	db.Gorm.Take(&got, 1)
+	if got.Name != "b" || got.Other != "x" || got.Version != 2 || !got.UpdatedAt.Equal(now) || row.Version != 2 {
+		t.Fatalf("saved %+v, copy version %d", got, row.Version)
+	}
+	old := versionedRow{ID: 1, Name: "c", Version: 1, UpdatedAt: then} // read before the save above
+	if err := database.SaveVersion(db.Gorm, &old, now.Add(time.Hour), stale, "name"); !errors.Is(err, stale) {
+		t.Fatalf("a stale save: %v", err)
+	}
+	db.Gorm.Take(&got, 1)
+	if got.Name != "b" || got.Version != 2 || old.Version != 1 || !old.UpdatedAt.Equal(then) {
+		t.Fatalf("after a stale save: row %+v, copy %+v", got, old)
+	}
+}
