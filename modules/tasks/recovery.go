@@ -67,47 +67,21 @@ func (s *Service) restoreTask(ctx context.Context, tx *gorm.DB, p auth.Principal
 	}
 	now := s.clock.Now()
 	snap = restored(snap, p, now)
-	t := snap.Task
-	if t.Active() {
-		if err := s.checkTaskLimit(ctx, tx, p); err != nil {
-			return nil, err
-		}
-	}
-	if t.TemplateID != nil && t.DueDate != nil {
-		// Its occurrence was made again meanwhile: keep the task, drop the link.
-		if taken, err := s.occurrenceTaken(tx, *t.TemplateID, *t.DueDate); err != nil {
-			return nil, err
-		} else if taken {
-			t.TemplateID = nil
-		}
-	}
-	if err := tx.Create(&t).Error; err != nil {
-		if database.IsUniqueViolation(err) {
-			return nil, apperr.New(apperr.KindConflict, apperr.CodeConflict, "the task exists already")
-		}
-		return nil, fmt.Errorf("restore task: %w", err)
-	}
-	if len(snap.Subtasks) > 0 {
-		if err := tx.Create(&snap.Subtasks).Error; err != nil {
-			return nil, fmt.Errorf("restore subtasks: %w", err)
-		}
-	}
-	if len(snap.Reminders) > 0 {
-		if err := tx.Create(&snap.Reminders).Error; err != nil {
-			return nil, fmt.Errorf("restore reminders: %w", err)
-		}
-	}
-	if err := s.refreshCounts(tx, t.ID); err != nil {
+	if err := s.admitRestored(ctx, tx, p, &snap.Task); err != nil {
 		return nil, err
 	}
-	for _, rm := range snap.Reminders {
-		// Reminders whose time passed while the task was deleted stay silent.
-		if !rm.Fired && rm.ScheduledAt.After(now) {
-			if err := s.bus.Publish(ctx, tx, scheduled(&rm)); err != nil {
-				return nil, err
-			}
+	if err := insertSnapshot(tx, &snap); err != nil {
+		return nil, err
+	}
+	if err := s.refreshCounts(tx, snap.Task.ID); err != nil {
+		return nil, err
+	}
+	for _, rm := range stillDue(snap.Reminders, now) {
+		if err := s.bus.Publish(ctx, tx, scheduled(&rm)); err != nil {
+			return nil, err
 		}
 	}
+	t := snap.Task
 	if err := s.bus.Publish(ctx, tx, TaskRecovering{UserID: p.UserID, Tier: p.Tier, TaskID: t.ID, Attached: snap.Attached}); err != nil {
 		return nil, err
 	}
@@ -118,4 +92,56 @@ func (s *Service) restoreTask(ctx context.Context, tx *gorm.DB, p auth.Principal
 		return nil, err
 	}
 	return &t, nil
+}
+
+// admitRestored checks that a restored task may come back: room for it
+// under the active-task limit, and its template occurrence still free (made
+// again meanwhile: the task comes back without the link).
+func (s *Service) admitRestored(ctx context.Context, tx *gorm.DB, p auth.Principal, t *Task) error {
+	if t.Active() {
+		if err := s.checkTaskLimit(ctx, tx, p); err != nil {
+			return err
+		}
+	}
+	if t.TemplateID == nil || t.DueDate == nil {
+		return nil
+	}
+	taken, err := s.occurrenceTaken(tx, *t.TemplateID, *t.DueDate)
+	if taken {
+		t.TemplateID = nil
+	}
+	return err
+}
+
+// insertSnapshot writes a restored task and its subtasks and reminders.
+func insertSnapshot(tx *gorm.DB, snap *taskSnapshot) error {
+	if err := tx.Create(&snap.Task).Error; err != nil {
+		if database.IsUniqueViolation(err) {
+			return apperr.New(apperr.KindConflict, apperr.CodeConflict, "the task exists already")
+		}
+		return fmt.Errorf("restore task: %w", err)
+	}
+	if len(snap.Subtasks) > 0 {
+		if err := tx.Create(&snap.Subtasks).Error; err != nil {
+			return fmt.Errorf("restore subtasks: %w", err)
+		}
+	}
+	if len(snap.Reminders) > 0 {
+		if err := tx.Create(&snap.Reminders).Error; err != nil {
+			return fmt.Errorf("restore reminders: %w", err)
+		}
+	}
+	return nil
+}
+
+// stillDue are the reminders of a restored task to schedule again: those
+// whose time passed while the task was deleted stay silent.
+func stillDue(reminders []Reminder, now time.Time) []Reminder {
+	var out []Reminder
+	for _, rm := range reminders {
+		if !rm.Fired && rm.ScheduledAt.After(now) {
+			out = append(out, rm)
+		}
+	}
+	return out
 }
