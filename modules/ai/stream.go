@@ -137,8 +137,8 @@ func (s *splitter) feed(piece string) string {
 }
 
 func (s *splitter) out(text string) string {
-	if !s.started {
-		text = strings.TrimPrefix(text, "\n")
+	if !s.started { // the answer's leading line breaks, however it was cut
+		text = strings.TrimLeft(text, "\n")
 		s.started = text != ""
 	}
 	return text
