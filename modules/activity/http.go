@@ -11,6 +11,7 @@ import (
 
 	"github.com/perpetuaflow/api/modules/auth"
 	"github.com/perpetuaflow/api/platform/apperr"
+	"github.com/perpetuaflow/api/platform/database"
 	"github.com/perpetuaflow/api/platform/httpx"
 )
 
@@ -49,6 +50,8 @@ type userQuery struct {
 	Query
 }
 
+func (in *userQuery) PathID() string { return in.UserID }
+
 type handlers struct{ svc *Service }
 
 func newHandlers(svc *Service) *handlers { return &handlers{svc: svc} }
@@ -56,38 +59,23 @@ func newHandlers(svc *Service) *handlers { return &handlers{svc: svc} }
 // Register implements platform.Routes.
 func (h *handlers) Register(api huma.API) {
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/activity", "activity-list",
-		"The user's activity log, newest first", "Activity"), h.list)
+		"The user's activity log, newest first", "Activity"), httpx.HandleList(auth.Caller, h.list, toDTO))
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/users/{id}/activity", "activity-list-user",
-		"Same as /activity, for the caller's own id", "Activity"), h.listOfUser)
+		"Same as /activity, for the caller's own id", "Activity"), httpx.HandleListID(auth.Caller, h.listOfUser, toDTO))
 }
 
-func (h *handlers) list(ctx context.Context, in *Query) (*httpx.ListOutput[EntryDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return h.page(ctx, p, in)
-}
-
-func (h *handlers) listOfUser(ctx context.Context, in *userQuery) (*httpx.ListOutput[EntryDTO], error) {
-	p, id, err := auth.CallerAndID(ctx, in.UserID)
-	if err != nil {
-		return nil, err
-	}
-	if id != p.UserID {
-		return nil, apperr.NotFound(apperr.CodeNotFound, "user")
-	}
-	return h.page(ctx, p, &in.Query)
-}
-
-func (h *handlers) page(ctx context.Context, p auth.Principal, in *Query) (*httpx.ListOutput[EntryDTO], error) {
+func (h *handlers) list(ctx context.Context, p auth.Principal, in *Query) (database.Paged[Entry], error) {
 	f := Filter{EntityID: in.EntityID.Ptr(), From: in.From.Ptr(), To: in.To.Ptr(), Window: in.Page.Window()}
 	if in.EntityType != "" {
 		f.EntityType = &in.EntityType
 	}
-	list, err := h.svc.List(ctx, p, f)
-	if err != nil {
-		return nil, err
+	return h.svc.List(ctx, p, f)
+}
+
+// listOfUser is the caller's log under their own id (no one else's).
+func (h *handlers) listOfUser(ctx context.Context, p auth.Principal, id uuid.UUID, in *userQuery) (database.Paged[Entry], error) {
+	if id != p.UserID {
+		return database.Paged[Entry]{}, apperr.NotFound(apperr.CodeNotFound, "user")
 	}
-	return httpx.ReplyPage(httpx.Map(list.Rows, toDTO), in.Page, list.Total, list.Next), nil
+	return h.list(ctx, p, &in.Query)
 }

@@ -51,21 +51,6 @@ func Caller(ctx context.Context) (Principal, error) {
 	return p, nil
 }
 
-// CallerAndID returns the caller of an authenticated request and the UUID
-// of a path parameter (routes declare it with format uuid, so it was
-// validated before the handler runs).
-func CallerAndID(ctx context.Context, raw string) (Principal, uuid.UUID, error) {
-	p, err := Caller(ctx)
-	if err != nil {
-		return p, uuid.Nil, err
-	}
-	id, err := uuid.Parse(raw)
-	if err != nil {
-		return p, uuid.Nil, apperr.Validation("id", "must be a UUID")
-	}
-	return p, id, nil
-}
-
 // Users looks users up for work done outside a request (jobs), in the
 // caller's transaction.
 type Users interface {

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/platform/database"
 	"github.com/perpetuaflow/api/platform/httpx"
 )
 
@@ -133,6 +134,11 @@ type historyInput struct {
 	Cursor string `query:"cursor" maxLength:"300" doc:"pagination.next_cursor of the previous page: the page after it, at the same cost however deep; offset then counts from it"`
 }
 
+// Paging implements httpx.Paging (the history's default page is 50).
+func (in *historyInput) Paging() httpx.Page {
+	return httpx.Page{Offset: in.Offset, Limit: in.Limit, Cursor: in.Cursor}
+}
+
 type purchaseInput struct {
 	Body struct {
 		Amount int `json:"amount" minimum:"1" maximum:"500" doc:"Credits to buy"`
@@ -164,7 +170,7 @@ func (h *handlers) Register(api huma.API) {
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/credits/balance", "credits-balance",
 		"The caller's AI credits by kind", "Credits"), httpx.Handle(auth.Caller, h.balance, toBalanceDTO))
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/credits/history", "credits-history",
-		"Every grant, spend and expiry of the caller's credits, newest first", "Credits"), h.history)
+		"Every grant, spend and expiry of the caller's credits, newest first", "Credits"), httpx.HandleList(auth.Caller, h.history, toHistoryDTO))
 	huma.Register(api, httpx.WithRateLimit(httpx.Route(http.MethodGet, "/api/v1/ai/credits", "ai-credits",
 		"The caller's AI credits, when the day's reset, and the tier", "AI"), httpx.RateAI), httpx.Handle(auth.Caller, h.aiCredits, httpx.Same))
 
@@ -180,19 +186,6 @@ func (h *handlers) Register(api huma.API) {
 	hook := httpx.WithRateLimit(httpx.Public(httpx.Route(http.MethodPost, "/api/v1/webhooks/checkout", "webhooks-checkout",
 		"Checkout.com events (signed with Cko-Signature)", "Webhooks")), httpx.RateNone)
 	huma.Register(api, hook, h.webhook)
-}
-
-func (h *handlers) history(ctx context.Context, in *historyInput) (*httpx.ListOutput[HistoryDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	page := httpx.Page{Offset: in.Offset, Limit: in.Limit, Cursor: in.Cursor}
-	list, err := h.ledger.History(ctx, p.UserID, page.Window())
-	if err != nil {
-		return nil, err
-	}
-	return httpx.ReplyPage(httpx.Map(list.Rows, toHistoryDTO), page, list.Total, list.Next), nil
 }
 
 func (h *handlers) webhook(ctx context.Context, in *webhookInput) (*httpx.DataOutput[received], error) {
@@ -252,4 +245,8 @@ func toPurchaseDTO(pu *Purchase) PurchaseDTO {
 		out.CheckoutURL = &pu.Checkout.URL
 	}
 	return out
+}
+
+func (h *handlers) history(ctx context.Context, p auth.Principal, in *historyInput) (database.Paged[Entry], error) {
+	return h.ledger.History(ctx, p.UserID, in.Paging().Window())
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/perpetuaflow/api/modules/auth"
 	"github.com/perpetuaflow/api/platform/apperr"
+	"github.com/perpetuaflow/api/platform/database"
 	"github.com/perpetuaflow/api/platform/httpx"
 )
 
@@ -113,6 +114,8 @@ type taskFocusInput struct {
 	httpx.Page
 }
 
+func (in *taskFocusInput) PathID() string { return in.ID }
+
 type endActiveInput struct {
 	Body *httpx.EmptyBody
 }
@@ -143,37 +146,13 @@ func (h *handlers) Register(api huma.API) {
 		huma.Register(api, httpx.Route(http.MethodGet, path, id, "The running focus session (404 when none)", "Focus"), httpx.Handle(auth.Caller, h.active, toFocusDTO))
 	}
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/focus-sessions", "focus-list",
-		"The caller's focus sessions, newest first", "Focus"), h.list)
+		"The caller's focus sessions, newest first", "Focus"), httpx.HandleList(auth.Caller, h.list, toFocusDTO))
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/tasks/{id}/focus-sessions", "focus-list-task",
-		"A task's focus sessions, newest first", "Focus"), h.listOfTask)
+		"A task's focus sessions, newest first", "Focus"), httpx.HandleListID(auth.Caller, h.listOfTask, toFocusDTO))
 }
 
 func (h *handlers) catalog(ctx context.Context, _ *struct{}) (*httpx.DataOutput[[]AchievementDTO], error) {
 	return httpx.Reply(httpx.Map(h.svc.Catalog(), toAchievementDTO)), nil
-}
-
-func (h *handlers) list(ctx context.Context, in *httpx.Page) (*httpx.ListOutput[FocusSessionDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	list, err := h.svc.FocusSessions(ctx, p, nil, in.Window())
-	if err != nil {
-		return nil, err
-	}
-	return httpx.ReplyPage(httpx.Map(list.Rows, toFocusDTO), *in, list.Total, list.Next), nil
-}
-
-func (h *handlers) listOfTask(ctx context.Context, in *taskFocusInput) (*httpx.ListOutput[FocusSessionDTO], error) {
-	p, taskID, err := auth.CallerAndID(ctx, in.ID)
-	if err != nil {
-		return nil, err
-	}
-	list, err := h.svc.FocusSessions(ctx, p, &taskID, in.Page.Window())
-	if err != nil {
-		return nil, err
-	}
-	return httpx.ReplyPage(httpx.Map(list.Rows, toFocusDTO), in.Page, list.Total, list.Next), nil
 }
 
 func (h *handlers) profile(ctx context.Context, p auth.Principal, _ *struct{}) (*Profile, error) {
@@ -229,4 +208,12 @@ func (h *handlers) endActive(ctx context.Context, p auth.Principal, _ *endActive
 
 func (h *handlers) active(ctx context.Context, p auth.Principal, _ *struct{}) (*FocusSession, error) {
 	return h.svc.ActiveFocus(ctx, p)
+}
+
+func (h *handlers) list(ctx context.Context, p auth.Principal, in *httpx.Page) (database.Paged[FocusSession], error) {
+	return h.svc.FocusSessions(ctx, p, nil, in.Window())
+}
+
+func (h *handlers) listOfTask(ctx context.Context, p auth.Principal, taskID uuid.UUID, in *taskFocusInput) (database.Paged[FocusSession], error) {
+	return h.svc.FocusSessions(ctx, p, &taskID, in.Page.Window())
 }

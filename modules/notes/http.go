@@ -51,6 +51,8 @@ type taskListInput struct {
 	Archived httpx.Param[bool] `query:"archived"`
 }
 
+func (in *taskListInput) PathID() string { return in.ID }
+
 type idInput struct {
 	ID string `path:"id" format:"uuid"`
 }
@@ -91,7 +93,7 @@ func (in *updateInput) PathID() string { return in.ID }
 // Register implements platform.Routes.
 func (h *handlers) Register(api huma.API) {
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/notes", "notes-list",
-		"The user's notes, newest first (archived ones too unless ?archived= is given)", "Notes"), h.list)
+		"The user's notes, newest first (archived ones too unless ?archived= is given)", "Notes"), httpx.HandleList(auth.Caller, h.list, toDTO))
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/notes/{id}", "notes-get", "A note", "Notes"), httpx.HandleID(auth.Caller, h.get, toDTO))
 	huma.Register(api, httpx.Created(httpx.Route(http.MethodPost, "/api/v1/notes", "notes-create", "Add a note", "Notes")), httpx.Handle(auth.Caller, h.create, toDTO))
 	for _, m := range []string{http.MethodPatch, http.MethodPut} {
@@ -100,37 +102,9 @@ func (h *handlers) Register(api huma.API) {
 	huma.Register(api, httpx.Route(http.MethodDelete, "/api/v1/notes/{id}", "notes-delete",
 		"Delete a note (recoverable for a while)", "Notes"), httpx.HandleID(auth.Caller, h.delete, toBuried))
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/tasks/{id}/notes", "notes-list-task",
-		"The notes attached to a task", "Notes"), h.listTask)
+		"The notes attached to a task", "Notes"), httpx.HandleListID(auth.Caller, h.listTask, toDTO))
 	huma.Register(api, httpx.Created(httpx.Route(http.MethodPost, "/api/v1/tasks/{id}/notes", "notes-create-task",
 		"Attach a note to a task", "Notes")), httpx.HandleID(auth.Caller, h.createTask, toDTO))
-}
-
-func reply(list database.Paged[Note], page httpx.Page) *httpx.ListOutput[NoteDTO] {
-	return httpx.ReplyPage(httpx.Map(list.Rows, toDTO), page, list.Total, list.Next)
-}
-
-func (h *handlers) list(ctx context.Context, in *listInput) (*httpx.ListOutput[NoteDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	list, err := h.svc.List(ctx, p, Filter{Archived: in.Archived.Ptr(), TaskID: in.TaskID.Ptr(), Window: in.Page.Window()})
-	if err != nil {
-		return nil, err
-	}
-	return reply(list, in.Page), nil
-}
-
-func (h *handlers) listTask(ctx context.Context, in *taskListInput) (*httpx.ListOutput[NoteDTO], error) {
-	p, taskID, err := auth.CallerAndID(ctx, in.ID)
-	if err != nil {
-		return nil, err
-	}
-	list, err := h.svc.List(ctx, p, Filter{Archived: in.Archived.Ptr(), TaskID: &taskID, Window: in.Page.Window()})
-	if err != nil {
-		return nil, err
-	}
-	return reply(list, in.Page), nil
 }
 
 func (h *handlers) get(ctx context.Context, p auth.Principal, id uuid.UUID, _ *idInput) (*Note, error) {
@@ -159,4 +133,12 @@ func (h *handlers) delete(ctx context.Context, p auth.Principal, id uuid.UUID, _
 
 func toBuried(b *recovery.Buried) httpx.Buried {
 	return httpx.Buried{TombstoneID: b.TombstoneID, RecoverableUntil: b.RecoverableUntil.UTC()}
+}
+
+func (h *handlers) list(ctx context.Context, p auth.Principal, in *listInput) (database.Paged[Note], error) {
+	return h.svc.List(ctx, p, Filter{Archived: in.Archived.Ptr(), TaskID: in.TaskID.Ptr(), Window: in.Page.Window()})
+}
+
+func (h *handlers) listTask(ctx context.Context, p auth.Principal, taskID uuid.UUID, in *taskListInput) (database.Paged[Note], error) {
+	return h.svc.List(ctx, p, Filter{Archived: in.Archived.Ptr(), TaskID: &taskID, Window: in.Page.Window()})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/platform/database"
 	"github.com/perpetuaflow/api/platform/httpx"
 )
 
@@ -88,7 +89,7 @@ type unsubscribed struct {
 // Register implements platform.Routes.
 func (h *handlers) Register(api huma.API) {
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/notifications", "notifications-list",
-		"The user's notifications, newest first", "Notifications"), h.list)
+		"The user's notifications, newest first", "Notifications"), httpx.HandleList(auth.Caller, h.list, toDTO))
 	huma.Register(api, httpx.Route(http.MethodPatch, "/api/v1/notifications/{id}/read", "notifications-read",
 		"Mark a notification read", "Notifications"), httpx.HandleID(auth.Caller, h.read, toDTO))
 	huma.Register(api, httpx.Route(http.MethodPost, "/api/v1/notifications/read-all", "notifications-read-all",
@@ -102,18 +103,6 @@ func (h *handlers) Register(api huma.API) {
 	// After the static paths: Fiber matches routes in the order they are added.
 	huma.Register(api, httpx.Route(http.MethodDelete, "/api/v1/notifications/{id}", "notifications-delete",
 		"Delete a notification", "Notifications"), httpx.HandleID(auth.Caller, h.delete, httpx.Same))
-}
-
-func (h *handlers) list(ctx context.Context, in *listInput) (*httpx.ListOutput[NotificationDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	list, err := h.svc.List(ctx, p, in.UnreadOnly, in.Page.Window())
-	if err != nil {
-		return nil, err
-	}
-	return httpx.ReplyPage(httpx.Map(list.Rows, toDTO), in.Page, list.Total, list.Next), nil
 }
 
 func (h *handlers) vapidKey(ctx context.Context, _ *struct{}) (*httpx.DataOutput[publicKey], error) {
@@ -149,4 +138,8 @@ func toSubscriptionDTO(s *PushSubscription) PushSubscriptionDTO {
 func (h *handlers) unsubscribe(ctx context.Context, p auth.Principal, in *unsubscribeInput) (unsubscribed, error) {
 	deleted, err := h.svc.Unsubscribe(ctx, p, in.Body.Endpoint)
 	return unsubscribed{Endpoint: in.Body.Endpoint, Deleted: deleted}, err
+}
+
+func (h *handlers) list(ctx context.Context, p auth.Principal, in *listInput) (database.Paged[Notification], error) {
+	return h.svc.List(ctx, p, in.UnreadOnly, in.Page.Window())
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/platform/database"
 	"github.com/perpetuaflow/api/platform/httpx"
 )
 
@@ -66,11 +67,13 @@ type taskReminderListInput struct {
 	httpx.Page
 }
 
+func (in *taskReminderListInput) PathID() string { return in.ID }
+
 func (h *handlers) registerReminders(api huma.API) {
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/reminders", "reminders-list",
-		"The user's reminders by scheduled time", "Reminders"), h.listReminders)
+		"The user's reminders by scheduled time", "Reminders"), httpx.HandleList(auth.Caller, h.listReminders, toReminderDTO))
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/tasks/{id}/reminders", "reminders-list-task",
-		"A task's reminders", "Reminders"), h.listTaskReminders)
+		"A task's reminders", "Reminders"), httpx.HandleListID(auth.Caller, h.listTaskReminders, toReminderDTO))
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/reminders/{id}", "reminders-get", "A reminder", "Reminders"), httpx.HandleID(auth.Caller, h.getReminder, toReminderDTO))
 	huma.Register(api, httpx.Created(httpx.Route(http.MethodPost, "/api/v1/reminders", "reminders-create",
 		"Add a reminder to a task", "Reminders")), httpx.Handle(auth.Caller, h.createReminder, toReminderDTO))
@@ -84,31 +87,6 @@ func (h *handlers) registerReminders(api huma.API) {
 		"Delete a reminder", "Reminders"), httpx.HandleID(auth.Caller, h.deleteReminder, httpx.Same))
 	huma.Register(api, httpx.Route(http.MethodPost, "/api/v1/reminders/{id}/fire", "reminders-fire",
 		"Mark a reminder delivered (idempotent)", "Reminders"), httpx.HandleID(auth.Caller, h.fireReminder, toReminderDTO))
-}
-
-func (h *handlers) listReminders(ctx context.Context, in *reminderListInput) (*httpx.ListOutput[ReminderDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	list, err := h.svc.Reminders(ctx, p, ReminderFilter{Fired: in.Fired.Ptr(), From: in.From.Ptr(), To: in.To.Ptr(),
-		Window: in.Page.Window()})
-	if err != nil {
-		return nil, err
-	}
-	return httpx.ReplyPage(toReminderDTOs(list.Rows), in.Page, list.Total, list.Next), nil
-}
-
-func (h *handlers) listTaskReminders(ctx context.Context, in *taskReminderListInput) (*httpx.ListOutput[ReminderDTO], error) {
-	p, taskID, err := auth.CallerAndID(ctx, in.ID)
-	if err != nil {
-		return nil, err
-	}
-	list, err := h.svc.Reminders(ctx, p, ReminderFilter{TaskID: &taskID, Window: in.Page.Window()})
-	if err != nil {
-		return nil, err
-	}
-	return httpx.ReplyPage(toReminderDTOs(list.Rows), in.Page, list.Total, list.Next), nil
 }
 
 func (h *handlers) getReminder(ctx context.Context, p auth.Principal, id uuid.UUID, _ *idPath) (*Reminder, error) {
@@ -133,4 +111,13 @@ func (h *handlers) deleteReminder(ctx context.Context, p auth.Principal, id uuid
 
 func (h *handlers) fireReminder(ctx context.Context, p auth.Principal, id uuid.UUID, _ *optionalBodyInput) (*Reminder, error) {
 	return h.svc.MarkReminderFired(ctx, p, id)
+}
+
+func (h *handlers) listReminders(ctx context.Context, p auth.Principal, in *reminderListInput) (database.Paged[Reminder], error) {
+	return h.svc.Reminders(ctx, p, ReminderFilter{Fired: in.Fired.Ptr(), From: in.From.Ptr(), To: in.To.Ptr(),
+		Window: in.Page.Window()})
+}
+
+func (h *handlers) listTaskReminders(ctx context.Context, p auth.Principal, taskID uuid.UUID, in *taskReminderListInput) (database.Paged[Reminder], error) {
+	return h.svc.Reminders(ctx, p, ReminderFilter{TaskID: &taskID, Window: in.Page.Window()})
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/perpetuaflow/api/modules/auth"
 	"github.com/perpetuaflow/api/platform/apperr"
+	"github.com/perpetuaflow/api/platform/database"
 	"github.com/perpetuaflow/api/platform/httpx"
 )
 
@@ -100,7 +101,7 @@ func (in *updateTemplateInput) PathID() string { return in.ID }
 
 func (h *handlers) registerTemplates(api huma.API) {
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/templates", "templates-list",
-		"Recurring task templates", "Templates"), h.listTemplates)
+		"Recurring task templates", "Templates"), httpx.HandleList(auth.Caller, h.listTemplates, toTemplateDTO))
 	huma.Register(api, httpx.Created(httpx.Route(http.MethodPost, "/api/v1/templates", "templates-create",
 		"Create a recurring task template", "Templates")), httpx.Handle(auth.Caller, h.createTemplate, toTemplateDTO))
 	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/templates/{id}", "templates-get", "A template", "Templates"), httpx.HandleID(auth.Caller, h.getTemplate, toTemplateDTO))
@@ -112,18 +113,6 @@ func (h *handlers) registerTemplates(api huma.API) {
 		huma.Register(api, httpx.Created(httpx.Route(http.MethodPost, "/api/v1/templates/{id}/"+suffix, "templates-"+suffix,
 			"Make the template's next task now, with its subtasks", "Templates")), httpx.HandleID(auth.Caller, h.instantiate, toTaskDetailDTO))
 	}
-}
-
-func (h *handlers) listTemplates(ctx context.Context, in *httpx.Page) (*httpx.ListOutput[TemplateDTO], error) {
-	p, err := auth.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	list, err := h.svc.Templates(ctx, p, in.Window())
-	if err != nil {
-		return nil, err
-	}
-	return httpx.ReplyPage(httpx.Map(list.Rows, toTemplateDTO), *in, list.Total, list.Next), nil
 }
 
 func (h *handlers) createTemplate(ctx context.Context, p auth.Principal, in *createTemplateInput) (*Template, error) {
@@ -162,4 +151,8 @@ func (h *handlers) instantiate(ctx context.Context, p auth.Principal, id uuid.UU
 		return nil, err
 	}
 	return &TaskDetail{Task: *t, Subtasks: subtasks}, nil
+}
+
+func (h *handlers) listTemplates(ctx context.Context, p auth.Principal, in *httpx.Page) (database.Paged[Template], error) {
+	return h.svc.Templates(ctx, p, in.Window())
 }

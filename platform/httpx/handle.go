@@ -6,6 +6,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/perpetuaflow/api/platform/apperr"
+	"github.com/perpetuaflow/api/platform/database"
 )
 
 // Most handlers have one shape: who calls, what the service answers for
@@ -61,3 +62,46 @@ func HandleID[P, I any, PI interface {
 
 // Same is the reply of a call whose value is the HTTP type already.
 func Same[T any](v T) T { return v }
+
+// Paging is an input with a list's paging parameters (an embedded Page
+// gives it).
+type Paging interface{ Paging() Page }
+
+// Paging implements Paging.
+func (p *Page) Paging() Page { return *p }
+
+// HandleList is Handle for a paged list: call answers one page of rows,
+// item maps each, and the list envelope says where the next page starts.
+func HandleList[P, I any, PI interface {
+	*I
+	Paging
+}, E, T any](caller func(context.Context) (P, error), call func(ctx context.Context, p P, in PI) (database.Paged[E], error),
+	item func(*E) T) func(context.Context, PI) (*ListOutput[T], error) {
+	return func(ctx context.Context, in PI) (*ListOutput[T], error) {
+		p, err := caller(ctx)
+		if err != nil {
+			return nil, err
+		}
+		page, err := call(ctx, p, in)
+		if err != nil {
+			return nil, err
+		}
+		return ReplyPage(Map(page.Rows, item), in.Paging(), page.Total, page.Next), nil
+	}
+}
+
+// HandleListID is HandleList for a route with an {id} path parameter.
+func HandleListID[P, I any, PI interface {
+	*I
+	Paging
+	IDParam
+}, E, T any](caller func(context.Context) (P, error), call func(ctx context.Context, p P, id uuid.UUID, in PI) (database.Paged[E], error),
+	item func(*E) T) func(context.Context, PI) (*ListOutput[T], error) {
+	return HandleList(caller, func(ctx context.Context, p P, in PI) (database.Paged[E], error) {
+		id, err := uuid.Parse(in.PathID())
+		if err != nil {
+			return database.Paged[E]{}, apperr.Validation("id", "must be a UUID")
+		}
+		return call(ctx, p, id, in)
+	}, item)
+}
