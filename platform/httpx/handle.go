@@ -10,7 +10,8 @@ import (
 )
 
 // Most handlers have one shape: who calls, what the service answers for
-// them, what the client gets. Handle and HandleID write that shape once;
+// them, what the client gets. Handle, HandleID, HandleList and
+// HandleListID write that shape once;
 // a module's handler is then only the call to its service, and its
 // mapping to the HTTP type. caller reads the request's caller (the auth
 // module's auth.Caller); a failed call or caller answers with its error.
@@ -42,22 +43,15 @@ func HandleID[P, I any, PI interface {
 	*I
 	IDParam
 }, V, T any](caller func(context.Context) (P, error), call func(ctx context.Context, p P, id uuid.UUID, in PI) (V, error),
-	reply func(V) T) func(context.Context, PI) (*DataOutput[T], error) {
-	return func(ctx context.Context, in PI) (*DataOutput[T], error) {
-		p, err := caller(ctx)
+	reply func(V) T) func(context.Context, *I) (*DataOutput[T], error) {
+	return Handle(caller, func(ctx context.Context, p P, in *I) (V, error) {
+		id, err := uuid.Parse(PI(in).PathID())
 		if err != nil {
-			return nil, err
+			var zero V
+			return zero, apperr.Validation("id", "must be a UUID")
 		}
-		id, err := uuid.Parse(in.PathID())
-		if err != nil {
-			return nil, apperr.Validation("id", "must be a UUID")
-		}
-		v, err := call(ctx, p, id, in)
-		if err != nil {
-			return nil, err
-		}
-		return Reply(reply(v)), nil
-	}
+		return call(ctx, p, id, in)
+	}, reply)
 }
 
 // Same is the reply of a call whose value is the HTTP type already.
