@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/modules/notes"
 	"github.com/perpetuaflow/api/modules/tasks"
 	"github.com/perpetuaflow/api/platform/apperr"
 	"github.com/perpetuaflow/api/platform/events"
@@ -167,11 +168,11 @@ func (s *Service) Confirm(ctx context.Context, p auth.Principal, typ string, dat
 		return nil, err
 	}
 	if c, ok := parsed.(*convertNoteData); ok {
-		conv, err := s.ConvertNote(ctx, p, uuid.MustParse(c.NoteID), true, c.override())
+		conv, err := s.convert(ctx, p, uuid.MustParse(c.NoteID), true, c.override())
 		if err != nil {
 			return nil, err
 		}
-		return &ActionResult{Type: typ, Task: conv.Created, Subtasks: conv.CreatedSubtasks,
+		return &ActionResult{Type: typ, Task: conv.Task, Subtasks: conv.Subtasks,
 			CreditsUsed: conv.CreditsUsed, CreditsRemaining: conv.CreditsRemaining}, nil
 	}
 	out := &ActionResult{Type: typ, Subtasks: []tasks.SubtaskInfo{}}
@@ -221,11 +222,11 @@ func (s *Service) act(ctx context.Context, tx *gorm.DB, p auth.Principal, parsed
 }
 
 // override is the task the user gave with a convert_note action, if any.
-func (c *convertNoteData) override() *TaskDraft {
+func (c *convertNoteData) override() *notes.TaskDraft {
 	if c.Title == nil {
 		return nil
 	}
-	d := &TaskDraft{Title: strings.TrimSpace(*c.Title), Priority: tasks.PriorityMedium, DueDate: c.DueDate,
+	d := &notes.TaskDraft{Title: strings.TrimSpace(*c.Title), Priority: tasks.PriorityMedium, DueDate: c.DueDate,
 		Subtasks: []string{}}
 	if c.Description != nil {
 		d.Description = *c.Description

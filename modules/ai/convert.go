@@ -19,9 +19,8 @@ import (
 	"github.com/perpetuaflow/api/platform/events"
 )
 
-// TaskDraft is a task drafted from a note (or given by the user when
-// confirming the conversion).
-type TaskDraft struct {
+// draftRecord is a notes.TaskDraft as ai_drafts keeps it.
+type draftRecord struct {
 	Title       string     `json:"title"`
 	Description string     `json:"description"`
 	Priority    string     `json:"priority"`
@@ -29,25 +28,19 @@ type TaskDraft struct {
 	Subtasks    []string   `json:"subtasks"`
 }
 
-// Conversion is a note's task draft, and with confirm the task made from it.
-type Conversion struct {
-	NoteID           uuid.UUID
-	Draft            TaskDraft
-	Created          *tasks.TaskInfo
-	CreatedSubtasks  []tasks.SubtaskInfo
-	CreditsUsed      int
-	CreditsRemaining int
-	Warning          bool
-}
-
 var errNoteArchived = apperr.New(apperr.KindConflict, tasks.CodeArchived,
 	"the note is archived (a converted note is archived): un-archive it to convert it again")
 
-// ConvertNote drafts a task from a note (one credit); with confirm the
-// task is created with its subtasks, the note archived and counted as
-// converted, all in one transaction. Confirming uses given when set, else
-// the draft the user last saw (free), else drafts anew (one credit).
-func (s *Service) ConvertNote(ctx context.Context, p auth.Principal, noteID uuid.UUID, confirm bool, given *TaskDraft) (_ *Conversion, err error) {
+// Convert implements notes.Converter.
+func (s *Service) Convert(ctx context.Context, p auth.Principal, noteID uuid.UUID, confirm bool) (*notes.Conversion, error) {
+	return s.convert(ctx, p, noteID, confirm, nil)
+}
+
+// convert drafts a task from a note (one credit); with confirm the task is
+// created with its subtasks, the note archived and counted as converted,
+// all in one transaction. Confirming uses given when set, else the draft
+// the user last saw (free), else drafts anew (one credit).
+func (s *Service) convert(ctx context.Context, p auth.Principal, noteID uuid.UUID, confirm bool, given *notes.TaskDraft) (_ *notes.Conversion, err error) {
 	db := s.db.WithContext(ctx)
 	note, err := s.notes.Note(ctx, db, p.UserID, noteID)
 	if err != nil {
@@ -85,7 +78,7 @@ func (s *Service) ConvertNote(ctx context.Context, p auth.Principal, noteID uuid
 	} else {
 		draft.DueDate = s.dueDate(draft.DueDate)
 	}
-	conv := &Conversion{NoteID: noteID, Draft: *draft}
+	conv := &notes.Conversion{NoteID: noteID, Draft: *draft}
 	effects := func(tx *gorm.DB) error {
 		if !confirm {
 			return s.saveDraft(tx, p, note, draft)
@@ -118,7 +111,7 @@ func (s *Service) ConvertNote(ctx context.Context, p auth.Principal, noteID uuid
 // createFromDraft makes the task of a conversion. The note is archived
 // first: its row lock makes a second confirmation wait, then find it
 // converted.
-func (s *Service) createFromDraft(ctx context.Context, tx *gorm.DB, p auth.Principal, noteID uuid.UUID, d *TaskDraft, conv *Conversion) error {
+func (s *Service) createFromDraft(ctx context.Context, tx *gorm.DB, p auth.Principal, noteID uuid.UUID, d *notes.TaskDraft, conv *notes.Conversion) error {
 	if _, err := s.notes.ConvertTx(ctx, tx, p, noteID); err != nil {
 		return err
 	}
@@ -127,20 +120,20 @@ func (s *Service) createFromDraft(ctx context.Context, tx *gorm.DB, p auth.Princ
 	if err != nil {
 		return err
 	}
-	conv.CreatedSubtasks = []tasks.SubtaskInfo{}
+	conv.Subtasks = []tasks.SubtaskInfo{}
 	if len(d.Subtasks) > 0 {
 		in := make([]tasks.NewSubtask, len(d.Subtasks))
 		for i, title := range d.Subtasks {
 			in[i] = tasks.NewSubtask{Title: title, Source: tasks.SourceAI}
 		}
-		if conv.CreatedSubtasks, err = s.editor.AddSubtasksTx(ctx, tx, p, t.ID, in); err != nil {
+		if conv.Subtasks, err = s.editor.AddSubtasksTx(ctx, tx, p, t.ID, in); err != nil {
 			return err
 		}
 		if t, err = s.tasks.OwnedTask(ctx, tx, p.UserID, t.ID); err != nil {
 			return err
 		}
 	}
-	conv.Created = t
+	conv.Task = t
 	// The draft stays (ai_purge drops it): a second confirmation racing this
 	// one finds it, then the archived note (409), instead of drafting anew.
 	return nil
@@ -149,13 +142,13 @@ func (s *Service) createFromDraft(ctx context.Context, tx *gorm.DB, p auth.Princ
 // sanitize makes a model's draft fit the rules: a title, a description
 // within the tier's length, a due date inside the allowed horizon (else
 // none), at most the tier's subtasks.
-func (s *Service) sanitize(r *draftReply, p auth.Principal, content string) *TaskDraft {
+func (s *Service) sanitize(r *draftReply, p auth.Principal, content string) *notes.TaskDraft {
 	lim := s.cfg.Tiers.For(p.Tier)
 	title := clip(strings.Join(strings.Fields(r.Title), " "), tasks.MaxTitleLength)
 	if title == "" {
 		title = clip(strings.Join(strings.Fields(content), " "), tasks.MaxTitleLength)
 	}
-	d := &TaskDraft{Title: title, Description: clip(strings.TrimSpace(r.Description), lim.MaxDescription),
+	d := &notes.TaskDraft{Title: title, Description: clip(strings.TrimSpace(r.Description), lim.MaxDescription),
 		Priority: r.Priority, Subtasks: cleanTitles(r.Subtasks, lim.MaxSubtasks, nil)}
 	if r.DueDate != nil {
 		for _, layout := range []string{time.RFC3339, "2006-01-02"} {
@@ -182,8 +175,8 @@ func (s *Service) dueDate(t *time.Time) *time.Time {
 }
 
 // saveDraft keeps the draft the user is shown, tied to the note's version.
-func (s *Service) saveDraft(tx *gorm.DB, p auth.Principal, note *notes.NoteInfo, d *TaskDraft) error {
-	raw, err := json.Marshal(d)
+func (s *Service) saveDraft(tx *gorm.DB, p auth.Principal, note *notes.NoteInfo, d *notes.TaskDraft) error {
+	raw, err := json.Marshal(draftRecord(*d))
 	if err != nil {
 		return err
 	}
@@ -194,16 +187,17 @@ func (s *Service) saveDraft(tx *gorm.DB, p auth.Principal, note *notes.NoteInfo,
 
 // storedDraft is the draft the user last saw of the note, while the note
 // has not changed since; nil otherwise.
-func (s *Service) storedDraft(ctx context.Context, p auth.Principal, note *notes.NoteInfo) (*TaskDraft, error) {
+func (s *Service) storedDraft(ctx context.Context, p auth.Principal, note *notes.NoteInfo) (*notes.TaskDraft, error) {
 	var rows []Draft
 	err := s.db.WithContext(ctx).Where("note_id = ? AND user_id = ? AND note_version = ?", note.ID, p.UserID, note.Version).
 		Limit(1).Find(&rows).Error
 	if err != nil || len(rows) == 0 {
 		return nil, err
 	}
-	var d TaskDraft
+	var d draftRecord
 	if err := json.Unmarshal([]byte(rows[0].Task), &d); err != nil {
 		return nil, nil // an unreadable draft is drafted again
 	}
-	return &d, nil
+	draft := notes.TaskDraft(d)
+	return &draft, nil
 }

@@ -50,9 +50,6 @@ func (h *handlers) Register(api huma.API) {
 		"Carry out an action the assistant suggested, once the user confirmed it"), httpx.Handle(auth.Caller, h.confirm, toActionResultDTO))
 	huma.Register(api, aiRoute("/api/v1/ai/transcribe", "ai-transcribe",
 		"Transcribe audio by URL (Pro; 5 credits per started minute)"), httpx.Handle(auth.Caller, h.transcribe, toTranscriptionDTO))
-	huma.Register(api, httpx.WithRateLimit(httpx.Route(http.MethodPost, "/api/v1/notes/{id}/convert", "notes-convert",
-		"Draft a task from a note with the assistant (1 credit); with confirm, create it and archive the note", "Notes"),
-		httpx.RateAI), httpx.HandleID(auth.Caller, h.convert, toConversionDTO))
 }
 
 // ChatContext says what the assistant sees besides the message.
@@ -248,41 +245,6 @@ type TranscriptionDTO struct {
 	AIRequestWarning bool    `json:"ai_request_warning"`
 }
 
-type convertInput struct {
-	ID   string `path:"id" format:"uuid"`
-	Body *struct {
-		Confirm bool `json:"confirm,omitempty" doc:"Create the task (from the draft last shown, else a new one) and archive the note"`
-	} `nameHint:"NoteConvert"`
-}
-
-func (in *convertInput) PathID() string { return in.ID }
-
-// DraftSubtaskDTO is a subtask of a drafted task.
-type DraftSubtaskDTO struct {
-	Title string `json:"title"`
-}
-
-// TaskDraftDTO is a task drafted from a note.
-type TaskDraftDTO struct {
-	Title       string            `json:"title"`
-	Description string            `json:"description"`
-	Priority    string            `json:"priority" enum:"low,medium,high"`
-	DueDate     *time.Time        `json:"due_date" nullable:"true"`
-	Subtasks    []DraftSubtaskDTO `json:"subtasks"`
-}
-
-// ConversionDTO is a note's task draft, and with confirm the task made.
-type ConversionDTO struct {
-	NoteID           uuid.UUID         `json:"note_id" format:"uuid"`
-	Task             TaskDraftDTO      `json:"task"`
-	Converted        bool              `json:"converted" doc:"True when the task was created and the note archived"`
-	CreatedTask      *ActedTaskDTO     `json:"created_task" doc:"The task made, with confirm (else null)"`
-	CreatedSubtasks  []ActedSubtaskDTO `json:"created_subtasks"`
-	CreditsUsed      int               `json:"credits_used"`
-	CreditsRemaining int               `json:"credits_remaining"`
-	AIRequestWarning bool              `json:"ai_request_warning"`
-}
-
 func (h *handlers) chat(ctx context.Context, p auth.Principal, in *chatInput) (*ChatAnswer, error) {
 	req, err := in.request()
 	if err != nil {
@@ -325,20 +287,4 @@ func (h *handlers) transcribe(ctx context.Context, p auth.Principal, in *transcr
 func toTranscriptionDTO(tr *Transcription) TranscriptionDTO {
 	return TranscriptionDTO{Transcription: tr.Text, Language: tr.Language, Confidence: tr.Confidence,
 		CreditsUsed: tr.CreditsUsed, CreditsRemaining: tr.CreditsRemaining, AIRequestWarning: tr.Warning}
-}
-
-func (h *handlers) convert(ctx context.Context, p auth.Principal, id uuid.UUID, in *convertInput) (*Conversion, error) {
-	return h.svc.ConvertNote(ctx, p, id, in.Body != nil && in.Body.Confirm, nil)
-}
-
-func toConversionDTO(c *Conversion) ConversionDTO {
-	d := c.Draft
-	out := ConversionDTO{NoteID: c.NoteID, Task: TaskDraftDTO{Title: d.Title, Description: d.Description, Priority: d.Priority,
-		DueDate: httpx.UTCPtr(d.DueDate), Subtasks: make([]DraftSubtaskDTO, len(d.Subtasks))},
-		Converted: c.Created != nil, CreatedTask: toTaskDTO(c.Created), CreatedSubtasks: toSubtaskDTOs(c.CreatedSubtasks),
-		CreditsUsed: c.CreditsUsed, CreditsRemaining: c.CreditsRemaining, AIRequestWarning: c.Warning}
-	for i, t := range d.Subtasks {
-		out.Task.Subtasks[i] = DraftSubtaskDTO{Title: t}
-	}
-	return out
 }

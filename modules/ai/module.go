@@ -12,6 +12,7 @@ import (
 
 	"github.com/perpetuaflow/api/modules/auth"
 	"github.com/perpetuaflow/api/modules/jobs"
+	"github.com/perpetuaflow/api/modules/notes"
 	"github.com/perpetuaflow/api/platform"
 	"github.com/perpetuaflow/api/platform/config"
 	"github.com/perpetuaflow/api/platform/events"
@@ -19,7 +20,7 @@ import (
 
 // Module is the ai module; it acts through the tasks and notes modules'
 // faces, pays through the billing module, and gives the notes module its
-// Transcriber.
+// Transcriber and Converter.
 var Module = platform.Module{
 	Name:  "ai",
 	Needs: []string{"tasks", "notes", "billing"},
@@ -31,6 +32,7 @@ var Module = platform.Module{
 			newMetrics,
 			newService,
 			newVoiceQueue,
+			func(s *Service) notes.Converter { return s },
 			platform.AsRoutes(newHandlers),
 			platform.AsModels(models),
 			jobs.AsWorker(newTranscribeWorker),

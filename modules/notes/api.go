@@ -2,11 +2,13 @@ package notes
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 
 	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/modules/tasks"
 )
 
 // This file and events.go are the module's public face.
@@ -77,4 +79,37 @@ type Transcriber interface {
 	// that stores the note, is the provider's cue to hold the credits (its
 	// error, 402, refuses the note) and schedule the transcription.
 	Admit(ctx context.Context, p auth.Principal, audioURL string, seconds int) error
+}
+
+// Converter turns a note into a task with the assistant. The ai module
+// provides it; without it the convert route is absent.
+type Converter interface {
+	// Convert drafts a task from the note, paid in credits. With confirm it
+	// also creates the task and its subtasks and archives the note
+	// (ConvertTx), all in the transaction that pays; a draft the user was
+	// shown and the note has not changed since is confirmed for free.
+	Convert(ctx context.Context, p auth.Principal, noteID uuid.UUID, confirm bool) (*Conversion, error)
+}
+
+// TaskDraft is a task drafted from a note.
+type TaskDraft struct {
+	Title       string
+	Description string
+	Priority    string
+	DueDate     *time.Time
+	Subtasks    []string
+}
+
+// Conversion is a note's task draft and, once confirmed, the task made
+// from it.
+type Conversion struct {
+	NoteID uuid.UUID
+	Draft  TaskDraft
+	// Task is the task made (nil until confirmed), Subtasks its subtasks.
+	Task             *tasks.TaskInfo
+	Subtasks         []tasks.SubtaskInfo
+	CreditsUsed      int
+	CreditsRemaining int
+	// Warning: the sign-in session is near its request limit.
+	Warning bool
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
+	"go.uber.org/fx"
 
 	"github.com/perpetuaflow/api/modules/auth"
 	"github.com/perpetuaflow/api/modules/recovery"
@@ -35,9 +36,19 @@ func toDTO(n *Note) NoteDTO {
 		Version: n.Version, CreatedAt: n.CreatedAt.UTC(), UpdatedAt: n.UpdatedAt.UTC()}
 }
 
-type handlers struct{ svc *Service }
+type handlers struct {
+	svc  *Service
+	conv Converter
+}
 
-func newHandlers(svc *Service) *handlers { return &handlers{svc: svc} }
+type handlerParams struct {
+	fx.In
+
+	Svc  *Service
+	Conv Converter `optional:"true"`
+}
+
+func newHandlers(p handlerParams) *handlers { return &handlers{svc: p.Svc, conv: p.Conv} }
 
 type listInput struct {
 	httpx.Page
@@ -105,6 +116,12 @@ func (h *handlers) Register(api huma.API) {
 		"The notes attached to a task", "Notes"), httpx.HandleListID(auth.Caller, h.listTask, toDTO))
 	huma.Register(api, httpx.Created(httpx.Route(http.MethodPost, "/api/v1/tasks/{id}/notes", "notes-create-task",
 		"Attach a note to a task", "Notes")), httpx.HandleID(auth.Caller, h.createTask, toDTO))
+	if h.conv == nil {
+		return // conversion is the assistant's: without it the route is absent
+	}
+	huma.Register(api, httpx.WithRateLimit(httpx.Route(http.MethodPost, "/api/v1/notes/{id}/convert", "notes-convert",
+		"Draft a task from a note with the assistant (1 credit); with confirm, create it and archive the note", "Notes"),
+		httpx.RateAI), httpx.HandleID(auth.Caller, h.convert, toConversionDTO))
 }
 
 func (h *handlers) get(ctx context.Context, p auth.Principal, id uuid.UUID, _ *idInput) (*Note, error) {
@@ -141,4 +158,108 @@ func (h *handlers) list(ctx context.Context, p auth.Principal, in *listInput) (d
 
 func (h *handlers) listTask(ctx context.Context, p auth.Principal, taskID uuid.UUID, in *taskListInput) (database.Paged[Note], error) {
 	return h.svc.List(ctx, p, Filter{Archived: in.Archived.Ptr(), TaskID: &taskID, Window: in.Page.Window()})
+}
+
+type convertInput struct {
+	ID   string `path:"id" format:"uuid"`
+	Body *struct {
+		Confirm bool `json:"confirm,omitempty" doc:"Create the task (from the draft last shown, else a new one) and archive the note"`
+	} `nameHint:"NoteConvert"`
+}
+
+func (in *convertInput) PathID() string { return in.ID }
+
+// DraftSubtaskDTO is a subtask of a drafted task.
+type DraftSubtaskDTO struct {
+	Title string `json:"title"`
+}
+
+// TaskDraftDTO is a task drafted from a note.
+type TaskDraftDTO struct {
+	Title       string            `json:"title"`
+	Description string            `json:"description"`
+	Priority    string            `json:"priority" enum:"low,medium,high"`
+	DueDate     *time.Time        `json:"due_date" nullable:"true"`
+	Subtasks    []DraftSubtaskDTO `json:"subtasks"`
+}
+
+// ConvertedTaskDTO is the task a note became, in the form the tasks routes
+// answer with.
+type ConvertedTaskDTO struct {
+	ID                    uuid.UUID  `json:"id" format:"uuid"`
+	UserID                uuid.UUID  `json:"user_id" format:"uuid"`
+	TemplateID            *uuid.UUID `json:"template_id" format:"uuid" nullable:"true"`
+	Title                 string     `json:"title"`
+	Description           string     `json:"description"`
+	Priority              string     `json:"priority" enum:"low,medium,high"`
+	DueDate               *time.Time `json:"due_date" nullable:"true"`
+	EstimatedDuration     *int       `json:"estimated_duration" nullable:"true" doc:"Minutes"`
+	FocusTimeSeconds      int        `json:"focus_time_seconds"`
+	Completed             bool       `json:"completed"`
+	CompletedAt           *time.Time `json:"completed_at" nullable:"true"`
+	CompletedBy           *string    `json:"completed_by" enum:"manual,auto,force" nullable:"true"`
+	Hidden                bool       `json:"hidden"`
+	Archived              bool       `json:"archived"`
+	SubtaskCount          int        `json:"subtask_count"`
+	SubtaskCompletedCount int        `json:"subtask_completed_count"`
+	Version               int        `json:"version"`
+	CreatedAt             time.Time  `json:"created_at"`
+	UpdatedAt             time.Time  `json:"updated_at"`
+}
+
+// ConvertedSubtaskDTO is a subtask of the task a note became, in the form
+// the tasks routes answer with.
+type ConvertedSubtaskDTO struct {
+	ID          uuid.UUID  `json:"id" format:"uuid"`
+	TaskID      uuid.UUID  `json:"task_id" format:"uuid"`
+	Title       string     `json:"title"`
+	Completed   bool       `json:"completed"`
+	CompletedAt *time.Time `json:"completed_at" nullable:"true"`
+	OrderIndex  int        `json:"order_index"`
+	Source      string     `json:"source" enum:"user,ai"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+}
+
+// ConversionDTO is a note's task draft, and with confirm the task made.
+type ConversionDTO struct {
+	NoteID           uuid.UUID             `json:"note_id" format:"uuid"`
+	Task             TaskDraftDTO          `json:"task"`
+	Converted        bool                  `json:"converted" doc:"True when the task was created and the note archived"`
+	CreatedTask      *ConvertedTaskDTO     `json:"created_task" doc:"The task made, with confirm (else null)"`
+	CreatedSubtasks  []ConvertedSubtaskDTO `json:"created_subtasks"`
+	CreditsUsed      int                   `json:"credits_used"`
+	CreditsRemaining int                   `json:"credits_remaining"`
+	AIRequestWarning bool                  `json:"ai_request_warning"`
+}
+
+func (h *handlers) convert(ctx context.Context, p auth.Principal, id uuid.UUID, in *convertInput) (*Conversion, error) {
+	return h.conv.Convert(ctx, p, id, in.Body != nil && in.Body.Confirm)
+}
+
+func toConversionDTO(c *Conversion) ConversionDTO {
+	d := c.Draft
+	out := ConversionDTO{NoteID: c.NoteID, Task: TaskDraftDTO{Title: d.Title, Description: d.Description, Priority: d.Priority,
+		DueDate: httpx.UTCPtr(d.DueDate), Subtasks: make([]DraftSubtaskDTO, len(d.Subtasks))},
+		Converted: c.Task != nil, CreatedSubtasks: make([]ConvertedSubtaskDTO, len(c.Subtasks)),
+		CreditsUsed: c.CreditsUsed, CreditsRemaining: c.CreditsRemaining, AIRequestWarning: c.Warning}
+	for i, t := range d.Subtasks {
+		out.Task.Subtasks[i] = DraftSubtaskDTO{Title: t}
+	}
+	if t := c.Task; t != nil {
+		out.CreatedTask = &ConvertedTaskDTO{
+			ID: t.ID, UserID: t.UserID, TemplateID: t.TemplateID, Title: t.Title, Description: t.Description,
+			Priority: t.Priority, DueDate: httpx.UTCPtr(t.DueDate), EstimatedDuration: t.EstimatedDuration,
+			FocusTimeSeconds: t.FocusTimeSeconds, Completed: t.Completed, CompletedAt: httpx.UTCPtr(t.CompletedAt),
+			CompletedBy: t.CompletedBy, Hidden: t.Hidden, Archived: t.Archived, SubtaskCount: t.SubtaskCount,
+			SubtaskCompletedCount: t.SubtaskCompletedCount, Version: t.Version,
+			CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC(),
+		}
+	}
+	for i, st := range c.Subtasks {
+		out.CreatedSubtasks[i] = ConvertedSubtaskDTO{ID: st.ID, TaskID: st.TaskID, Title: st.Title, Completed: st.Completed,
+			CompletedAt: httpx.UTCPtr(st.CompletedAt), OrderIndex: st.OrderIndex, Source: st.Source,
+			CreatedAt: st.CreatedAt.UTC(), UpdatedAt: st.UpdatedAt.UTC()}
+	}
+	return out
 }

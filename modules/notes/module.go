@@ -1,6 +1,7 @@
 // Package notes owns text and voice notes: their limits, archiving, notes
 // attached to tasks (which go to and come back from the task's tombstone),
-// and the entry points of note-to-task conversion.
+// and the route of note-to-task conversion (done by the ai module's
+// Converter).
 package notes
 
 import (
