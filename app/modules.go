@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 	"go.uber.org/zap"
@@ -143,9 +142,12 @@ func Compose(cfg *config.Config, role platform.Role, modules []platform.Module, 
 		fx.Supply(cfg, role),
 		fx.StartTimeout(60 * time.Second),
 		fx.StopTimeout(cfg.Server.ShutdownTimeout + 15*time.Second),
+		// The framework's account of the composition (and of a failure, which
+		// the command line prints as one line itself) is for LOG_LEVEL=debug.
 		fx.WithLogger(func(log *zap.Logger) fxevent.Logger {
 			l := &fxevent.ZapLogger{Logger: log.Named("fx")}
 			l.UseLogLevel(zapcore.DebugLevel)
+			l.UseErrorLevel(zapcore.DebugLevel)
 			return l
 		}),
 		platformModule,
@@ -186,41 +188,53 @@ func openDatabase(lc fx.Lifecycle, cfg *config.Config, log *zap.Logger, clk cloc
 	if err != nil {
 		return nil, err
 	}
-	reg.MustRegister(collectors.NewDBStatsCollector(db.SQL, string(db.Dialect)))
 	reg.MustRegister(db.Collectors()...)
 	lc.Append(fx.Hook{OnStop: func(context.Context) error { return db.Close() }})
 	return db, nil
 }
 
-// rateLimitStore picks Redis when configured, else the database.
-func rateLimitStore(lc fx.Lifecycle, cfg *config.Config, db *ratelimit.DBStore) (ratelimit.Store, error) {
+// rateLimitStores is the rate limits' store and, with Redis, its
+// readiness check.
+type rateLimitStores struct {
+	fx.Out
+	Store  ratelimit.Store
+	Checks []platform.Check `group:"checks,flatten"`
+}
+
+// rateLimitStore picks Redis when configured (then /health/ready checks
+// that it answers), else the database.
+func rateLimitStore(lc fx.Lifecycle, cfg *config.Config, db *ratelimit.DBStore, log *zap.Logger) (rateLimitStores, error) {
 	if cfg.Redis.URL == "" {
-		return db, nil
+		return rateLimitStores{Store: db}, nil
 	}
-	rs, err := ratelimit.NewRedisStore(cfg.Redis.URL)
+	rs, err := ratelimit.NewRedisStore(cfg.Redis.URL, log)
 	if err != nil {
-		return nil, err
+		return rateLimitStores{}, err
 	}
 	lc.Append(fx.Hook{OnStop: func(context.Context) error { return rs.Close() }})
-	return rs, nil
+	return rateLimitStores{Store: rs, Checks: []platform.Check{{Name: "redis", Run: rs.Ping}}}, nil
 }
 
 func databaseCheck(db *database.DB) platform.Check {
 	return platform.Check{Name: "database", Run: db.Ping}
 }
 
-// autoMigrate applies pending migrations while the app is built, before any
-// component starts, when database.auto_migrate says so.
-func autoMigrate(cfg *config.Config, db *database.DB, log *zap.Logger) error {
+// autoMigrate applies pending migrations when database.auto_migrate says
+// so: first thing at start, once the whole composition (every module's
+// configuration) has been built and checked, so that a process that
+// refuses to start has not touched the schema; before any component starts.
+func autoMigrate(lc fx.Lifecycle, cfg *config.Config, db *database.DB, log *zap.Logger) {
 	if !cfg.AutoMigrate() {
+		return
+	}
+	lc.Append(fx.Hook{OnStart: func(context.Context) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		start := time.Now()
+		if err := db.Migrate(ctx, migrations.All(), migrations.River); err != nil {
+			return fmt.Errorf("auto-migrate: %w", err)
+		}
+		log.Info("migrations applied", zap.Duration("took", time.Since(start)))
 		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	start := time.Now()
-	if err := db.Migrate(ctx, migrations.All(), migrations.River); err != nil {
-		return fmt.Errorf("auto-migrate: %w", err)
-	}
-	log.Info("migrations applied", zap.Duration("took", time.Since(start)))
-	return nil
+	}})
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	pgxuuid "github.com/vgarvardt/pgx-google-uuid/v5"
 	"go.uber.org/zap"
 	"gorm.io/driver/postgres"
@@ -364,8 +365,15 @@ func One(res *gorm.DB, none error) error {
 	return nil
 }
 
-// Collectors are the database's own metrics (transaction retries).
-func (db *DB) Collectors() []prometheus.Collector { return []prometheus.Collector{db.retries} }
+// Collectors are the database's metrics: transaction retries, and the
+// connection pool that is really used — pgx's on PostgreSQL
+// (perpetua_db_pool_*), database/sql's on SQLite (go_sql_*).
+func (db *DB) Collectors() []prometheus.Collector {
+	if db.Pool != nil {
+		return []prometheus.Collector{db.retries, newPoolCollector(db.Pool)}
+	}
+	return []prometheus.Collector{db.retries, collectors.NewDBStatsCollector(db.SQL, string(db.Dialect))}
+}
 
 // SQLTx returns the database/sql transaction under a GORM transaction, so the
 // job queue can insert inside it.

@@ -19,7 +19,9 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -69,13 +71,34 @@ func (s *DBStore) Purge(ctx context.Context, before time.Time) (int64, error) {
 // RedisStore keeps counters in Redis keys that expire with their window.
 type RedisStore struct{ c *redis.Client }
 
-// NewRedisStore connects to url (redis://...).
-func NewRedisStore(url string) (*RedisStore, error) {
+// NewRedisStore connects to url (redis://...). The Redis client's own
+// messages go to log at debug level: the limiter says once when the store
+// becomes unreachable and once when it is back.
+func NewRedisStore(url string, log *zap.Logger) (*RedisStore, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("redis.url: %w", err)
 	}
+	redis.SetLogger(redisLogger{log.Named("redis")})
+	// Every request waits for its counter: one dial and one quick retry at
+	// most (the client's defaults, five dials 100 ms apart and three retries
+	// backing off up to half a second, cost each request 0.4 s while Redis
+	// is down), so that an unreachable Redis costs a request milliseconds.
+	opts.DialerRetries = 1
+	if !strings.Contains(url, "max_retries=") {
+		opts.MaxRetries = 1
+	}
+	if !strings.Contains(url, "max_retry_backoff=") {
+		opts.MaxRetryBackoff = 20 * time.Millisecond
+	}
 	return &RedisStore{c: redis.NewClient(opts)}, nil
+}
+
+// redisLogger writes the Redis client's messages through zap.
+type redisLogger struct{ log *zap.Logger }
+
+func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
+	l.log.Debug(fmt.Sprintf(format, v...))
 }
 
 // Reserve adds to the counter and sets its expiry in one round trip.
@@ -108,6 +131,10 @@ type Limiter struct {
 	mu     sync.Mutex
 	leases map[string]*lease
 	swept  time.Time // the window the leases are of
+
+	// storeDown: the store's last answer was an error (logged once per
+	// change of state, not per request).
+	storeDown atomic.Bool
 }
 
 // lease is the part of a key's count in one window that this instance
@@ -174,6 +201,7 @@ func (l *Limiter) Allow(ctx context.Context, class, subject string) (Result, err
 	if !ls.exhausted && ls.next > ls.last {
 		n := leaseSize(limit, ls.storeCount)
 		count, err := l.store.Reserve(ctx, key, start, n)
+		l.noteStore(ctx, err)
 		if err != nil {
 			return Result{Allowed: true}, err
 		}
@@ -187,6 +215,18 @@ func (l *Limiter) Allow(ctx context.Context, class, subject string) (Result, err
 	}
 	ls.next++
 	return Result{Limit: budget, Remaining: int(limit - place), Reset: start.Add(Window), Allowed: true}, nil
+}
+
+// noteStore logs the store's answers once per change: unreachable (then
+// requests are let through, and /health/ready reports it), and back.
+func (l *Limiter) noteStore(ctx context.Context, err error) {
+	switch {
+	case err != nil && l.storeDown.CompareAndSwap(false, true):
+		observability.Logger(ctx, l.log).Error(
+			"rate limit store unreachable: requests are let through unlimited until it is back", zap.Error(err))
+	case err == nil && l.storeDown.CompareAndSwap(true, false):
+		l.log.Info("rate limit store reachable again: limits apply")
+	}
 }
 
 // leaseSize is how many requests to reserve at once: a twentieth of the
@@ -236,9 +276,9 @@ func (l *Limiter) Middleware(api huma.API) func(huma.Context, func(huma.Context)
 		}
 		res, err := l.Allow(hctx.Context(), class, subject)
 		if err != nil {
-			// Fail open: an unavailable counter store must not take the API down.
+			// Fail open: an unavailable counter store must not take the API
+			// down (and /health/ready says it is unreachable).
 			l.errors.Inc()
-			observability.Logger(hctx.Context(), l.log).Warn("rate limit store failed", zap.Error(err))
 			next(hctx)
 			return
 		}
