@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+
+	"github.com/perpetuaflow/api/platform/config"
 )
 
 // keyring holds the key that signs access tokens and every public key that
@@ -56,7 +58,7 @@ func loadKeys(c Config, dataDir string, production bool, log *zap.Logger) (*keyr
 	}
 	if privPEM == nil {
 		if production {
-			return nil, errors.New("config: auth.jwt_private_key (JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_PATH): required in production")
+			return nil, config.Invalid("auth.jwt_private_key", "required in production (set JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_PATH)")
 		}
 		path := filepath.Join(dataDir, generatedKeyFile)
 		created := false
@@ -69,7 +71,7 @@ func loadKeys(c Config, dataDir string, production bool, log *zap.Logger) (*keyr
 	}
 	signer, err := parsePrivateKey(privPEM)
 	if err != nil {
-		return nil, fmt.Errorf("config: auth.jwt_private_key: %w", err)
+		return nil, config.Invalid("auth.jwt_private_key", "%v", err)
 	}
 	pubPEM, err := pemFrom(c.PublicKey, c.PublicKeyPath, "auth.jwt_public_key")
 	if err != nil {
@@ -78,10 +80,10 @@ func loadKeys(c Config, dataDir string, production bool, log *zap.Logger) (*keyr
 	if pubPEM != nil {
 		pub, err := parsePublicKey(pubPEM)
 		if err != nil {
-			return nil, fmt.Errorf("config: auth.jwt_public_key: %w", err)
+			return nil, config.Invalid("auth.jwt_public_key", "%v", err)
 		}
 		if !pub.Equal(&signer.PublicKey) {
-			return nil, errors.New("config: auth.jwt_public_key: does not match auth.jwt_private_key")
+			return nil, config.Invalid("auth.jwt_public_key", "does not match auth.jwt_private_key")
 		}
 	}
 	k := &keyring{signer: signer, public: map[string]*rsa.PublicKey{}}
@@ -89,7 +91,7 @@ func loadKeys(c Config, dataDir string, production bool, log *zap.Logger) (*keyr
 	for i, p := range c.PreviousPublicKeys {
 		pub, err := parsePublicKey([]byte(unescapeNewlines(p)))
 		if err != nil {
-			return nil, fmt.Errorf("config: auth.jwt_previous_public_keys[%d]: %w", i, err)
+			return nil, config.Invalid("auth.jwt_previous_public_keys", "item %d: %v", i, err)
 		}
 		k.add(pub)
 	}
@@ -123,7 +125,7 @@ func pemFrom(inline, path, key string) ([]byte, error) {
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("config: %s_path: %w", key, err)
+			return nil, config.Invalid(key+"_path", "%v", err)
 		}
 		return b, nil
 	}

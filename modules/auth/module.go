@@ -4,7 +4,6 @@
 package auth
 
 import (
-	"fmt"
 	"net/url"
 	"time"
 
@@ -105,10 +104,10 @@ func newConfig(cfg *config.Config) (Config, error) {
 	}
 	if cfg.IsProduction() {
 		if c.DevLoginEnabled == "true" {
-			return c, fmt.Errorf("config: auth.dev_login_enabled (DEV_LOGIN_ENABLED): refused in production")
+			return c, cfg.Refuse("auth.dev_login_enabled", "refused in production")
 		}
 		if c.GoogleClientID == "" {
-			return c, fmt.Errorf("config: auth.google_client_id (GOOGLE_CLIENT_ID): required in production")
+			return c, cfg.Refuse("auth.google_client_id", "required in production (set GOOGLE_CLIENT_ID)")
 		}
 	}
 	return c, nil

@@ -32,7 +32,7 @@ func newVAPID(c Config, cfg *config.Config, log *zap.Logger) (*vapid, error) {
 	if c.VAPIDPublicKey != "" || c.VAPIDPrivateKey != "" {
 		v := &vapid{PublicKey: c.VAPIDPublicKey, PrivateKey: c.VAPIDPrivateKey, Contact: c.VAPIDContactEmail}
 		if err := v.check(); err != nil {
-			return nil, fmt.Errorf("config: push.vapid_private_key (VAPID_PRIVATE_KEY): %w", err)
+			return nil, cfg.Refuse("push.vapid_private_key", "%v", err)
 		}
 		return v, nil
 	}

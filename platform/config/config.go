@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,6 +36,7 @@ var aliases = map[string][]string{
 	"data_dir":                        {"DATA_DIR"},
 	"frontend_url":                    {"FRONTEND_URL"},
 	"log.level":                       {"LOG_LEVEL"},
+	"log.format":                      {"LOG_FORMAT"},
 	"server.port":                     {"PORT"},
 	"server.ops_port":                 {"OPS_PORT"},
 	"server.cors_origins":             {"CORS_ORIGINS"},
@@ -86,13 +88,17 @@ type Config struct {
 	Idempotency IdempotencyConfig `mapstructure:"idempotency"`
 	Modules     ModulesConfig     `mapstructure:"modules"`
 
-	v       *viper.Viper
-	sources map[string]string // key -> environment variable it was taken from
+	v          *viper.Viper
+	sources    map[string]string // key -> the environment variable (or "file PATH") it was taken from
+	overridden map[string]bool   // keys set by Options.Overrides
 }
 
 // LogConfig configures the zap logger.
 type LogConfig struct {
 	Level string `mapstructure:"level"`
+	// Format is json, console, or empty: console in development on a
+	// terminal, else json.
+	Format string `mapstructure:"format"`
 }
 
 // ServerConfig configures the HTTP listeners.
@@ -170,6 +176,7 @@ func Load(opts Options) (*Config, error) {
 		return nil, fmt.Errorf("config: read defaults: %w", err)
 	}
 	file := opts.File
+	var fileKeys []string
 	if file == "" {
 		file, _ = lookup(EnvPrefix + "CONFIG")
 	}
@@ -183,10 +190,17 @@ func Load(opts Options) (*Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("config: %s: %w", file, err)
 		}
+		fileKeys, err = keysOf(file)
+		if err != nil {
+			return nil, err
+		}
 	}
 	// Every key is a default, so the environment can set any of them: viper's
 	// Unmarshal ignores environment-only keys otherwise.
 	sources := map[string]string{}
+	for _, key := range fileKeys {
+		sources[key] = "file " + file
+	}
 	for _, key := range v.AllKeys() {
 		names := append([]string{EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))}, aliases[key]...)
 		for _, name := range names {
@@ -197,12 +211,14 @@ func Load(opts Options) (*Config, error) {
 			}
 		}
 	}
+	overridden := map[string]bool{}
 	for key, val := range opts.Overrides {
 		v.Set(key, val)
 		delete(sources, key)
+		overridden[key] = true
 	}
 
-	c := &Config{v: v, sources: sources}
+	c := &Config{v: v, sources: sources, overridden: overridden}
 	if err := c.decode("", c); err != nil {
 		return nil, err
 	}
@@ -215,6 +231,17 @@ func Load(opts Options) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// keysOf lists the keys a YAML file sets.
+func keysOf(file string) ([]string, error) {
+	v := viper.New()
+	v.SetConfigFile(file)
+	v.SetConfigType("yaml")
+	if err := v.ReadInConfig(); err != nil {
+		return nil, fmt.Errorf("config: %s: %w", file, err)
+	}
+	return v.AllKeys(), nil
 }
 
 // Section decodes the configuration under key into out (a pointer to a struct
@@ -349,6 +376,8 @@ func (c *Config) validate() error {
 			"environment", "must be development, staging or production, got %q", c.Environment),
 		check(httpURL(c.FrontendURL), "frontend_url", "must be an http(s) URL such as https://app.example.com, got %q", c.FrontendURL),
 		check(validLevel(c.Log.Level), "log.level", "must be debug, info, warn or error, got %q", c.Log.Level),
+		check(c.Log.Format == "" || c.Log.Format == "json" || c.Log.Format == "console", "log.format",
+			"must be json or console (or empty: console in development on a terminal), got %q", c.Log.Format),
 		check(c.Server.Port >= 0 && c.Server.Port <= 65535, "server.port", "must be 0-65535, got %d", c.Server.Port),
 		check(c.Server.OpsPort >= 0 && c.Server.OpsPort <= 65535, "server.ops_port", "must be 0-65535, got %d", c.Server.OpsPort),
 		check(c.Server.BodyLimitBytes > 0, "server.body_limit_bytes", "must be positive"),
@@ -476,4 +505,67 @@ func (t Tiered[T]) For(tier string) T {
 		return v
 	}
 	return t.byName[t.fallback]
+}
+
+// DefaultValue is key's value in configs/default.yaml (nil when it has none).
+func DefaultValue(key string) any {
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(configs.Default)); err != nil {
+		return nil
+	}
+	return v.Get(key)
+}
+
+// Setting is one key of the effective configuration and where its value
+// came from.
+type Setting struct {
+	Key   string `json:"key"`
+	Value any    `json:"value"`
+	// Source is "default", "file", the environment variable's name, or
+	// "override".
+	Source string `json:"source"`
+	Secret bool   `json:"secret,omitempty"`
+}
+
+// secretWords mark the keys whose values are never printed.
+var secretWords = []string{"private_key", "secret", "api_key", "password", "token"}
+
+// Redacted stands for a secret's value.
+const Redacted = "(redacted)"
+
+// Settings lists every key of the effective configuration, sorted, with
+// its source; secrets (keys, passwords, the password in a URL) redacted.
+func (c *Config) Settings() []Setting {
+	keys := c.v.AllKeys()
+	slices.Sort(keys)
+	out := make([]Setting, 0, len(keys))
+	for _, key := range keys {
+		s := Setting{Key: key, Value: c.v.Get(key), Source: "default"}
+		if src, ok := c.sources[key]; ok {
+			s.Source = src
+		} else if c.overridden[key] {
+			s.Source = "override"
+		}
+		for _, w := range secretWords {
+			if strings.Contains(key, w) && !strings.HasSuffix(key, "_path") && !strings.HasSuffix(key, "_ttl") &&
+				!strings.Contains(key, "_ttl_") {
+				s.Secret = true
+			}
+		}
+		if s.Secret {
+			if str, ok := s.Value.(string); !ok || str != "" {
+				s.Value = Redacted
+			}
+		} else if str, ok := s.Value.(string); ok && strings.Contains(str, "://") {
+			if u, err := url.Parse(str); err == nil && u.User != nil {
+				if _, has := u.User.Password(); has {
+					u.User = url.UserPassword(u.User.Username(), "xxxxx")
+					s.Value = strings.Replace(u.String(), "xxxxx", Redacted, 1)
+				}
+			}
+		}
+		out = append(out, s)
+	}
+	return out
 }

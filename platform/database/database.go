@@ -30,6 +30,7 @@ import (
 	"go.uber.org/zap"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
+	gormlogger "gorm.io/gorm/logger"
 	"gorm.io/gorm/clause"
 
 	// The blank import keeps modernc.org/sqlite a direct requirement, so its
@@ -129,12 +130,25 @@ func openPostgres(ctx context.Context, cfg *config.Config, gcfg *gorm.Config) (*
 	// (Query) and River's listener find them too; database/sql keeping its
 	// own idle ones would starve those (pgx's OpenDBFromPool says the same).
 	sqlDB.SetMaxIdleConns(0)
+	// gorm logs a failed first connection itself; the caller reports it.
+	real := gcfg.Logger
+	gcfg.Logger = gormlogger.Discard
 	gdb, err := gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), gcfg)
 	if err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("open postgres: %w", err)
+		return nil, unreachable(pcfg, err)
 	}
+	gdb.Config.Logger = real
 	return newDB(gdb, sqlDB, pool, Postgres), nil
+}
+
+// unreachable is a failed first connection in one line: where, why, and
+// what to check.
+func unreachable(pcfg *pgxpool.Config, err error) error {
+	lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
+	cause := strings.TrimSpace(lines[len(lines)-1])
+	return fmt.Errorf("database: cannot use PostgreSQL at %s:%d (database %q, user %q): %s; check that it is running and that DATABASE_URL is right",
+		pcfg.ConnConfig.Host, pcfg.ConnConfig.Port, pcfg.ConnConfig.Database, pcfg.ConnConfig.User, cause)
 }
 
 func openSQLite(cfg *config.Config, gcfg *gorm.Config) (*DB, error) {

@@ -5,6 +5,9 @@ package observability
 import (
 	"context"
 	"fmt"
+	"os"
+
+	"github.com/mattn/go-isatty"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -12,7 +15,9 @@ import (
 	"github.com/perpetuaflow/api/platform/config"
 )
 
-// NewLogger returns a JSON zap logger at the configured level.
+// NewLogger returns a zap logger at the configured level, writing JSON
+// lines, or readable lines (log.format console, the default in development
+// when standard error is a terminal).
 func NewLogger(cfg *config.Config) (*zap.Logger, error) {
 	level, err := zapcore.ParseLevel(cfg.Log.Level)
 	if err != nil {
@@ -22,11 +27,30 @@ func NewLogger(cfg *config.Config) (*zap.Logger, error) {
 	zc.Level = zap.NewAtomicLevelAt(level)
 	zc.EncoderConfig.TimeKey = "time"
 	zc.EncoderConfig.EncodeTime = zapcore.RFC3339NanoTimeEncoder
+	if Console(cfg) {
+		zc.Encoding = "console"
+		zc.EncoderConfig.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
+		zc.EncoderConfig.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		zc.EncoderConfig.EncodeDuration = zapcore.StringDurationEncoder
+		zc.EncoderConfig.CallerKey = "" // the logger's name says where
+	}
 	zc.Sampling = nil
 	// Stacks are logged where they help (panics), not on every error line.
 	zc.DisableStacktrace = true
 	zc.InitialFields = map[string]any{"env": cfg.Environment}
 	return zc.Build()
+}
+
+// Console reports whether logs are written for people: log.format console,
+// or unset in development with standard error on a terminal.
+func Console(cfg *config.Config) bool {
+	switch cfg.Log.Format {
+	case "console":
+		return true
+	case "json":
+		return false
+	}
+	return cfg.Environment == config.Development && isatty.IsTerminal(os.Stderr.Fd())
 }
 
 type loggerKey struct{}

@@ -78,7 +78,7 @@ func New(p Params) (*Server, error) {
 	cfg := p.Config
 	ips, err := httpx.NewClientIPs(cfg.Server.ProxyHeader, cfg.Server.TrustedProxies)
 	if err != nil {
-		return nil, fmt.Errorf("config: server.trusted_proxies: %w", err)
+		return nil, cfg.Refuse("server.trusted_proxies", "%v", err)
 	}
 	s := &Server{cfg: cfg, log: p.Log, access: p.Log.WithOptions(zap.WithCaller(false)), checks: p.Checks,
 		metrics: newHTTPMetrics(p.Registry), ips: ips}
