@@ -6,9 +6,14 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath \
-      -ldflags "-s -w -X github.com/perpetuaflow/api/app.Version=${VERSION}" \
+# perpetua --version: perpetua <VERSION> (<COMMIT>, <BUILD_DATE>, <go version>).
+# VERSION defaults to the VERSION file's.
+ARG VERSION=
+ARG COMMIT=unknown
+ARG BUILD_DATE=
+RUN date="${BUILD_DATE:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}" version="${VERSION:-$(cat VERSION)}" \
+ && CGO_ENABLED=0 go build -trimpath \
+      -ldflags "-s -w -X github.com/perpetuaflow/api/app.Version=${version} -X github.com/perpetuaflow/api/app.Commit=${COMMIT} -X github.com/perpetuaflow/api/app.BuildDate=${date}" \
       -o /out/perpetua . \
  && mkdir -p /out/data
 

@@ -491,7 +491,11 @@ func check(cfg *config.Config, role platform.Role, dataDir string) []error {
 		return []error{err}
 	}
 	defer db.Close()
-	app := fx.New(Compose(&scratch, role, nil, fx.Replace(db), fx.Replace(zap.NewNop()), fx.NopLogger))
+	opts := []fx.Option{fx.Replace(db)}
+	if cfg.Log.Level != "debug" {
+		opts = append(opts, fx.Replace(zap.NewNop()), fx.NopLogger)
+	}
+	app := fx.New(Compose(&scratch, role, nil, opts...))
 	if err := app.Err(); err != nil {
 		return []error{StartError(err)}
 	}

@@ -244,5 +244,17 @@ func TestDocsPagesNeedNothingFromOutside(t *testing.T) {
 			}
 		}
 	}
+	// ReDoc's bundle names images too (its footer logo): every absolute URL
+	// in it is ours, and is served.
+	bundle := app.Do(t, nil, http.MethodGet, "/redoc/redoc.standalone.js", nil).Expect(t, http.StatusOK)
+	for _, m := range regexp.MustCompile(`src:"([^"]+)"`).FindAllStringSubmatch(string(bundle.Body), -1) {
+		if !strings.HasPrefix(m[1], "/") {
+			t.Errorf("the ReDoc bundle loads %s from elsewhere", m[1])
+			continue
+		}
+		if a := app.Do(t, nil, http.MethodGet, m[1], nil); a.Status != http.StatusOK || len(a.Body) == 0 {
+			t.Errorf("the ReDoc bundle's %s answered %d", m[1], a.Status)
+		}
+	}
 	app.Do(t, nil, http.MethodGet, "/openapi.json", nil).Expect(t, http.StatusOK)
 }

@@ -19,15 +19,16 @@ import (
 )
 
 // BuildBinary builds the perpetua binary into a temporary directory (for a
-// TestMain) and returns its path and a function that removes it.
-func BuildBinary() (string, func(), error) {
+// TestMain) and returns its path and a function that removes it; flags are
+// added to go build (-ldflags …).
+func BuildBinary(flags ...string) (string, func(), error) {
 	dir, err := os.MkdirTemp("", "perpetua-bin-")
 	if err != nil {
 		return "", nil, err
 	}
 	binary := filepath.Join(dir, "perpetua")
 	_, file, _, _ := runtime.Caller(0)
-	build := exec.Command("go", "build", "-o", binary, ".")
+	build := exec.Command("go", append(append([]string{"build", "-o", binary}, flags...), ".")...)
 	build.Dir = filepath.Join(filepath.Dir(file), "..", "..")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
