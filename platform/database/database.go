@@ -30,8 +30,8 @@ import (
 	"go.uber.org/zap"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
-	gormlogger "gorm.io/gorm/logger"
 	"gorm.io/gorm/clause"
+	gormlogger "gorm.io/gorm/logger"
 
 	// The blank import keeps modernc.org/sqlite a direct requirement, so its
 	// pinned version (a SQLite with jsonb, which River's migrations need) wins
