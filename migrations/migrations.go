@@ -39,6 +39,7 @@ func All() []*gormigrate.Migration {
 		listOrderIndexes,
 		taskListGeneration,
 		creditSums,
+		grantedCredits,
 	}
 }
 

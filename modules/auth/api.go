@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
@@ -67,4 +68,32 @@ type Tiers interface {
 	// SetTier puts the user on tier (free or pro); setting the tier the user
 	// has already changes nothing and publishes nothing.
 	SetTier(ctx context.Context, tx *gorm.DB, userID uuid.UUID, tier string) error
+}
+
+// UserInfo is what operators see of a user.
+type UserInfo struct {
+	ID        uuid.UUID
+	Email     string
+	Name      string
+	Tier      string
+	Timezone  string
+	CreatedAt time.Time
+	// ActiveSessions are the sign-ins not revoked and used within the
+	// refresh tokens' life; LastSeenAt is the latest use of any session.
+	ActiveSessions int
+	LastSeenAt     *time.Time
+}
+
+// Accounts is the operators' view of users (perpetua users …).
+type Accounts interface {
+	// FindUser finds a user by id or by email (case-insensitive); 404
+	// NOT_FOUND otherwise.
+	FindUser(ctx context.Context, idOrEmail string) (*UserInfo, error)
+	// ListUsers lists users, newest first, limit at a time after skipping
+	// offset, and how many there are.
+	ListUsers(ctx context.Context, limit, offset int) ([]UserInfo, int64, error)
+	// RevokeSessions revokes every live session of the user at once: their
+	// refresh tokens stop working, and their access tokens on every instance
+	// within auth.session_cache_ttl. It returns how many it revoked.
+	RevokeSessions(ctx context.Context, userID uuid.UUID) (int, error)
 }

@@ -56,4 +56,6 @@ func (RefreshToken) TableName() string { return "refresh_tokens" }
 const (
 	revokedLogout = "logout"
 	revokedReuse  = "reuse"
+	// revokedOperator: perpetua users revoke-sessions.
+	revokedOperator = "operator"
 )

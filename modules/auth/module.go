@@ -29,6 +29,7 @@ var Module = platform.Module{
 			newDirectory,
 			func(d *directory) Users { return d },
 			func(d *directory) Tiers { return d },
+			func(s *Service) Accounts { return s },
 			func(s *Service) httpx.Authenticator { return s },
 			platform.AsRoutes(newHandlers),
 			platform.AsModels(models),

@@ -439,3 +439,92 @@ func truncate(s string, n int) string {
 	}
 	return s
 }
+
+// FindUser implements Accounts.
+func (s *Service) FindUser(ctx context.Context, idOrEmail string) (*UserInfo, error) {
+	q := s.db.WithContext(ctx)
+	var u User
+	var err error
+	if id, perr := uuid.Parse(idOrEmail); perr == nil {
+		err = q.Where("id = ?", id).Take(&u).Error
+	} else {
+		err = q.Where("lower(email) = lower(?)", strings.TrimSpace(idOrEmail)).Order("created_at").Take(&u).Error
+	}
+	if database.IsNotFound(err) {
+		return nil, apperr.NotFound(apperr.CodeNotFound, "user "+idOrEmail)
+	}
+	if err != nil {
+		return nil, err
+	}
+	list, err := s.infos(ctx, []User{u})
+	if err != nil {
+		return nil, err
+	}
+	return &list[0], nil
+}
+
+// ListUsers implements Accounts.
+func (s *Service) ListUsers(ctx context.Context, limit, offset int) ([]UserInfo, int64, error) {
+	var total int64
+	if err := s.db.WithContext(ctx).Model(&User{}).Count(&total).Error; err != nil {
+		return nil, 0, err
+	}
+	var users []User
+	if err := s.db.WithContext(ctx).Order("created_at DESC, id DESC").Limit(limit).Offset(offset).Find(&users).Error; err != nil {
+		return nil, 0, err
+	}
+	list, err := s.infos(ctx, users)
+	return list, total, err
+}
+
+// infos adds each user's sessions (one query for all).
+func (s *Service) infos(ctx context.Context, users []User) ([]UserInfo, error) {
+	out := make([]UserInfo, len(users))
+	ids := make([]uuid.UUID, len(users))
+	index := map[uuid.UUID]int{}
+	for i, u := range users {
+		out[i] = UserInfo{ID: u.ID, Email: u.Email, Name: u.Name, Tier: u.Tier, Timezone: u.Timezone, CreatedAt: u.CreatedAt.UTC()}
+		ids[i], index[u.ID] = u.ID, i
+	}
+	if len(users) == 0 {
+		return out, nil
+	}
+	var sessions []Session
+	if err := s.db.WithContext(ctx).Where("user_id IN ?", ids).Find(&sessions).Error; err != nil {
+		return nil, fmt.Errorf("read sessions: %w", err)
+	}
+	live := s.clock.Now().AddDate(0, 0, -s.cfg.RefreshTTLDays)
+	for _, se := range sessions {
+		u := &out[index[se.UserID]]
+		if se.RevokedAt == nil && se.LastUsedAt.After(live) {
+			u.ActiveSessions++
+		}
+		if t := se.LastUsedAt.UTC(); u.LastSeenAt == nil || t.After(*u.LastSeenAt) {
+			u.LastSeenAt = &t
+		}
+	}
+	return out, nil
+}
+
+// RevokeSessions implements Accounts.
+func (s *Service) RevokeSessions(ctx context.Context, userID uuid.UUID) (int, error) {
+	var ids []uuid.UUID
+	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
+		ids = nil
+		if err := database.ForUpdate(tx).Model(&Session{}).Where("user_id = ? AND revoked_at IS NULL", userID).
+			Pluck("id", &ids).Error; err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		return tx.Model(&Session{}).Where("id IN ? AND revoked_at IS NULL", ids).
+			Updates(map[string]any{"revoked_at": s.clock.Now(), "revoke_reason": revokedOperator}).Error
+	})
+	if err != nil {
+		return 0, err
+	}
+	s.cache.forgetSessions(ids...)
+	s.log.Info("sessions revoked by an operator", zap.String("user_id", userID.String()), zap.Int("sessions", len(ids)))
+	return len(ids), nil
+}

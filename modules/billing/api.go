@@ -20,10 +20,11 @@ type Balance struct {
 	Subscription int
 	Purchased    int
 	Kickstart    int
+	Granted      int
 }
 
 // Total is the credits a user can spend.
-func (b Balance) Total() int { return b.Daily + b.Subscription + b.Purchased + b.Kickstart }
+func (b Balance) Total() int { return b.Daily + b.Subscription + b.Purchased + b.Kickstart + b.Granted }
 
 // Credits spends AI credits inside the caller's transaction, so that the
 // spend commits with the answer it pays for (or not at all). Every method
@@ -45,4 +46,27 @@ type Credits interface {
 	Release(ctx context.Context, tx *gorm.DB, userID, holdID uuid.UUID) (bool, error)
 	// Balance returns the user's balance.
 	Balance(ctx context.Context, tx *gorm.DB, userID uuid.UUID) (Balance, error)
+}
+
+// Plan is a user's tier and subscription, as operators see it.
+type Plan struct {
+	Tier   string
+	Status string // the subscription's, "" without one
+	// Until is when Pro access ends (nil: no end, or not Pro).
+	Until   *time.Time
+	Balance Balance
+}
+
+// Plans are the operators' changes to a user's plan and credits (perpetua
+// users set-tier and grant-credits), with the rules, events and activity
+// (source system) of the routes that make the same changes.
+type Plans interface {
+	// Plan is the user's plan and balance.
+	Plan(ctx context.Context, userID uuid.UUID) (*Plan, error)
+	// SetTier puts the user on Pro until a time (nil: no end), or back on
+	// free at once (until must then be nil).
+	SetTier(ctx context.Context, userID uuid.UUID, tier string, until *time.Time) (*Plan, error)
+	// GrantCredits gives credits of their own kind (granted, never
+	// expiring; 1 to MaxGrant) with the reason in the credit history.
+	GrantCredits(ctx context.Context, userID uuid.UUID, credits int, reason string) (Balance, error)
 }

@@ -19,12 +19,13 @@ type BalanceDTO struct {
 	Daily        int `json:"daily"`
 	Subscription int `json:"subscription"`
 	Purchased    int `json:"purchased"`
+	Granted      int `json:"granted" doc:"Credits an operator gave (never expiring)"`
 	Total        int `json:"total"`
 }
 
 func toBalanceDTO(b Balance) BalanceDTO {
 	return BalanceDTO{Kickstart: b.Kickstart, Daily: b.Daily, Subscription: b.Subscription, Purchased: b.Purchased,
-		Total: b.Total()}
+		Granted: b.Granted, Total: b.Total()}
 }
 
 // HistoryDTO is one row of /credits/history.
@@ -39,10 +40,15 @@ type HistoryDTO struct {
 	CreatedAt    time.Time `json:"created_at"`
 }
 
-// category names a kind as the API does.
+// category names a kind as the API does. The client knows five
+// categories: credits an operator granted are shown as a bonus, as the
+// welcome credits are (their description says "granted: …").
 func category(kind string) string {
-	if kind == KindPurchased {
+	switch kind {
+	case KindPurchased:
 		return "purchase"
+	case KindGranted:
+		return KindKickstart
 	}
 	return kind
 }
@@ -68,6 +74,7 @@ type AICreditsDTO struct {
 		Subscription int `json:"subscription"`
 		Purchased    int `json:"purchased"`
 		Kickstart    int `json:"kickstart"`
+		Granted      int `json:"granted" doc:"Credits an operator gave (never expiring)"`
 		Total        int `json:"total"`
 	} `json:"balance"`
 	DailyResetAt time.Time `json:"daily_reset_at"`
@@ -206,7 +213,7 @@ func (h *handlers) aiCredits(ctx context.Context, p auth.Principal, _ *struct{})
 		return out, err
 	}
 	out.Balance.DailyFree, out.Balance.Subscription, out.Balance.Purchased = b.Daily, b.Subscription, b.Purchased
-	out.Balance.Kickstart, out.Balance.Total = b.Kickstart, b.Total()
+	out.Balance.Kickstart, out.Balance.Granted, out.Balance.Total = b.Kickstart, b.Granted, b.Total()
 	out.DailyResetAt, out.Tier = h.ledger.NextDailyReset(), p.Tier
 	return out, nil
 }

@@ -60,7 +60,8 @@ func lockUser(tx *gorm.DB, userID uuid.UUID) error {
 // the ledger's amounts of each kind (a trigger on credit_ledger adds each
 // row's amount in the writer's transaction): the balance routes read it
 // without a lock, whatever the length of the user's history.
-var creditSums = []string{"credits:" + KindDaily, "credits:" + KindSubscription, "credits:" + KindPurchased, "credits:" + KindKickstart}
+var creditSums = []string{"credits:" + KindDaily, "credits:" + KindSubscription, "credits:" + KindPurchased, "credits:" + KindKickstart,
+	"credits:" + KindGranted}
 
 func (b *Balance) add(kind string, n int) {
 	switch kind {
@@ -72,6 +73,8 @@ func (b *Balance) add(kind string, n int) {
 		b.Purchased += n
 	case KindKickstart:
 		b.Kickstart += n
+	case KindGranted:
+		b.Granted += n
 	}
 }
 
@@ -600,6 +603,30 @@ func (l *Ledger) GrantPurchase(ctx context.Context, tx *gorm.DB, userID uuid.UUI
 	}
 	granted, err := b.grant(KindPurchased, EntryGrant, credits, "purchased credits", "purchase:"+key, nil)
 	return granted, b.bal, err
+}
+
+// MaxGrant bounds one operator's grant of credits.
+const MaxGrant = 10_000
+
+// GrantCredits gives credits of their own kind (granted: never expiring),
+// 1 to MaxGrant at a time, with the operator's reason as the history's
+// description.
+func (l *Ledger) GrantCredits(ctx context.Context, tx *gorm.DB, userID uuid.UUID, credits int, reason string) (Balance, error) {
+	if credits < 1 || credits > MaxGrant {
+		return Balance{}, apperr.Validation("credits", "must be 1-%d", MaxGrant)
+	}
+	reason = strings.TrimSpace(reason)
+	if reason == "" || len(reason) > 200 {
+		return Balance{}, apperr.Validation("reason", "must be 1-200 characters")
+	}
+	b, err := l.open(ctx, tx, userID, uuid.Nil)
+	if err != nil {
+		return Balance{}, err
+	}
+	if _, err := b.grant(KindGranted, EntryGrant, credits, "granted: "+reason, "", nil); err != nil {
+		return Balance{}, err
+	}
+	return b.bal, nil
 }
 
 // PurchasedSince is the credits the user bought since t.

@@ -14,10 +14,13 @@ const (
 	KindSubscription = "subscription"
 	KindPurchased    = "purchased"
 	KindKickstart    = "kickstart"
+	// KindGranted: credits an operator gave (perpetua users grant-credits),
+	// never expiring; spent before what the user paid for.
+	KindGranted = "granted"
 )
 
 // spendOrder is the order kinds are spent in.
-var spendOrder = []string{KindDaily, KindSubscription, KindPurchased, KindKickstart}
+var spendOrder = []string{KindDaily, KindSubscription, KindGranted, KindPurchased, KindKickstart}
 
 // Ledger entry types.
 const (
@@ -144,6 +147,27 @@ func (sub *Subscription) Lapsed(now time.Time) bool {
 		return sub.CurrentPeriodEnd != nil && !sub.CurrentPeriodEnd.After(now)
 	}
 	return false
+}
+
+// Granted puts the user on Pro from now by an operator's decision, until
+// a time (then it lapses as a cancelled one would) or with no end; a
+// payment later makes it a paid one (PeriodPaid).
+func (sub *Subscription) Granted(now time.Time, until *time.Time) {
+	sub.Status, sub.CurrentPeriodStart, sub.CurrentPeriodEnd = StatusActive, &now, until
+	sub.CancelAtPeriodEnd, sub.PaymentFailures, sub.GraceUntil = until != nil, 0, nil
+}
+
+// EndNow ends Pro access at once (an operator's decision): expired, the
+// period closed at now. It reports false when it had ended already.
+func (sub *Subscription) EndNow(now time.Time) (changed bool) {
+	if sub.Status == StatusExpired {
+		return false
+	}
+	sub.Status, sub.GraceUntil = StatusExpired, nil
+	if sub.CurrentPeriodEnd == nil || sub.CurrentPeriodEnd.After(now) {
+		sub.CurrentPeriodEnd = &now
+	}
+	return true
 }
 
 // End closes a lapsed subscription: expired, or cancelled if it was.

@@ -28,6 +28,7 @@ var Module = platform.Module{
 			newCheckout,
 			newService,
 			func(l *Ledger) Credits { return l },
+			func(s *Service) Plans { return s },
 			platform.AsRoutes(newHandlers),
 			platform.AsModels(models),
 			events.AsSubscriber(grantKickstart),

@@ -550,3 +550,112 @@ func (s *Service) EndLapsed(ctx context.Context) (int, error) {
 	}
 	return ended, nil
 }
+
+// Plan implements Plans.
+func (s *Service) Plan(ctx context.Context, userID uuid.UUID) (*Plan, error) {
+	p, err := s.users.Principal(ctx, s.db.Gorm.WithContext(ctx), userID)
+	if err != nil {
+		return nil, err
+	}
+	out := &Plan{Tier: p.Tier}
+	var sub Subscription
+	err = s.db.WithContext(ctx).Where("user_id = ?", userID).Take(&sub).Error
+	switch {
+	case database.IsNotFound(err):
+	case err != nil:
+		return nil, fmt.Errorf("load subscription: %w", err)
+	default:
+		out.Status = sub.Status
+		if sub.Status == StatusGrace {
+			out.Until = sub.GraceUntil
+		} else if sub.Status != StatusExpired {
+			out.Until = sub.CurrentPeriodEnd
+		}
+	}
+	if out.Balance, err = s.ledger.CurrentBalance(ctx, userID); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// SetTier implements Plans. Pro is a subscription granted until the time
+// given (subscription_check ends it then) or with no end; free ends the
+// subscription at once (its subscription credits are written off). A paid
+// subscription ended here is not cancelled at the payment provider.
+func (s *Service) SetTier(ctx context.Context, userID uuid.UUID, tier string, until *time.Time) (*Plan, error) {
+	now := s.clock.Now()
+	switch {
+	case tier != auth.TierPro && tier != auth.TierFree:
+		return nil, apperr.Validation("tier", "must be pro or free, got %q", tier)
+	case tier == auth.TierFree && until != nil:
+		return nil, apperr.Validation("until", "is for pro only: free starts at once")
+	case until != nil && !until.After(now):
+		return nil, apperr.Validation("until", "must be in the future")
+	}
+	ctx = events.WithSource(ctx, events.SourceSystem)
+	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
+		p, err := s.users.Principal(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		sub, err := lockSubscription(tx, userID)
+		if err != nil {
+			return err
+		}
+		if tier == auth.TierPro {
+			action := ActionRenewed
+			if sub == nil || sub.Status == StatusExpired || p.Tier != auth.TierPro {
+				action = ActionActivated
+			}
+			if sub == nil {
+				sub = &Subscription{UserID: userID}
+			}
+			sub.Granted(now, until)
+			if err := s.saveSubscription(tx, sub); err != nil {
+				return err
+			}
+			if err := s.tiers.SetTier(ctx, tx, userID, auth.TierPro); err != nil {
+				return err
+			}
+			return s.bus.Publish(ctx, tx, SubscriptionChanged{UserID: userID, Action: action, Status: sub.Status, Until: until})
+		}
+		ended := false
+		if sub != nil && sub.EndNow(now) {
+			if err := s.saveSubscription(tx, sub); err != nil {
+				return err
+			}
+			ended = true
+		}
+		if err := s.tiers.SetTier(ctx, tx, userID, auth.TierFree); err != nil {
+			return err
+		}
+		if !ended && p.Tier == auth.TierFree {
+			return nil
+		}
+		if err := s.ledger.EndSubscriptionCredits(ctx, tx, userID); err != nil {
+			return err
+		}
+		status := StatusExpired
+		return s.bus.Publish(ctx, tx, SubscriptionChanged{UserID: userID, Action: ActionEnded, Status: status})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.Plan(ctx, userID)
+}
+
+// GrantCredits implements Plans.
+func (s *Service) GrantCredits(ctx context.Context, userID uuid.UUID, credits int, reason string) (Balance, error) {
+	var bal Balance
+	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
+		if _, err := s.users.Principal(ctx, tx, userID); err != nil {
+			return err
+		}
+		var err error
+		if bal, err = s.ledger.GrantCredits(ctx, tx, userID, credits, reason); err != nil {
+			return err
+		}
+		return s.bus.Publish(ctx, tx, CreditsGranted{UserID: userID, Kind: KindGranted, Amount: credits})
+	})
+	return bal, err
+}

@@ -61,3 +61,35 @@ func TestASubscriptionsTransitions(t *testing.T) {
 		t.Fatalf("expired: %+v", sub)
 	}
 }
+
+// TestAnOperatorsGrantAndEnd: Pro granted until a time lapses then (as
+// expired), granted with no end never lapses, and ending it now closes the
+// period at now, once.
+func TestAnOperatorsGrantAndEnd(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	until := now.AddDate(0, 1, 0)
+	sub := &Subscription{PaymentFailures: 2, Status: StatusPastDue}
+	sub.Granted(now, &until)
+	if sub.Status != StatusActive || !sub.CancelAtPeriodEnd || sub.PaymentFailures != 0 || !sub.CurrentPeriodEnd.Equal(until) {
+		t.Fatalf("granted until: %+v", sub)
+	}
+	if sub.Lapsed(until.Add(-time.Second)) || !sub.Lapsed(until) {
+		t.Fatal("a granted period lapses at its end, not before")
+	}
+	sub.End()
+	if sub.Status != StatusExpired {
+		t.Fatalf("ended: %s", sub.Status)
+	}
+
+	sub.Granted(now, nil)
+	if sub.CancelAtPeriodEnd || sub.CurrentPeriodEnd != nil || sub.Lapsed(now.AddDate(100, 0, 0)) {
+		t.Fatalf("granted with no end: %+v", sub)
+	}
+	later := now.Add(time.Hour)
+	if !sub.EndNow(later) || sub.Status != StatusExpired || !sub.CurrentPeriodEnd.Equal(later) {
+		t.Fatalf("ended now: %+v", sub)
+	}
+	if sub.EndNow(later.Add(time.Hour)) || !sub.CurrentPeriodEnd.Equal(later) {
+		t.Fatal("ending an ended subscription changed it")
+	}
+}
