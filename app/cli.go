@@ -15,6 +15,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -218,6 +219,9 @@ func (c *cli) serve() error {
 	// connected to or migrated its database.
 	if problems := check(cfg, r, cfg.DataDir); len(problems) > 0 {
 		return fmt.Errorf("%w (perpetua config check lists every problem)", problems[0])
+	}
+	if err := portsFree(cfg, r); err != nil {
+		return err
 	}
 	if limit := cfg.MemoryLimitBytes(); limit > 0 && os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(limit)
@@ -498,6 +502,28 @@ func check(cfg *config.Config, role platform.Role, dataDir string) []error {
 	app := fx.New(Compose(&scratch, role, nil, opts...))
 	if err := app.Err(); err != nil {
 		return []error{StartError(err)}
+	}
+	return nil
+}
+
+// portsFree fails, before anything starts, when a port the process will
+// listen on is taken: the failure is then one line, not the end of a
+// start that migrated and logged first. (A port taken in between still
+// fails the start.)
+func portsFree(cfg *config.Config, r platform.Role) error {
+	ports := map[string]int{"server.ops_port (OPS_PORT)": cfg.Server.OpsPort}
+	if r.ServesAPI() {
+		ports["server.port (PORT)"] = cfg.Server.Port
+	}
+	for key, port := range ports {
+		if port == 0 {
+			continue
+		}
+		ln, err := net.Listen("tcp", ":"+strconv.Itoa(port))
+		if err != nil {
+			return server.ListenError(key, port, err)
+		}
+		_ = ln.Close()
 	}
 	return nil
 }

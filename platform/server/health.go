@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -155,7 +154,7 @@ func (o *Ops) Addr() net.Addr {
 func (o *Ops) Start(context.Context) error {
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(o.port))
 	if err != nil {
-		return fmt.Errorf("listen on ops port %d: %w", o.port, err)
+		return ListenError("server.ops_port (OPS_PORT)", o.port, err)
 	}
 	o.mu.Lock()
 	o.addr = ln.Addr()

@@ -15,6 +15,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -154,10 +155,22 @@ func (s *Server) Addr() net.Addr {
 
 // Start listens on the configured port (0 picks a free one) and serves in
 // the background.
+// ListenError says which setting names a port that cannot be listened on,
+// and what to do about it.
+func ListenError(key string, port int, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%s %d: another process listens on it: stop that process or choose another port", key, port)
+	}
+	if errors.Is(err, syscall.EACCES) {
+		return fmt.Errorf("%s %d: not allowed to listen on it (ports below 1024 need privileges): choose a port above 1024", key, port)
+	}
+	return fmt.Errorf("%s %d: cannot listen: %w", key, port, err)
+}
+
 func (s *Server) Start(context.Context) error {
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(s.cfg.Server.Port))
 	if err != nil {
-		return fmt.Errorf("listen on port %d: %w", s.cfg.Server.Port, err)
+		return ListenError("server.port (PORT)", s.cfg.Server.Port, err)
 	}
 	s.mu.Lock()
 	s.addr = ln.Addr()

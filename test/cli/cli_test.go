@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -289,5 +290,55 @@ func writeFile(t *testing.T, path, text string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The start line names where the API, its docs and the ops listener are,
+// in JSON or, for a person, in readable lines.
+func TestTheStartLineNamesTheURLs(t *testing.T) {
+	t.Parallel()
+	for _, format := range []string{"json", "console"} {
+		t.Run(format, func(t *testing.T) {
+			t.Parallel()
+			port, ops := testkit.FreePort(t), testkit.FreePort(t)
+			p := testkit.Run(t, binary, []string{"DATA_DIR=" + t.TempDir(), "PORT=" + port, "OPS_PORT=" + ops,
+				"DATABASE_URL=sqlite:" + filepath.Join(t.TempDir(), "x.db"), "LOG_FORMAT=" + format}, "serve")
+			testkit.WaitReady(t, "http://127.0.0.1:"+port, p)
+			var line string
+			testkit.Eventually(t, 10*time.Second, "the start line", func() bool {
+				for _, l := range strings.Split(p.Out.String(), "\n") {
+					if strings.Contains(l, "ready") && strings.Contains(l, "startup") {
+						line = l
+						return true
+					}
+				}
+				return false
+			})
+			p.Stop(t)
+			for _, want := range []string{"http://localhost:" + port, "http://localhost:" + port + "/docs", "http://localhost:" + ops + "/metrics"} {
+				if !strings.Contains(line, want) {
+					t.Errorf("the start line lacks %s: %s", want, line)
+				}
+			}
+			if json.Valid([]byte(line)) != (format == "json") {
+				t.Errorf("LOG_FORMAT=%s wrote %s", format, line)
+			}
+		})
+	}
+}
+
+// A port in use stops the start with one line naming the setting, before
+// anything ran.
+func TestAPortInUseIsOneLine(t *testing.T) {
+	t.Parallel()
+	port := testkit.FreePort(t)
+	ln, err := net.Listen("tcp", ":"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	r := run(t, []string{"PORT=" + port, "DATABASE_URL=sqlite:" + filepath.Join(t.TempDir(), "x.db")}).expect(t, 1)
+	if strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || !strings.Contains(r.stderr, "server.port (PORT) "+port+": another process listens on it") {
+		t.Fatalf("stderr %q", r.stderr)
 	}
 }
