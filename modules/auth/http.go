@@ -123,9 +123,10 @@ func (h *handlers) Register(api huma.API) {
 	root.Path, root.OperationID = "/.well-known/jwks.json", "auth-jwks-root"
 	huma.Register(api, root, h.jwks)
 
-	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/users/me", "users-me", "The signed-in user", "Users"), h.me)
+	huma.Register(api, httpx.Route(http.MethodGet, "/api/v1/users/me", "users-me", "The signed-in user", "Users"),
+		httpx.Handle(Caller, h.me, toUserDTO))
 	huma.Register(api, httpx.Route(http.MethodPatch, "/api/v1/users/me", "users-me-update",
-		"Change the signed-in user's name or timezone", "Users"), h.updateMe)
+		"Change the signed-in user's name or timezone", "Users"), httpx.Handle(Caller, h.updateMe, toUserDTO))
 }
 
 func (h *handlers) google(ctx context.Context, in *googleInput) (*signInOutput, error) {
@@ -168,26 +169,10 @@ func (h *handlers) jwks(ctx context.Context, _ *struct{}) (*jwksOutput, error) {
 	return &jwksOutput{CacheControl: "public, max-age=300", Body: h.svc.JWKS()}, nil
 }
 
-func (h *handlers) me(ctx context.Context, _ *struct{}) (*httpx.DataOutput[UserDTO], error) {
-	p, err := Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	u, err := h.svc.Me(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(toUserDTO(u)), nil
+func (h *handlers) me(ctx context.Context, p Principal, _ *struct{}) (*User, error) {
+	return h.svc.Me(ctx, p)
 }
 
-func (h *handlers) updateMe(ctx context.Context, in *updateMeInput) (*httpx.DataOutput[UserDTO], error) {
-	p, err := Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	u, err := h.svc.UpdateMe(ctx, p, ProfileChanges{Name: in.Body.Name, Timezone: in.Body.Timezone})
-	if err != nil {
-		return nil, err
-	}
-	return httpx.Reply(toUserDTO(u)), nil
+func (h *handlers) updateMe(ctx context.Context, p Principal, in *updateMeInput) (*User, error) {
+	return h.svc.UpdateMe(ctx, p, ProfileChanges{Name: in.Body.Name, Timezone: in.Body.Timezone})
 }
