@@ -5,8 +5,8 @@ import (
 	"testing"
 )
 
-// TestASpendTakesTheKindsInOrderAndTheOldestLotFirst: the spending order,
-// without a database.
+// TestASpendTakesTheKindsInOrderAndTheOldestLotFirst: the spending order
+// (daily, subscription, granted, purchased, kickstart), without a database.
 func TestASpendTakesTheKindsInOrderAndTheOldestLotFirst(t *testing.T) {
 	book := func() lots {
 		return lots{
@@ -16,6 +16,7 @@ func TestASpendTakesTheKindsInOrderAndTheOldestLotFirst(t *testing.T) {
 			{Kind: KindPurchased, Description: "p2", Remaining: 10},
 			{Kind: KindSubscription, Description: "s1", Remaining: 0},
 			{Kind: KindSubscription, Description: "s2", Remaining: 3},
+			{Kind: KindGranted, Description: "g1", Remaining: 4},
 		}
 	}
 	show := func(ts []lotTake) string {
@@ -33,9 +34,10 @@ func TestASpendTakesTheKindsInOrderAndTheOldestLotFirst(t *testing.T) {
 		{1, "d1:1 "},
 		{2, "d1:2 "},
 		{4, "d1:2 s2:2 "},
-		{15, "d1:2 s2:3 p1:10 "},
-		{16, "d1:2 s2:3 p1:10 p2:1 "},
-		{30, "d1:2 s2:3 p1:10 p2:10 k1:5 "},
+		{7, "d1:2 s2:3 g1:2 "},
+		{19, "d1:2 s2:3 g1:4 p1:10 "},
+		{20, "d1:2 s2:3 g1:4 p1:10 p2:1 "},
+		{34, "d1:2 s2:3 g1:4 p1:10 p2:10 k1:5 "},
 	} {
 		ls := book()
 		if got := show(ls.plan(c.amount)); got != c.want {
