@@ -605,3 +605,86 @@ func TestPurchaseCreditsWithinTheMonthlyLimit(t *testing.T) {
 	app.Do(t, alice, http.MethodPost, "/api/v1/subscription/purchase-credits", map[string]any{"amount": 1}).
 		ExpectError(t, http.StatusConflict, "LIMIT_EXCEEDED")
 }
+
+// TestOperatorsChangesRaceCleanly: operators' changes released together
+// with each other and with spends. Ten set-tier pro for a user with no
+// subscription row yet: each is applied or refused with 409 CONFLICT (the
+// row inserted meanwhile), never a database error, and one row results.
+// Grants racing spends: every grant lands, the spends never overdraw, and
+// the balance is what the ledger's rows add up to.
+func TestOperatorsChangesRaceCleanly(t *testing.T) {
+	t.Parallel()
+	var plans billing.Plans
+	var ledger *billing.Ledger
+	app := start(t, testkit.WithConfig("limits.free.daily_ai_credits", 5), testkit.WithFx(fx.Populate(&plans, &ledger)))
+	alice := app.SignIn(t, "alice@example.com") // 5 kickstart + 5 daily = 10
+	until := app.Clock.Now().AddDate(0, 1, 0)
+	race := func(n int, f func(i int) error) map[string]int {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		out := map[string]int{}
+		gate := make(chan struct{})
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-gate
+				err := f(i)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					out["ok"]++
+				case apperr.Is(err, apperr.CodeConflict):
+					out["conflict"]++
+				case apperr.Is(err, billing.CodeInsufficientCredits):
+					out["refused"]++
+				default:
+					out[err.Error()]++
+				}
+			}()
+		}
+		close(gate)
+		wg.Wait()
+		return out
+	}
+	got := race(10, func(int) error { _, err := plans.SetTier(context.Background(), alice.ID, "pro", &until); return err })
+	t.Logf("set-tier x10: %v", got)
+	if got["ok"] < 1 || got["ok"]+got["conflict"] != 10 {
+		t.Fatalf("set-tier: %v", got)
+	}
+	if n := app.Count(t, "subscriptions", "user_id = ?", alice.ID); n != 1 {
+		t.Fatalf("%d subscription rows", n)
+	}
+	if p, err := plans.Plan(context.Background(), alice.ID); err != nil || p.Tier != "pro" || p.Status != billing.StatusActive {
+		t.Fatalf("plan %+v, %v", p, err)
+	}
+
+	before := balanceOf(t, app, alice)["total"].(float64)
+	got = race(20, func(i int) error {
+		if i%2 == 0 {
+			_, err := plans.GrantCredits(context.Background(), alice.ID, 1, "race")
+			return err
+		}
+		return app.DB.Tx(context.Background(), func(tx *gorm.DB) error {
+			_, err := ledger.Spend(context.Background(), tx, alice.ID, 3, "chat")
+			return err
+		})
+	})
+	if n := app.Count(t, "credit_ledger", "user_id = ? AND kind = 'granted' AND entry = 'grant'", alice.ID); n != 10 {
+		t.Fatalf("%d grants landed of 10 (%v)", n, got)
+	}
+	for k := range got {
+		if k != "ok" && k != "refused" {
+			t.Fatalf("outcomes %v", got)
+		}
+	}
+	var sum int
+	if err := app.DB.Gorm.Raw("SELECT COALESCE(SUM(amount), 0) FROM credit_ledger WHERE user_id = ?", alice.ID).Scan(&sum).Error; err != nil {
+		t.Fatal(err)
+	}
+	b := balanceOf(t, app, alice)
+	if spent := got["ok"] - 10; b["total"] != float64(sum) || sum < 0 || b["total"] != before+10-float64(3*spent) {
+		t.Fatalf("balance %v (before %v), ledger sum %d, outcomes %v", b, before, sum, got)
+	}
+}

@@ -279,8 +279,15 @@ var errSubscriptionChanged = apperr.New(apperr.KindConflict, apperr.CodeConflict
 func (s *Service) saveSubscription(tx *gorm.DB, sub *Subscription) error {
 	now := s.clock.Now()
 	if sub.Version == 0 {
+		// The first row of a user: a concurrent first change (a payment, an
+		// operator) may have inserted it since the lock found none. "Nothing
+		// inserted" is that answer: the change is refused, to be tried again.
 		sub.Version, sub.CreatedAt, sub.UpdatedAt = 1, now, now
-		return tx.Create(sub).Error
+		res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(sub)
+		if res.Error == nil && res.RowsAffected == 0 {
+			return errSubscriptionChanged
+		}
+		return res.Error
 	}
 	return database.SaveVersion(tx, sub, now, errSubscriptionChanged, "status", "current_period_start",
 		"current_period_end", "cancel_at_period_end", "payment_failures", "grace_until")
