@@ -411,3 +411,46 @@ func TestOpenAPIAndDocs(t *testing.T) {
 		off.Do(t, nil, http.MethodGet, page, nil).ExpectError(t, http.StatusNotFound, "NOT_FOUND")
 	}
 }
+
+// A task or subtask in another module's answer (a confirmed action, a note
+// turned into a task) is the tasks routes' Task and Subtask: each module
+// maps the tasks module's values to its own HTTP type, and this holds
+// those types to the same keys and types, so that a field added for the
+// web client cannot be forgotten in one of them.
+func TestEveryTaskShapeIsTheTasksRoutesOne(t *testing.T) {
+	t.Parallel()
+	app := testkit.Start(t)
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]any `json:"properties"`
+				Required   []string       `json:"required"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	app.Do(t, nil, http.MethodGet, "/openapi.json", nil).Expect(t, http.StatusOK).Decode(t, &doc)
+	for want, copies := range map[string][]string{
+		"TaskDTO":    {"ActedTaskDTO", "ConvertedTaskDTO"},
+		"SubtaskDTO": {"ActedSubtaskDTO", "ConvertedSubtaskDTO"},
+	} {
+		base, ok := doc.Components.Schemas[want]
+		if !ok || len(base.Properties) == 0 {
+			t.Fatalf("no schema %s", want)
+		}
+		for _, name := range copies {
+			c, ok := doc.Components.Schemas[name]
+			if !ok {
+				t.Errorf("no schema %s", name)
+				continue
+			}
+			b1, _ := json.Marshal(base.Properties)
+			b2, _ := json.Marshal(c.Properties)
+			if string(b1) != string(b2) {
+				t.Errorf("%s differs from %s:\n%s\n%s", name, want, b2, b1)
+			}
+			if fmt.Sprint(base.Required) != fmt.Sprint(c.Required) {
+				t.Errorf("%s requires %v, %s %v", name, c.Required, want, base.Required)
+			}
+		}
+	}
+}
