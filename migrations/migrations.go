@@ -40,6 +40,7 @@ func All() []*gormigrate.Migration {
 		taskListGeneration,
 		creditSums,
 		grantedCredits,
+		calendarFeeds,
 	}
 }
 

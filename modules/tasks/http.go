@@ -13,6 +13,7 @@ import (
 	"github.com/perpetuaflow/api/modules/recovery"
 	"github.com/perpetuaflow/api/platform/apperr"
 	"github.com/perpetuaflow/api/platform/httpx"
+	"github.com/perpetuaflow/api/platform/ratelimit"
 )
 
 // TaskDTO is a task as the API shows it.
@@ -122,9 +123,14 @@ func toCompletionDTO(c *Completion) CompletionDTO {
 	return out
 }
 
-type handlers struct{ svc *Service }
+type handlers struct {
+	svc     *Service
+	limiter *ratelimit.Limiter
+}
 
-func newHandlers(svc *Service) *handlers { return &handlers{svc: svc} }
+func newHandlers(svc *Service, limiter *ratelimit.Limiter) *handlers {
+	return &handlers{svc: svc, limiter: limiter}
+}
 
 type idPath struct {
 	ID string `path:"id" format:"uuid"`
@@ -217,6 +223,7 @@ func (h *handlers) Register(api huma.API) {
 	h.registerSubtasks(api)
 	h.registerReminders(api)
 	h.registerTemplates(api)
+	h.registerCalendar(api)
 }
 
 func (h *handlers) list(ctx context.Context, in *listInput) (*httpx.ListOutput[TaskDTO], error) {

@@ -54,6 +54,8 @@ type Config struct {
 	GenerateAhead     time.Duration `mapstructure:"generate_ahead"`
 
 	Tiers config.Tiered[TierLimits] `mapstructure:"-"`
+	// PublicURL is where calendar apps reach the API (server.public_url).
+	PublicURL string `mapstructure:"-"`
 }
 
 // Validate checks the tasks section.
@@ -91,6 +93,7 @@ func newConfig(cfg *config.Config) (Config, error) {
 	}
 	var err error
 	c.Tiers, err = config.LoadTiered[TierLimits](cfg, "limits", auth.TierFree)
+	c.PublicURL = cfg.PublicBaseURL()
 	return c, err
 }
 
@@ -98,5 +101,5 @@ func newConfig(cfg *config.Config) (Config, error) {
 func (c Config) limits(tier string) TierLimits { return c.Tiers.For(tier) }
 
 func models() platform.Models {
-	return platform.Models{Module: "tasks", List: []any{&Task{}, &Subtask{}, &Template{}, &Reminder{}}}
+	return platform.Models{Module: "tasks", List: []any{&Task{}, &Subtask{}, &Template{}, &Reminder{}, &CalendarFeed{}}}
 }

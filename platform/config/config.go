@@ -40,6 +40,7 @@ var aliases = map[string][]string{
 	"server.port":                     {"PORT"},
 	"server.ops_port":                 {"OPS_PORT"},
 	"server.cors_origins":             {"CORS_ORIGINS"},
+	"server.public_url":               {"PUBLIC_URL"},
 	"database.url":                    {"DATABASE_URL"},
 	"redis.url":                       {"REDIS_URL"},
 	"rate_limit.general_per_minute":   {"RATE_LIMIT_GENERAL"},
@@ -116,6 +117,9 @@ type ServerConfig struct {
 	MemoryLimit      string        `mapstructure:"memory_limit"`
 	CORSOrigins      []string      `mapstructure:"cors_origins"`
 	ProxyHeader      string        `mapstructure:"proxy_header"`
+	// PublicURL is the API's address as users' apps reach it (links the API
+	// hands out, such as calendar feeds); empty: http://localhost:<port>.
+	PublicURL string `mapstructure:"public_url"`
 	TrustedProxies   []string      `mapstructure:"trusted_proxies"`
 }
 
@@ -386,6 +390,8 @@ func (c *Config) validate() error {
 		check(c.Server.ReadTimeout > 0, "server.read_timeout", "must be positive"),
 		check(c.Server.WriteTimeout > 0, "server.write_timeout", "must be positive"),
 		check(c.Server.ShutdownTimeout > 0, "server.shutdown_timeout", "must be positive"),
+		check(c.Server.PublicURL == "" || httpURL(c.Server.PublicURL), "server.public_url",
+			"must be an http(s) URL such as https://api.example.com, got %q", c.Server.PublicURL),
 		check(validSize(c.Server.MemoryLimit), "server.memory_limit", "must be a size such as 64MiB, or 0, got %q", c.Server.MemoryLimit),
 		check(strings.HasPrefix(c.Database.URL, "sqlite:") || strings.HasPrefix(c.Database.URL, "postgres://") ||
 			strings.HasPrefix(c.Database.URL, "postgresql://"),
@@ -454,6 +460,15 @@ func (c *Config) MemoryLimitBytes() int64 {
 func validSize(s string) bool {
 	_, err := humanize.ParseBytes(s)
 	return err == nil
+}
+
+// PublicBaseURL is where users' apps reach the API, without a trailing
+// slash.
+func (c *Config) PublicBaseURL() string {
+	if c.Server.PublicURL != "" {
+		return strings.TrimRight(c.Server.PublicURL, "/")
+	}
+	return fmt.Sprintf("http://localhost:%d", c.Server.Port)
 }
 
 // IsProduction reports whether unsafe settings must be refused.
