@@ -119,8 +119,8 @@ type ServerConfig struct {
 	ProxyHeader      string        `mapstructure:"proxy_header"`
 	// PublicURL is the API's address as users' apps reach it (links the API
 	// hands out, such as calendar feeds); empty: http://localhost:<port>.
-	PublicURL string `mapstructure:"public_url"`
-	TrustedProxies   []string      `mapstructure:"trusted_proxies"`
+	PublicURL      string   `mapstructure:"public_url"`
+	TrustedProxies []string `mapstructure:"trusted_proxies"`
 }
 
 // DatabaseConfig configures the database connection.
