@@ -171,7 +171,18 @@ func openSQLite(cfg *config.Config, gcfg *gorm.Config) (*DB, error) {
 		params.Add("_pragma", "journal_mode(WAL)")
 		params.Add("_pragma", "synchronous(NORMAL)")
 	}
-	gdb, err := gorm.Open(sqlite.Open(path+"?"+params.Encode()), gcfg)
+	// The writer begins its transactions IMMEDIATE: it takes the write lock
+	// at BEGIN, waiting busy_timeout for it. Within the process it is the
+	// only writer anyway; beside another process on the same file (an
+	// operator's command while the server runs) a deferred transaction that
+	// read first could not take the lock after the other wrote (SQLITE_BUSY
+	// at once, without waiting).
+	writer := url.Values{}
+	for k, v := range params {
+		writer[k] = v
+	}
+	writer.Set("_txlock", "immediate")
+	gdb, err := gorm.Open(sqlite.Open(path+"?"+writer.Encode()), gcfg)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}

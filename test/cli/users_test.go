@@ -140,3 +140,25 @@ func decode(t *testing.T, text string, v any) {
 		t.Fatalf("%v: %s", err, text)
 	}
 }
+
+// On SQLite a command that writes beside a running server (whose job
+// workers write every few milliseconds here) waits for the write lock
+// instead of failing with SQLITE_BUSY: the writer's transactions begin
+// IMMEDIATE. (Deferred, about one command in forty failed.)
+func TestWritingCommandsWaitForARunningServerOnSQLite(t *testing.T) {
+	t.Parallel()
+	if testkit.Postgres() {
+		t.Skip("SQLite's file lock")
+	}
+	url := testkit.NewDatabase(t)
+	app := testkit.Start(t, testkit.WithDatabase(url), testkit.WithConfig("jobs.poll_interval", "5ms"),
+		testkit.WithConfig("jobs.fetch_cooldown", "2ms"))
+	alice := app.SignIn(t, "alice@example.com")
+	env := []string{"DATABASE_URL=" + url}
+	for range 30 {
+		run(t, env, "users", "grant-credits", "alice@example.com", "1", "--reason", "busy").expect(t, 0)
+	}
+	if n := app.Count(t, "credit_ledger", "user_id = ? AND kind = 'granted' AND entry = 'grant'", alice.ID); n != 30 {
+		t.Fatalf("%d grants, want 30", n)
+	}
+}
