@@ -3,6 +3,10 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdh"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -16,6 +20,7 @@ import (
 	"github.com/perpetuaflow/api/modules/tasks"
 	"github.com/perpetuaflow/api/platform"
 	"github.com/perpetuaflow/api/platform/config"
+	"github.com/perpetuaflow/api/platform/userdata"
 	"github.com/perpetuaflow/api/test/testkit"
 )
 
@@ -203,5 +208,103 @@ func TestAnUndeclaredNeedIsNamedAtStart(t *testing.T) {
 		Option: fx.Module("careful", fx.Invoke(func(tasks.Lookup) {}))}
 	if err := fx.New(app.Compose(cfg, platform.RoleAll, []platform.Module{declared}), fx.NopLogger).Err(); err != nil {
 		t.Fatalf("a declared need: %v", err)
+	}
+}
+
+type exportersIn struct {
+	fx.In
+	Exporters []userdata.Exporter `group:"exporters"`
+}
+
+// TestEveryUserTableHasAnExporter: every table with a user_id column (read
+// from the database after the migrations) is covered by some module's
+// exporter, or skipped with a reason; the exporters stream a user's rows
+// and never a secret.
+func TestEveryUserTableHasAnExporter(t *testing.T) {
+	t.Parallel()
+	var in exportersIn
+	a := testkit.Start(t, testkit.WithFx(fx.Populate(&in)))
+	alice := a.SignIn(t, "alice@example.com")
+	bob := a.SignIn(t, "bob@example.com")
+	for _, u := range []*testkit.User{alice, bob} {
+		task := a.Do(t, u, http.MethodPost, "/api/v1/tasks", map[string]any{"title": "t"}).Expect(t, http.StatusCreated).Data(t)
+		a.Do(t, u, http.MethodPost, "/api/v1/notes", map[string]any{"content": "n", "task_id": task["id"]}).Expect(t, http.StatusCreated)
+	}
+	a.Do(t, alice, http.MethodPost, "/api/v1/calendar/feed", nil).Expect(t, http.StatusOK)
+	k, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Do(t, alice, http.MethodPost, "/api/v1/notifications/push-subscription", map[string]any{
+		"endpoint": "https://fcm.googleapis.com/fcm/send/abc123", "auth_key": "tBHItJI5svbpez7KI4CCXg",
+		"p256dh_key": base64.RawURLEncoding.EncodeToString(k.PublicKey().Bytes())}).Expect(t, http.StatusCreated)
+
+	covered := map[string]bool{}
+	names := map[string]bool{}
+	for _, e := range in.Exporters {
+		if names[e.Name] {
+			t.Errorf("two exporters named %s", e.Name)
+		}
+		names[e.Name] = true
+		if (e.Rows == nil) == (e.Skip == "") {
+			t.Errorf("%s: an exporter has rows or a reason to skip, one of them", e.Name)
+		}
+		for _, table := range e.Tables {
+			covered[table] = true
+		}
+	}
+	m := a.DB.Gorm.Migrator()
+	tables, err := m.GetTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, table := range tables {
+		cols, err := m.ColumnTypes(table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cols {
+			if c.Name() == "user_id" {
+				checked++
+				if !covered[table] {
+					t.Errorf("table %s has a user_id column and no exporter: add one (userdata.Table) to the module that owns it", table)
+				}
+			}
+		}
+	}
+	if checked < 15 || !covered["users"] {
+		t.Fatalf("only %d tables with user_id found (users covered: %v)", checked, covered["users"])
+	}
+
+	counts := map[string]int{}
+	secrets := []string{"token_hash", "secret_hash", "p256dh_key", "auth_key"}
+	for _, e := range in.Exporters {
+		if e.Rows == nil {
+			continue
+		}
+		err := e.Rows(context.Background(), a.DB, alice.ID, func(r userdata.Row) error {
+			counts[e.Name]++
+			for _, s := range secrets {
+				if _, ok := r[s]; ok {
+					t.Errorf("%s exports %s", e.Name, s)
+				}
+			}
+			if uid, ok := r["user_id"]; ok && fmt.Sprint(uid) != alice.ID.String() {
+				t.Errorf("%s exports another user's row: %v", e.Name, r)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", e.Name, err)
+		}
+	}
+	for _, name := range []string{"user", "sessions", "tasks", "notes", "activity", "credit_ledger", "calendar_feed", "push_subscriptions"} {
+		if counts[name] < 1 {
+			t.Errorf("%s exported no row of Alice's (%v)", name, counts)
+		}
+	}
+	if counts["user"] != 1 || counts["tasks"] != 1 {
+		t.Errorf("counts %v: one user and one task are Alice's", counts)
 	}
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/perpetuaflow/api/platform/observability"
 	"github.com/perpetuaflow/api/platform/ratelimit"
 	"github.com/perpetuaflow/api/platform/server"
+	"github.com/perpetuaflow/api/platform/userdata"
 )
 
 // Catalog is every domain module of the binary. They meet only through fx
@@ -179,6 +180,7 @@ var platformModule = fx.Module("platform",
 		platform.AsCheck(databaseCheck),
 	),
 	fx.Invoke(autoMigrate, events.Register),
+	userdata.Contribute(userdata.Skipped("counts and sums per user kept by triggers, derived from the exported rows", "row_counts")),
 )
 
 func openDatabase(lc fx.Lifecycle, cfg *config.Config, log *zap.Logger, clk clock.Clock, reg *prometheus.Registry) (*database.DB, error) {

@@ -14,12 +14,16 @@ import (
 	"github.com/perpetuaflow/api/platform"
 	"github.com/perpetuaflow/api/platform/config"
 	"github.com/perpetuaflow/api/platform/events"
+	"github.com/perpetuaflow/api/platform/userdata"
 )
 
 // Module is the activity module.
 var Module = platform.Module{
 	Name: "activity",
 	Option: fx.Module("activity",
+		userdata.Contribute(
+			userdata.Table("activity", "activity_log", "user_id"),
+		),
 		fx.Provide(
 			newConfig,
 			newService,

@@ -16,6 +16,7 @@ import (
 	"github.com/perpetuaflow/api/platform"
 	"github.com/perpetuaflow/api/platform/config"
 	"github.com/perpetuaflow/api/platform/events"
+	"github.com/perpetuaflow/api/platform/userdata"
 )
 
 // Module is the ai module; it acts through the tasks and notes modules'
@@ -25,6 +26,10 @@ var Module = platform.Module{
 	Name:  "ai",
 	Needs: []string{"tasks", "notes", "billing"},
 	Option: fx.Module("ai",
+		userdata.Contribute(
+			userdata.Table("ai_sessions", "ai_sessions", "user_id"),
+			userdata.Table("ai_note_drafts", "ai_note_drafts", "user_id"),
+		),
 		fx.Provide(
 			newConfig,
 			newProvider,

@@ -14,6 +14,7 @@ import (
 	"github.com/perpetuaflow/api/platform/config"
 	"github.com/perpetuaflow/api/platform/events"
 	"github.com/perpetuaflow/api/platform/httpx"
+	"github.com/perpetuaflow/api/platform/userdata"
 )
 
 // Module is the auth module: every request is authenticated through it.
@@ -21,6 +22,11 @@ var Module = platform.Module{
 	Name: "auth",
 	Core: true,
 	Option: fx.Module("auth",
+		userdata.Contribute(
+			userdata.Table("user", "users", "id"),
+			userdata.Table("sessions", "auth_sessions", "user_id"),
+			userdata.Skipped("refresh tokens are hashes of secrets, nothing the user wrote; their sessions are exported", "refresh_tokens"),
+		),
 		fx.Provide(
 			newConfig,
 			newSessionCache,

@@ -16,12 +16,18 @@ import (
 	"github.com/perpetuaflow/api/platform"
 	"github.com/perpetuaflow/api/platform/config"
 	"github.com/perpetuaflow/api/platform/events"
+	"github.com/perpetuaflow/api/platform/userdata"
 )
 
 // Module is the billing module.
 var Module = platform.Module{
 	Name: "billing",
 	Option: fx.Module("billing",
+		userdata.Contribute(
+			userdata.Table("credit_ledger", "credit_ledger", "user_id"),
+			userdata.Table("subscription", "subscriptions", "user_id"),
+			userdata.Table("payment_sessions", "payment_sessions", "user_id"),
+		),
 		fx.Provide(
 			newConfig,
 			newLedger,

@@ -18,6 +18,7 @@ import (
 	"github.com/perpetuaflow/api/platform"
 	"github.com/perpetuaflow/api/platform/config"
 	"github.com/perpetuaflow/api/platform/events"
+	"github.com/perpetuaflow/api/platform/userdata"
 )
 
 // Module is the gamification module; it rewards the tasks module's
@@ -26,6 +27,12 @@ var Module = platform.Module{
 	Name:  "gamification",
 	Needs: []string{"tasks"},
 	Option: fx.Module("gamification",
+		userdata.Contribute(
+			userdata.Table("stats", "user_stats", "user_id"),
+			userdata.Table("achievements", "user_achievements", "user_id"),
+			userdata.Table("focus_sessions", "focus_sessions", "user_id"),
+			userdata.Skipped("which completions the stats counted: bookkeeping of the exported stats", "counted_completions"),
+		),
 		fx.Provide(
 			newConfig,
 			newService,

@@ -12,6 +12,7 @@ import (
 	"github.com/perpetuaflow/api/platform"
 	"github.com/perpetuaflow/api/platform/config"
 	"github.com/perpetuaflow/api/platform/events"
+	"github.com/perpetuaflow/api/platform/userdata"
 )
 
 // Module is the notes module; notes hang on tasks and deleted ones go to the
@@ -20,6 +21,9 @@ var Module = platform.Module{
 	Name:  "notes",
 	Needs: []string{"tasks", "recovery"},
 	Option: fx.Module("notes",
+		userdata.Contribute(
+			userdata.Table("notes", "notes", "user_id"),
+		),
 		fx.Provide(
 			newConfig,
 			newService,

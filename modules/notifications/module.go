@@ -11,6 +11,7 @@ import (
 	"github.com/perpetuaflow/api/platform"
 	"github.com/perpetuaflow/api/platform/config"
 	"github.com/perpetuaflow/api/platform/events"
+	"github.com/perpetuaflow/api/platform/userdata"
 )
 
 // Module is the notifications module; it delivers the tasks module's
@@ -19,6 +20,10 @@ var Module = platform.Module{
 	Name:  "notifications",
 	Needs: []string{"tasks"},
 	Option: fx.Module("notifications",
+		userdata.Contribute(
+			userdata.Table("notifications", "notifications", "user_id"),
+			userdata.Table("push_subscriptions", "push_subscriptions", "user_id", "p256dh_key", "auth_key"),
+		),
 		fx.Provide(
 			newConfig,
 			newVAPID,

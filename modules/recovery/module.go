@@ -12,12 +12,16 @@ import (
 	"github.com/perpetuaflow/api/modules/jobs"
 	"github.com/perpetuaflow/api/platform"
 	"github.com/perpetuaflow/api/platform/config"
+	"github.com/perpetuaflow/api/platform/userdata"
 )
 
 // Module is the recovery module.
 var Module = platform.Module{
 	Name: "recovery",
 	Option: fx.Module("recovery",
+		userdata.Contribute(
+			userdata.Table("recycle_bin", "tombstones", "user_id"),
+		),
 		fx.Provide(
 			newConfig,
 			newBin,

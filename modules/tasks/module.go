@@ -15,6 +15,7 @@ import (
 	"github.com/perpetuaflow/api/platform"
 	"github.com/perpetuaflow/api/platform/config"
 	"github.com/perpetuaflow/api/platform/httpx"
+	"github.com/perpetuaflow/api/platform/userdata"
 )
 
 // Module is the tasks module; deleted tasks go to the recovery module's bin.
@@ -22,6 +23,14 @@ var Module = platform.Module{
 	Name:  "tasks",
 	Needs: []string{"recovery"},
 	Option: fx.Module("tasks",
+		userdata.Contribute(
+			userdata.Table("tasks", "tasks", "user_id"),
+			userdata.Table("subtasks", "subtasks", "user_id"),
+			userdata.Table("templates", "task_templates", "user_id"),
+			userdata.Table("reminders", "reminders", "user_id"),
+			userdata.Table("calendar_feed", "calendar_feeds", "user_id", "secret_hash"),
+			userdata.Skipped("counts of the user's tasks by state, derived from the tasks", "task_counts"),
+		),
 		fx.Provide(
 			newConfig,
 			newService,
