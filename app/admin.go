@@ -37,7 +37,7 @@ func (c *cli) admin() (*admin, error) {
 		return nil, err
 	}
 	if problems := Check(cfg, platform.RoleWorker); len(problems) > 0 {
-		return nil, fmt.Errorf("%w (perpetua config check lists every problem)", problems[0])
+		return nil, refused(problems)
 	}
 	a := &admin{}
 	var db *database.DB

@@ -145,7 +145,7 @@ func (c *cli) commands() *cobra.Command {
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.PersistentFlags().StringVar(&c.configFile, "config", "", "YAML configuration file layered over the defaults")
-	root.Flags().StringVar(&c.role, "role", string(platform.RoleAll), "deployment role: api, worker or all")
+	c.roleFlag(root, "deployment role: api, worker or all")
 	root.CompletionOptions.DisableDefaultCmd = true
 
 	serve := &cobra.Command{
@@ -155,7 +155,7 @@ func (c *cli) commands() *cobra.Command {
 		Args:    noArgs,
 		RunE:    func(*cobra.Command, []string) error { return c.serve() },
 	}
-	serve.Flags().StringVar(&c.role, "role", string(platform.RoleAll), "deployment role: api, worker or all")
+	c.roleFlag(serve, "deployment role: api, worker or all")
 
 	health := &cobra.Command{
 		Use:     "healthcheck",
@@ -164,7 +164,7 @@ func (c *cli) commands() *cobra.Command {
 		Args:    noArgs,
 		RunE:    func(*cobra.Command, []string) error { return c.healthcheck() },
 	}
-	health.Flags().StringVar(&c.role, "role", string(platform.RoleAll), "the role of the process to ask: api, worker or all")
+	c.roleFlag(health, "the role of the process to ask: api, worker or all")
 
 	version := &cobra.Command{
 		Use:   "version",
@@ -175,6 +175,17 @@ func (c *cli) commands() *cobra.Command {
 
 	root.AddCommand(serve, c.migrateCommand(), health, c.configCommand(), c.usersCommand(), version)
 	return root
+}
+
+// roleFlag gives cmd the --role flag (all by default).
+func (c *cli) roleFlag(cmd *cobra.Command, usage string) {
+	cmd.Flags().StringVar(&c.role, "role", string(platform.RoleAll), usage)
+}
+
+// refused is the error of a process that will not run with cfg: the first
+// problem Check found, and where to see them all.
+func refused(problems []error) error {
+	return fmt.Errorf("%w (perpetua config check lists every problem)", problems[0])
 }
 
 // noArgs refuses positional arguments as a usage error.
@@ -218,7 +229,7 @@ func (c *cli) serve() error {
 	// in memory first: a process that refuses to start has not created,
 	// connected to or migrated its database.
 	if problems := check(cfg, r, cfg.DataDir); len(problems) > 0 {
-		return fmt.Errorf("%w (perpetua config check lists every problem)", problems[0])
+		return refused(problems)
 	}
 	if err := portsFree(cfg, r); err != nil {
 		return err
@@ -287,7 +298,7 @@ func (c *cli) migrateCommand() *cobra.Command {
 				return err
 			}
 			if problems := Check(cfg, platform.RoleAll); len(problems) > 0 {
-				return fmt.Errorf("%w (perpetua config check lists every problem)", problems[0])
+				return refused(problems)
 			}
 			if err := Migrate(context.Background(), cfg); err != nil {
 				return err
@@ -366,7 +377,7 @@ func (c *cli) configCommand() *cobra.Command {
 			return exitError{1}
 		},
 	}
-	check.Flags().StringVar(&c.role, "role", string(platform.RoleAll), "the role to check for: api, worker or all")
+	c.roleFlag(check, "the role to check for: api, worker or all")
 	print := &cobra.Command{
 		Use:     "print",
 		Short:   "Print the effective configuration, the source of each value, secrets redacted",
