@@ -52,6 +52,9 @@ func own(t *testing.T, app *testkit.App, u *testkit.User) *fixture {
 	day := strings.ToUpper(app.Clock.Now().Add(48 * time.Hour).Weekday().String()[:2])
 	f.template = create(t, app, u, "/api/v1/templates", map[string]any{"title": "Secret routine",
 		"rrule": "FREQ=WEEKLY;BYDAY=" + day})["id"].(string)
+	// A calendar feed: another user making or turning off theirs must leave
+	// this one as it is.
+	app.Do(t, u, http.MethodPost, "/api/v1/calendar/feed", nil).Expect(t, http.StatusOK)
 	f.note = create(t, app, u, "/api/v1/notes", map[string]any{"content": "Secret note"})["id"].(string)
 	f.taskNote = create(t, app, u, "/api/v1/tasks/"+f.task+"/notes", map[string]any{"content": "Secret task note"})["id"].(string)
 	gone := create(t, app, u, "/api/v1/tasks", map[string]any{"title": "Deleted secret"})["id"].(string)
