@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -13,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/perpetuaflow/api/migrations"
+	"github.com/perpetuaflow/api/modules/account"
 	"github.com/perpetuaflow/api/modules/auth"
 	"github.com/perpetuaflow/api/modules/billing"
 	"github.com/perpetuaflow/api/platform"
@@ -28,6 +31,7 @@ import (
 type admin struct {
 	accounts auth.Accounts
 	plans    billing.Plans
+	erasure  account.Accounts
 	stop     func()
 }
 
@@ -41,7 +45,7 @@ func (c *cli) admin() (*admin, error) {
 	}
 	a := &admin{}
 	var db *database.DB
-	opts := []fx.Option{fx.Populate(&a.accounts, &a.plans, &db)}
+	opts := []fx.Option{fx.Populate(&a.accounts, &a.plans, &a.erasure, &db)}
 	if cfg.Log.Level != "debug" {
 		// The command's output is what it changed; the server's logs stay quiet.
 		opts = append(opts, fx.Replace(zap.NewNop()), fx.NopLogger)
@@ -111,7 +115,7 @@ func toPlanView(p *billing.Plan) planView {
 func (c *cli) usersCommand() *cobra.Command {
 	users := &cobra.Command{
 		Use:   "users",
-		Short: "Operator commands on users (list, show, set-tier, grant-credits, revoke-sessions)",
+		Short: "Operator commands on users (list, show, set-tier, grant-credits, revoke-sessions, erase)",
 		Long: "Operator commands on users, run against the configured database (a running deployment's\n" +
 			"PostgreSQL too). Each change goes through the modules' rules and events, as the API's own\n" +
 			"changes do, and prints what it changed; --json prints it for scripts. A user is named by\n" +
@@ -268,7 +272,48 @@ func (c *cli) usersCommand() *cobra.Command {
 		},
 	}
 
-	users.AddCommand(list, show, setTier, grant, revoke)
+	var yes bool
+	erase := &cobra.Command{
+		Use:   "erase <user>",
+		Short: "Delete an account and erase every row of it now",
+		Long: "Delete an account as DELETE /api/v1/users/me does (every session revoked, push subscriptions\n" +
+			"removed, a Pro subscription ended and its card deleted at the payment provider), then erase\n" +
+			"every row of the user at once instead of in the account_erase job. What is kept: the\n" +
+			"deleted_accounts row (user id, SHA-256 of the email, when, credit and payment totals). A user\n" +
+			"whose account was deleted already is named by id. Asks for --yes.",
+		Example: "  perpetua users erase alice@example.com --yes",
+		Args:    exactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			if !yes {
+				return usageError{fmt.Errorf("this erases every row of %s for good: run it again with --yes", args[0])}
+			}
+			return c.withUser(args[0], func(ctx context.Context, a *admin, u *auth.UserInfo) error {
+				e, err := a.erasure.EraseNow(ctx, u.ID)
+				if err != nil {
+					return err
+				}
+				var rows int64
+				for _, n := range e.Erased {
+					rows += n
+				}
+				if c.asJSON {
+					return c.printJSON(map[string]any{"user_id": u.ID, "erased_at": e.ErasedAt, "rows_erased": rows,
+						"erased": e.Erased, "kept": e.Kept})
+				}
+				fmt.Fprintf(c.stdout, "%s: account deleted, %d row(s) erased\n", u.ID, rows)
+				w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+				for _, name := range slices.Sorted(maps.Keys(e.Erased)) {
+					if e.Erased[name] > 0 {
+						fmt.Fprintf(w, "  %s\t%d\n", name, e.Erased[name])
+					}
+				}
+				return w.Flush()
+			})
+		},
+	}
+	erase.Flags().BoolVar(&yes, "yes", false, "confirm the erasure")
+
+	users.AddCommand(list, show, setTier, grant, revoke, erase)
 	return users
 }
 

@@ -3,6 +3,7 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"crypto/ecdh"
 	"crypto/rand"
 	"encoding/base64"
@@ -17,6 +18,7 @@ import (
 	"gorm.io/gorm/schema"
 
 	"github.com/perpetuaflow/api/app"
+	"github.com/perpetuaflow/api/modules/account"
 	"github.com/perpetuaflow/api/modules/tasks"
 	"github.com/perpetuaflow/api/platform"
 	"github.com/perpetuaflow/api/platform/config"
@@ -211,35 +213,70 @@ func TestAnUndeclaredNeedIsNamedAtStart(t *testing.T) {
 	}
 }
 
-type exportersIn struct {
+type userdataIn struct {
 	fx.In
 	Exporters []userdata.Exporter `group:"exporters"`
+	Erasers   []userdata.Eraser   `group:"erasers"`
 }
 
-// TestEveryUserTableHasAnExporter: every table with a user_id column (read
-// from the database after the migrations) is covered by some module's
-// exporter, or skipped with a reason; the exporters stream a user's rows
-// and never a secret.
-func TestEveryUserTableHasAnExporter(t *testing.T) {
-	t.Parallel()
-	var in exportersIn
-	a := testkit.Start(t, testkit.WithFx(fx.Populate(&in)))
-	alice := a.SignIn(t, "alice@example.com")
-	bob := a.SignIn(t, "bob@example.com")
-	for _, u := range []*testkit.User{alice, bob} {
-		task := a.Do(t, u, http.MethodPost, "/api/v1/tasks", map[string]any{"title": "t"}).Expect(t, http.StatusCreated).Data(t)
-		a.Do(t, u, http.MethodPost, "/api/v1/notes", map[string]any{"content": "n", "task_id": task["id"]}).Expect(t, http.StatusCreated)
+// userTables reads from the database every table with a user_id column.
+func userTables(t *testing.T, a *testkit.App) []string {
+	t.Helper()
+	m := a.DB.Gorm.Migrator()
+	tables, err := m.GetTables()
+	if err != nil {
+		t.Fatal(err)
 	}
-	a.Do(t, alice, http.MethodPost, "/api/v1/calendar/feed", nil).Expect(t, http.StatusOK)
+	var out []string
+	for _, table := range tables {
+		cols, err := m.ColumnTypes(table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cols {
+			if c.Name() == "user_id" {
+				out = append(out, table)
+			}
+		}
+	}
+	if len(out) < 20 {
+		t.Fatalf("only %d tables with user_id found: %v", len(out), out)
+	}
+	return out
+}
+
+// fillUser gives u a row in as many tables as the API reaches.
+func fillUser(t *testing.T, a *testkit.App, u *testkit.User) {
+	t.Helper()
+	task := a.Do(t, u, http.MethodPost, "/api/v1/tasks", map[string]any{"title": "t"}).Expect(t, http.StatusCreated).Data(t)
+	a.Do(t, u, http.MethodPost, "/api/v1/notes", map[string]any{"content": "n", "task_id": task["id"]}).Expect(t, http.StatusCreated)
+	a.Do(t, u, http.MethodPost, "/api/v1/calendar/feed", nil).Expect(t, http.StatusOK)
 	k, err := ecdh.P256().GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.Do(t, alice, http.MethodPost, "/api/v1/notifications/push-subscription", map[string]any{
-		"endpoint": "https://fcm.googleapis.com/fcm/send/abc123", "auth_key": "tBHItJI5svbpez7KI4CCXg",
+	a.Do(t, u, http.MethodPost, "/api/v1/notifications/push-subscription", map[string]any{
+		"endpoint": "https://fcm.googleapis.com/fcm/send/" + u.ID.String(), "auth_key": "tBHItJI5svbpez7KI4CCXg",
 		"p256dh_key": base64.RawURLEncoding.EncodeToString(k.PublicKey().Bytes())}).Expect(t, http.StatusCreated)
+}
 
-	covered := map[string]bool{}
+// TestEveryUserTableIsExportedAndErased: every table with a user_id column
+// (read from the database, so a module added later is checked too) is in an
+// exporter's list (or one that says why it is not exported) and an
+// eraser's (or one that says why it is kept); an exporter gives only the
+// user's rows and no secret; erasing Alice leaves no row of hers in any
+// such table but the kept ones, and Bob's rows as they were.
+func TestEveryUserTableIsExportedAndErased(t *testing.T) {
+	t.Parallel()
+	var in userdataIn
+	var erasure account.Accounts
+	a := testkit.Start(t, testkit.WithFx(fx.Populate(&in, &erasure)))
+	alice := a.SignIn(t, "alice@example.com")
+	bob := a.SignIn(t, "bob@example.com")
+	fillUser(t, a, alice)
+	fillUser(t, a, bob)
+
+	exported, erased, kept := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	names := map[string]bool{}
 	for _, e := range in.Exporters {
 		if names[e.Name] {
@@ -250,40 +287,43 @@ func TestEveryUserTableHasAnExporter(t *testing.T) {
 			t.Errorf("%s: an exporter has rows or a reason to skip, one of them", e.Name)
 		}
 		for _, table := range e.Tables {
-			covered[table] = true
+			exported[table] = true
 		}
 	}
-	m := a.DB.Gorm.Migrator()
-	tables, err := m.GetTables()
-	if err != nil {
-		t.Fatal(err)
-	}
-	checked := 0
-	for _, table := range tables {
-		cols, err := m.ColumnTypes(table)
-		if err != nil {
-			t.Fatal(err)
+	for _, e := range in.Erasers {
+		if (e.Erase == nil) == (e.Skip == "") {
+			t.Errorf("%s: an eraser erases or says why the rows are kept, one of them", e.Name)
 		}
-		for _, c := range cols {
-			if c.Name() == "user_id" {
-				checked++
-				if !covered[table] {
-					t.Errorf("table %s has a user_id column and no exporter: add one (userdata.Table) to the module that owns it", table)
-				}
+		for _, table := range e.Tables {
+			erased[table] = true
+			if e.Erase == nil {
+				kept[table] = true
 			}
 		}
 	}
-	if checked < 15 || !covered["users"] {
-		t.Fatalf("only %d tables with user_id found (users covered: %v)", checked, covered["users"])
+	tables := userTables(t, a)
+	for _, table := range tables {
+		if !exported[table] {
+			t.Errorf("table %s has a user_id column and no exporter: add a userdata.Part to the module that owns it", table)
+		}
+		if !erased[table] {
+			t.Errorf("table %s has a user_id column and no eraser: add a userdata.Part to the module that owns it", table)
+		}
+	}
+	if !exported["users"] || !erased["users"] {
+		t.Fatal("the users table is not exported and erased")
 	}
 
+	q := func(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+		return a.DB.SQL.QueryContext(ctx, a.DB.Rebind(query), args...)
+	}
 	counts := map[string]int{}
-	secrets := []string{"token_hash", "secret_hash", "p256dh_key", "auth_key"}
+	secrets := []string{"token_hash", "secret_hash", "p256dh_key", "auth_key", "download_token"}
 	for _, e := range in.Exporters {
 		if e.Rows == nil {
 			continue
 		}
-		err := e.Rows(context.Background(), a.DB, alice.ID, func(r userdata.Row) error {
+		err := e.Rows(context.Background(), q, alice.ID, func(r userdata.Row) error {
 			counts[e.Name]++
 			for _, s := range secrets {
 				if _, ok := r[s]; ok {
@@ -306,5 +346,36 @@ func TestEveryUserTableHasAnExporter(t *testing.T) {
 	}
 	if counts["user"] != 1 || counts["tasks"] != 1 {
 		t.Errorf("counts %v: one user and one task are Alice's", counts)
+	}
+
+	before := map[string]int64{}
+	for _, table := range tables {
+		before[table] = a.Count(t, table, "user_id = ?", bob.ID)
+	}
+	e, err := erasure.EraseNow(context.Background(), alice.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range tables {
+		n := a.Count(t, table, "user_id = ?", alice.ID)
+		if kept[table] {
+			if n != 1 {
+				t.Errorf("%s: %d rows of Alice's kept, want 1", table, n)
+			}
+		} else if n != 0 {
+			t.Errorf("%s: %d rows of Alice's left after the erasure", table, n)
+		}
+		if got := a.Count(t, table, "user_id = ?", bob.ID); got != before[table] {
+			t.Errorf("%s: Bob had %d rows, has %d after Alice's erasure", table, before[table], got)
+		}
+	}
+	if n := a.Count(t, "users", "id = ?", alice.ID); n != 0 {
+		t.Errorf("Alice's user row is still there")
+	}
+	if n := a.Count(t, "idempotency_keys", "subject = ?", alice.ID.String()); n != 0 {
+		t.Errorf("%d stored answers of Alice's left", n)
+	}
+	if e.Erased["tasks"] != 1 || e.Erased["user"] != 1 || e.Kept["credit_ledger"] == nil {
+		t.Errorf("erasure %+v: one task, one user, and the ledger's totals kept", e)
 	}
 }

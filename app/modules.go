@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/perpetuaflow/api/migrations"
+	"github.com/perpetuaflow/api/modules/account"
 	"github.com/perpetuaflow/api/modules/activity"
 	"github.com/perpetuaflow/api/modules/ai"
 	"github.com/perpetuaflow/api/modules/auth"
@@ -43,6 +44,7 @@ func Catalog() []platform.Module {
 	return []platform.Module{
 		auth.Module,
 		jobs.Module,
+		account.Module,
 		recovery.Module,
 		activity.Module,
 		tasks.Module,
@@ -180,7 +182,10 @@ var platformModule = fx.Module("platform",
 		platform.AsCheck(databaseCheck),
 	),
 	fx.Invoke(autoMigrate, events.Register),
-	userdata.Contribute(userdata.Skipped("counts and sums per user kept by triggers, derived from the exported rows", "row_counts")),
+	userdata.Contribute(
+		userdata.Derived("counts and sums per user kept by triggers, derived from the exported rows", "row_counts", "user_id"),
+		userdata.Secret("answers kept 24 h to replay retried requests: copies of exported rows", "idempotency_keys", "subject"),
+	),
 )
 
 func openDatabase(lc fx.Lifecycle, cfg *config.Config, log *zap.Logger, clk clock.Clock, reg *prometheus.Registry) (*database.DB, error) {

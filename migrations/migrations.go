@@ -41,6 +41,7 @@ func All() []*gormigrate.Migration {
 		creditSums,
 		grantedCredits,
 		calendarFeeds,
+		accounts,
 	}
 }
 

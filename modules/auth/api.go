@@ -97,3 +97,25 @@ type Accounts interface {
 	// within auth.session_cache_ttl. It returns how many it revoked.
 	RevokeSessions(ctx context.Context, userID uuid.UUID) (int, error)
 }
+
+// Closing closes accounts (DELETE /users/me, perpetua users erase), inside
+// the caller's transaction.
+type Closing interface {
+	// Close revokes every session of the user at once, clears their
+	// profile, frees their Google identity (signing in with it again creates
+	// a new, empty account) and publishes AccountClosed; the rest of their
+	// rows are erased afterwards. With confirm, it must be the account's
+	// email (case-insensitive; 400 otherwise). An unknown or closed account
+	// is a 404.
+	Close(ctx context.Context, tx *gorm.DB, userID uuid.UUID, confirm *string) (*Closed, error)
+}
+
+// Closed is an account just closed.
+type Closed struct {
+	UserID    uuid.UUID
+	EmailHash string
+	Tier      string
+	At        time.Time
+	// Sessions is how many live sessions were revoked.
+	Sessions int
+}

@@ -29,6 +29,27 @@ type TierChanged struct {
 	At     time.Time
 }
 
+// AccountClosed is published, inside the transaction that closes an
+// account: every module drops what must stop at once (push
+// subscriptions, pending reminders, a subscription's renewals); the
+// account_erase job erases the rows afterwards.
+type AccountClosed struct {
+	UserID uuid.UUID
+	// EmailHash is EmailHash of the account's email.
+	EmailHash string
+	Tier      string
+	At        time.Time
+}
+
+// forgetClosedAccounts drops a closed account's cached sessions on this
+// instance at once (the others forget them within session_cache_ttl).
+func forgetClosedAccounts(cache *sessionCache) events.Subscription {
+	return events.On("forget closed account", func(_ context.Context, _ *gorm.DB, e AccountClosed) error {
+		cache.forgetUser(e.UserID)
+		return nil
+	})
+}
+
 // forgetChangedTiers makes a tier change apply to this instance's cached
 // sessions at once.
 func forgetChangedTiers(cache *sessionCache) events.Subscription {

@@ -23,9 +23,9 @@ var Module = platform.Module{
 	Core: true,
 	Option: fx.Module("auth",
 		userdata.Contribute(
-			userdata.Table("user", "users", "id"),
+			userdata.Table("user", "users", "id").Then(userdata.PhaseAccount),
 			userdata.Table("sessions", "auth_sessions", "user_id"),
-			userdata.Skipped("refresh tokens are hashes of secrets, nothing the user wrote; their sessions are exported", "refresh_tokens"),
+			userdata.Secret("refresh tokens are hashes of secrets, nothing the user wrote; their sessions are exported", "refresh_tokens", "user_id"),
 		),
 		fx.Provide(
 			newConfig,
@@ -35,11 +35,13 @@ var Module = platform.Module{
 			newDirectory,
 			func(d *directory) Users { return d },
 			func(d *directory) Tiers { return d },
+			func(d *directory) Closing { return d },
 			func(s *Service) Accounts { return s },
 			func(s *Service) httpx.Authenticator { return s },
 			platform.AsRoutes(newHandlers),
 			platform.AsModels(models),
 			events.AsSubscriber(forgetChangedTiers),
+			events.AsSubscriber(forgetClosedAccounts),
 		),
 		// Configuration mistakes (dev login in production) stop every role.
 		fx.Invoke(func(Config) {}),

@@ -371,10 +371,11 @@ func (s *Service) UpdateMe(ctx context.Context, p Principal, in ProfileChanges) 
 type directory struct {
 	bus   *events.Bus
 	clock clock.Clock
+	log   *zap.Logger
 }
 
-func newDirectory(bus *events.Bus, clk clock.Clock) *directory {
-	return &directory{bus: bus, clock: clk}
+func newDirectory(bus *events.Bus, clk clock.Clock, log *zap.Logger) *directory {
+	return &directory{bus: bus, clock: clk, log: log.Named("auth")}
 }
 
 // Principal implements Users: a user as a Principal (without a session).

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -138,6 +139,32 @@ func unavailable(msg string, cause error) error {
 	return fmt.Errorf("%w (%v)", e, cause)
 }
 
+// deleteInstrument deletes a stored card (DELETE /instruments/{id}), so
+// that the provider can charge it no more. One it does not know (404) is
+// gone already.
+func (c *checkout) deleteInstrument(ctx context.Context, id string) error {
+	if !c.configured() {
+		return errors.New("payments are not configured (CHECKOUT_SECRET_KEY): the instrument cannot be deleted")
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodDelete,
+		strings.TrimRight(c.cfg.APIURL, "/")+"/instruments/"+url.PathEscape(id), nil)
+	if err != nil {
+		return err
+	}
+	hr.Header.Set("Authorization", "Bearer "+c.cfg.SecretKey)
+	res, err := c.client.Do(hr)
+	if err != nil {
+		return fmt.Errorf("delete instrument: %w", err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+	switch res.StatusCode {
+	case http.StatusNoContent, http.StatusOK, http.StatusNotFound:
+		return nil
+	}
+	return fmt.Errorf("delete instrument: the payment provider answered %d: %s", res.StatusCode, raw)
+}
+
 // verify checks a webhook's Cko-Signature: the lowercase hex HMAC-SHA256
 // of the raw body with the webhook secret, compared in constant time.
 func (c *checkout) verify(body []byte, signature string) bool {
@@ -158,7 +185,10 @@ type Event struct {
 		Amount    int64  `json:"amount"`
 		Currency  string `json:"currency"`
 		Reference string `json:"reference"`
-		Metadata  struct {
+		Source    struct {
+			ID string `json:"id"`
+		} `json:"source"`
+		Metadata struct {
 			UserID  string `json:"user_id"`
 			Purpose string `json:"purpose"`
 		} `json:"metadata"`
@@ -185,7 +215,7 @@ func (e *Event) check() error {
 		return apperr.Validation("type", "must be at most %d characters", maxEventType)
 	case len(e.Data.ID) > maxEventID:
 		return apperr.Validation("data.id", "must be at most %d characters", maxEventID)
-	case len(e.Data.Reference) > maxEventID:
+	case len(e.Data.Reference) > maxEventID || len(e.Data.Source.ID) > maxEventID:
 		return apperr.Validation("data.reference", "must be at most %d characters", maxEventID)
 	case e.Data.Amount < 0 || e.Data.Amount > maxPaymentCents:
 		return apperr.Validation("data.amount", "must be 0-%d (minor units)", maxPaymentCents)

@@ -85,9 +85,13 @@ type Subscription struct {
 	CancelAtPeriodEnd  bool `gorm:"not null"`
 	PaymentFailures    int  `gorm:"not null"`
 	GraceUntil         *time.Time
-	Version            int `gorm:"not null"`
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	// ProviderSource is the stored card the provider renews the
+	// subscription with (data.source.id of the paying event): deleting it
+	// at the provider stops the renewals.
+	ProviderSource *string
+	Version        int `gorm:"not null"`
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // TableName implements gorm's Tabler.

@@ -23,11 +23,7 @@ import (
 var Module = platform.Module{
 	Name: "billing",
 	Option: fx.Module("billing",
-		userdata.Contribute(
-			userdata.Table("credit_ledger", "credit_ledger", "user_id"),
-			userdata.Table("subscription", "subscriptions", "user_id"),
-			userdata.Table("payment_sessions", "payment_sessions", "user_id"),
-		),
+		userdata.Contribute(userParts()...),
 		fx.Provide(
 			newConfig,
 			newLedger,
@@ -38,6 +34,8 @@ var Module = platform.Module{
 			platform.AsRoutes(newHandlers),
 			platform.AsModels(models),
 			events.AsSubscriber(grantKickstart),
+			events.AsSubscriber(endClosedSubscriptions),
+			jobs.AsWorker(newProviderCancelWorker),
 			jobs.AsHousekeeping(creditExpireJob),
 			jobs.AsHousekeeping(subscriptionCheckJob),
 			jobs.AsHousekeeping(creditHoldReleaseJob),

@@ -290,7 +290,7 @@ func (s *Service) saveSubscription(tx *gorm.DB, sub *Subscription) error {
 		return res.Error
 	}
 	return database.SaveVersion(tx, sub, now, errSubscriptionChanged, "status", "current_period_start",
-		"current_period_end", "cancel_at_period_end", "payment_failures", "grace_until")
+		"current_period_end", "cancel_at_period_end", "payment_failures", "grace_until", "provider_source")
 }
 
 // Webhook errors.
@@ -469,6 +469,9 @@ func (s *Service) periodPaid(ctx context.Context, tx *gorm.DB, p auth.Principal,
 		sub = &Subscription{UserID: p.UserID}
 	}
 	sub.PeriodPaid(s.clock.Now())
+	if src := e.Data.Source.ID; src != "" {
+		sub.ProviderSource = &src
+	}
 	end := *sub.CurrentPeriodEnd
 	if err := s.saveSubscription(tx, sub); err != nil {
 		return err

@@ -31,7 +31,7 @@ var Module = platform.Module{
 			userdata.Table("stats", "user_stats", "user_id"),
 			userdata.Table("achievements", "user_achievements", "user_id"),
 			userdata.Table("focus_sessions", "focus_sessions", "user_id"),
-			userdata.Skipped("which completions the stats counted: bookkeeping of the exported stats", "counted_completions"),
+			userdata.Secret("which completions the stats counted: bookkeeping of the exported stats", "counted_completions", "user_id"),
 		),
 		fx.Provide(
 			newConfig,

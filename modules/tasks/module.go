@@ -29,7 +29,7 @@ var Module = platform.Module{
 			userdata.Table("templates", "task_templates", "user_id"),
 			userdata.Table("reminders", "reminders", "user_id"),
 			userdata.Table("calendar_feed", "calendar_feeds", "user_id", "secret_hash"),
-			userdata.Skipped("counts of the user's tasks by state, derived from the tasks", "task_counts"),
+			userdata.Derived("counts of the user's tasks by state, derived from the tasks", "task_counts", "user_id"),
 		),
 		fx.Provide(
 			newConfig,

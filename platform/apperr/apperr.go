@@ -21,6 +21,7 @@ const (
 	KindForbidden                   // 403
 	KindNotFound                    // 404
 	KindConflict                    // 409
+	KindGone                        // 410
 	KindTooLarge                    // 413
 	KindTooManyRequests             // 429
 	KindUnavailable                 // 503

@@ -57,6 +57,7 @@ var statusOfKind = map[apperr.Kind]int{
 	apperr.KindTooLarge:        http.StatusRequestEntityTooLarge,
 	apperr.KindTooManyRequests: http.StatusTooManyRequests,
 	apperr.KindUnavailable:     http.StatusServiceUnavailable,
+	apperr.KindGone:            http.StatusGone,
 }
 
 // FromAppError builds the envelope for a service error.

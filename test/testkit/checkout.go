@@ -9,13 +9,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 )
 
 // Checkout is a local server speaking Checkout.com's Hosted Payments Page
 // API as far as we use it (POST /hosted-payments): it records the requests
-// and answers 201 with the page's id (hpp_1, hpp_2, ...) and redirect link.
+// and answers 201 with the page's id (hpp_1, hpp_2, ...) and redirect link;
+// and DELETE /instruments/{id} (204), which deletes a stored card.
 type Checkout struct {
 	// URL is the base URL to configure (CHECKOUT_API_URL).
 	URL string
@@ -25,6 +27,36 @@ type Checkout struct {
 	mu       sync.Mutex
 	requests []map[string]any
 	auth     []string
+	deleted  []string
+	failing  int
+}
+
+// FailDeletes makes the next n instrument deletions answer 503.
+func (c *Checkout) FailDeletes(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.failing = n
+}
+
+// DeletedInstruments are the stored cards deleted (DELETE
+// /instruments/{id} answered 204), in order.
+func (c *Checkout) DeletedInstruments() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.deleted...)
+}
+
+func (c *Checkout) deleteInstrument(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.auth = append(c.auth, r.Header.Get("Authorization"))
+	if c.failing > 0 {
+		c.failing--
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	c.deleted = append(c.deleted, strings.TrimPrefix(r.URL.Path, "/instruments/"))
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // NewCheckout starts the fake.
@@ -53,6 +85,10 @@ func (c *Checkout) Authorizations() []string {
 
 // ServeHTTP implements http.Handler.
 func (c *Checkout) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodDelete && strings.HasPrefix(r.URL.Path, "/instruments/") {
+		c.deleteInstrument(w, r)
+		return
+	}
 	if r.Method != http.MethodPost || r.URL.Path != "/hosted-payments" {
 		http.NotFound(w, r)
 		return
