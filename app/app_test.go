@@ -3,9 +3,9 @@ package app_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"crypto/ecdh"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base64"
 	"fmt"
 	"net/http"
