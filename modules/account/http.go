@@ -84,8 +84,9 @@ func (h *handlers) Register(api huma.API) {
 		"An export's state and, when ready, its download URL", "Users"),
 		httpx.HandleID(auth.Caller, h.getExport, toExportDTO))
 
-	dl := httpx.WithRateLimit(httpx.Public(httpx.Route(http.MethodGet, "/api/v1/exports/{id}/download", "export-download",
-		"Download an export's archive (the URL from the export; no bearer)", "Users")), httpx.RateAuth)
+	// Public: the general budget, per client IP.
+	dl := httpx.Public(httpx.Route(http.MethodGet, "/api/v1/exports/{id}/download", "export-download",
+		"Download an export's archive (the URL from the export; no bearer)", "Users"))
 	dl.Description = "The zip archive: export.json and README.txt. A wrong token: 404; a link past its time or an " +
 		"archive deleted: 410 " + CodeExportExpired + "."
 	dl.Responses = map[string]*huma.Response{"200": {Description: "The archive",

@@ -4,6 +4,7 @@
 package e2e
 
 import (
+	"archive/zip"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -181,6 +182,67 @@ func (a answer) expect(t *testing.T, status int, code string) answer {
 func (a answer) data() map[string]any {
 	d, _ := a.body["data"].(map[string]any)
 	return d
+}
+
+// poll asks until cond holds, for at most 30 s.
+func poll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: never happened", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// leaving: a user exports her data (the worker writes the archive, the
+// download link needs no bearer and the archive holds her task), deletes
+// her account (her tokens stop at once; the worker erases everything,
+// archive included), and signing in again with the same Google account
+// makes a new, empty account.
+func leaving(t *testing.T, c *client, signIn func(string) (string, string)) {
+	erin, _ := signIn("erin@example.com")
+	c.do(erin, http.MethodPost, "/api/v1/tasks", map[string]any{"title": "Water the plants"}, "").expect(t, http.StatusCreated, "")
+	id := c.do(erin, http.MethodPost, "/api/v1/users/me/export", nil, "").expect(t, http.StatusAccepted, "").data()["id"].(string)
+	var link string
+	poll(t, "the worker writes the export", func() bool {
+		e := c.do(erin, http.MethodGet, "/api/v1/users/me/export/"+id, nil, "").expect(t, http.StatusOK, "").data()
+		link, _ = e["download_url"].(string)
+		return e["status"] == "ready"
+	})
+	path := link[strings.Index(link, "/api/v1/exports/"):]
+	zipped := c.do("", http.MethodGet, path, nil, "").expect(t, http.StatusOK, "")
+	zr, err := zip.NewReader(bytes.NewReader(zipped.raw), int64(len(zipped.raw)))
+	if err != nil {
+		t.Fatalf("the export is not a zip: %v", err)
+	}
+	f, err := zr.Open("export.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported, _ := io.ReadAll(f)
+	f.Close()
+	if !strings.Contains(string(exported), "Water the plants") || !strings.Contains(string(exported), "erin@example.com") {
+		t.Fatalf("export.json lacks Erin's task or profile: %.300s", exported)
+	}
+
+	c.do(erin, http.MethodDelete, "/api/v1/users/me", map[string]any{"confirm": "someone@example.com"}, "").
+		expect(t, http.StatusBadRequest, "VALIDATION_ERROR")
+	gone := c.do(erin, http.MethodDelete, "/api/v1/users/me", map[string]any{"confirm": "erin@example.com"}, "").
+		expect(t, http.StatusAccepted, "").data()
+	c.do(erin, http.MethodGet, "/api/v1/tasks", nil, "").expect(t, http.StatusUnauthorized, "UNAUTHORIZED")
+	poll(t, "the worker erases the account, its export with it", func() bool {
+		return c.do("", http.MethodGet, path, nil, "").status == http.StatusNotFound
+	})
+	again, _ := signIn("erin@example.com")
+	me := c.do(again, http.MethodGet, "/api/v1/users/me", nil, "").expect(t, http.StatusOK, "").data()
+	if me["id"] == gone["user_id"] {
+		t.Fatal("signing in again found the deleted account")
+	}
+	if tasks := c.do(again, http.MethodGet, "/api/v1/tasks", nil, "").expect(t, http.StatusOK, "").body["data"].([]any); len(tasks) != 0 {
+		t.Fatalf("the new account has %d tasks", len(tasks))
+	}
 }
 
 // assistant: a note becomes a task through the assistant (drafted, then
@@ -403,6 +465,7 @@ func TestJourney(t *testing.T) {
 
 	rewardsAndPayments(t, c, checkout, signIn)
 	assistant(t, c, signIn, ps)
+	leaving(t, c, signIn)
 
 	// The worker ran its periodic housekeeping (scheduled on start).
 	deadline = time.Now().Add(20 * time.Second)
