@@ -30,6 +30,7 @@ type fixture struct {
 	tombstone    string
 	notification string
 	focusSession string
+	export       string
 }
 
 func create(t *testing.T, app *testkit.App, u *testkit.User, path string, body any) map[string]any {
@@ -70,6 +71,11 @@ func own(t *testing.T, app *testkit.App, u *testkit.User) *fixture {
 	list := app.Do(t, u, http.MethodGet, "/api/v1/notifications", nil).Expect(t, http.StatusOK).List(t)
 	f.notification = list[0]["id"].(string)
 	f.focusSession = create(t, app, u, "/api/v1/focus-sessions", map[string]any{"task_id": f.task})["id"].(string)
+	// An export, written (so that nothing of it changes while the sweep runs).
+	f.export = app.Do(t, u, http.MethodPost, "/api/v1/users/me/export", nil).Expect(t, http.StatusAccepted).Data(t)["id"].(string)
+	testkit.Eventually(t, 10*time.Second, "the export is written", func() bool {
+		return app.Count(t, "account_exports", "id = ? AND state = ?", f.export, "ready") == 1
+	})
 	return f
 }
 

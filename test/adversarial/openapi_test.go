@@ -234,6 +234,8 @@ func ownerIDs(f *fixture) map[string]string {
 		"recover":        f.tombstone,
 		"users":          f.user.ID.String(),
 		"focus-sessions": f.focusSession,
+		"export":         f.export,
+		"exports":        f.export,
 	}
 }
 
@@ -406,6 +408,8 @@ func TestNoUserReachesAnotherUsersData(t *testing.T) {
 			}
 		}
 	}
+	// The sweep ran as Mallory to the end (no call of hers ended her session).
+	app.Do(t, mallory, http.MethodGet, "/api/v1/users/me", nil).Expect(t, http.StatusOK)
 	after := snapshot(t, app, alice)
 	for table, rows := range before {
 		if after[table] != rows {

@@ -127,6 +127,39 @@ func TestUsersCommandsChangeARunningDeployment(t *testing.T) {
 	if n := app.Count(t, "activity_log", "user_id = ? AND entity_type = 'subscription' AND source = 'system'", alice.ID); n != 2 {
 		t.Fatalf("%d system activity rows for the subscription, want 2", n)
 	}
+
+	// erase: asks for --yes, then deletes the account and every row of it
+	// at once; the record of the deletion is kept; Bob is untouched.
+	run(t, env, "users", "erase", "alice@example.com").expect(t, 2)
+	if n := app.Count(t, "users", "id = ?", alice.ID); n != 1 {
+		t.Fatal("erase without --yes deleted the user")
+	}
+	r = run(t, env, "users", "erase", "alice@example.com", "--yes", "--json").expect(t, 0)
+	var erased struct {
+		UserID     string           `json:"user_id"`
+		RowsErased int64            `json:"rows_erased"`
+		Erased     map[string]int64 `json:"erased"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &erased); err != nil {
+		t.Fatalf("erase --json: %v\n%s", err, r.stdout)
+	}
+	if erased.UserID != alice.ID.String() || erased.Erased["user"] != 1 || erased.Erased["credit_ledger"] < 1 || erased.RowsErased < 5 {
+		t.Fatalf("erase: %s", r.stdout)
+	}
+	for _, table := range []string{"users", "auth_sessions", "credit_ledger", "activity_log", "subscriptions"} {
+		col := "user_id"
+		if table == "users" {
+			col = "id"
+		}
+		if n := app.Count(t, table, col+" = ?", alice.ID); n != 0 {
+			t.Errorf("%s: %d rows of Alice's after erase", table, n)
+		}
+	}
+	if n := app.Count(t, "deleted_accounts", "user_id = ? AND erased_at IS NOT NULL", alice.ID); n != 1 {
+		t.Fatal("no record of Alice's deletion")
+	}
+	app.Do(t, bob, http.MethodGet, "/api/v1/tasks", nil).Expect(t, http.StatusOK)
+	run(t, env, "users", "erase", alice.ID.String(), "--yes").expect(t, 1)
 }
 
 func balance(t *testing.T, app *testkit.App, u *testkit.User) map[string]any {
