@@ -27,10 +27,13 @@ type Deletion struct {
 // subscription's renewals); the account_erase job then erases every row.
 // The record of the deletion is kept (deleted_accounts).
 func (s *Service) DeleteAccount(ctx context.Context, p auth.Principal, confirm string) (*Deletion, error) {
-	return s.close(ctx, p.UserID, &confirm)
+	return s.close(ctx, p.UserID, &confirm, true)
 }
 
-func (s *Service) close(ctx context.Context, userID uuid.UUID, confirm *string) (*Deletion, error) {
+// close closes the account and records its deletion; with queue, the
+// account_erase job is queued in the same transaction (an operator's
+// erase runs at once instead).
+func (s *Service) close(ctx context.Context, userID uuid.UUID, confirm *string, queue bool) (*Deletion, error) {
 	var d *Deletion
 	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
 		c, err := s.closing.Close(ctx, tx, userID, confirm)
@@ -40,6 +43,11 @@ func (s *Service) close(ctx context.Context, userID uuid.UUID, confirm *string) 
 		rec := DeletedAccount{UserID: userID, EmailHash: c.EmailHash, Tier: c.Tier, DeletedAt: c.At, Kept: "{}", Erased: "{}"}
 		if err := tx.Create(&rec).Error; err != nil {
 			return err
+		}
+		if queue {
+			if err := s.bus.Publish(ctx, tx, ErasureQueued{UserID: userID}); err != nil {
+				return err
+			}
 		}
 		d = &Deletion{UserID: userID, SessionsRevoked: c.Sessions}
 		return nil
@@ -59,7 +67,7 @@ func (s *Service) EraseNow(ctx context.Context, userID uuid.UUID) (*Erasure, err
 		return nil, err
 	}
 	if n == 0 {
-		if _, err := s.close(ctx, userID, nil); err != nil {
+		if _, err := s.close(ctx, userID, nil, false); err != nil {
 			return nil, err
 		}
 	}

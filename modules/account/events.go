@@ -8,7 +8,6 @@ import (
 	"github.com/riverqueue/river"
 	"gorm.io/gorm"
 
-	"github.com/perpetuaflow/api/modules/auth"
 	"github.com/perpetuaflow/api/modules/jobs"
 	"github.com/perpetuaflow/api/platform/events"
 )
@@ -44,9 +43,15 @@ func queueExports(q jobs.Enqueuer) events.Subscription {
 	})
 }
 
+// ErasureQueued is published, inside the transaction that closes an account
+// through the API, to queue its erasure.
+type ErasureQueued struct {
+	UserID uuid.UUID
+}
+
 // queueErasures queues the erasure of an account with its closing.
 func queueErasures(q jobs.Enqueuer) events.Subscription {
-	return events.On("queue erasure", func(ctx context.Context, tx *gorm.DB, e auth.AccountClosed) error {
+	return events.On("queue erasure", func(ctx context.Context, tx *gorm.DB, e ErasureQueued) error {
 		_, err := q.InsertTx(ctx, tx, EraseArgs{UserID: e.UserID}, nil)
 		return err
 	})
