@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -335,4 +337,45 @@ func TestDeletingAnAccount(t *testing.T) {
 	if me["tier"] != "free" {
 		t.Fatalf("the new account is %v", me["tier"])
 	}
+}
+
+// TestAFailedExportIsRetriedThenReported: an archive that cannot be written
+// is tried again by the job (here the retry succeeds); after the last
+// attempt the export is failed, the user told, and a new one may be asked
+// for.
+func TestAFailedExportIsRetriedThenReported(t *testing.T) {
+	t.Parallel()
+	blocker := filepath.Join(t.TempDir(), "not-a-dir")
+	if err := os.WriteFile(blocker, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, _, _ := start(t, testkit.WithConfig("account.export_dir", filepath.Join(blocker, "exports")))
+	alice := a.SignIn(t, "alice@example.com")
+	id := a.Do(t, alice, http.MethodPost, "/api/v1/users/me/export", nil).Expect(t, http.StatusAccepted).Data(t)["id"].(string)
+	testkit.Eventually(t, 20*time.Second, "the first attempt fails", func() bool {
+		return a.Count(t, "river_job", "kind = 'account_export' AND attempt >= 1 AND state <> 'running'") == 1 &&
+			a.Count(t, "river_job", "kind = 'account_export' AND state IN ('retryable', 'available', 'scheduled')") == 1
+	})
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	if e := waitExport(t, a, alice, id); e["status"] != "ready" {
+		t.Fatalf("after the retry: %v", e)
+	}
+
+	b, _, _ := start(t, testkit.WithConfig("account.export_dir", filepath.Join(blocker+"-b", "exports")),
+		testkit.WithConfig("account.export_attempts", 1))
+	if err := os.WriteFile(blocker+"-b", []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bob := b.SignIn(t, "bob@example.com")
+	id = b.Do(t, bob, http.MethodPost, "/api/v1/users/me/export", nil).Expect(t, http.StatusAccepted).Data(t)["id"].(string)
+	if e := waitExport(t, b, bob, id); e["status"] != "failed" || e["download_url"] != nil {
+		t.Fatalf("after the last attempt: %v", e)
+	}
+	notes := b.Do(t, bob, http.MethodGet, "/api/v1/notifications", nil).Expect(t, http.StatusOK).List(t)
+	if len(notes) == 0 || notes[0]["title"] != "Your data export failed" {
+		t.Fatalf("notifications %v", notes)
+	}
+	b.Do(t, bob, http.MethodPost, "/api/v1/users/me/export", nil).Expect(t, http.StatusAccepted)
 }

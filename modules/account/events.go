@@ -36,9 +36,9 @@ type ExportFailed struct {
 
 // queueExports queues the writing of an export's archive with the request
 // that asked for it.
-func queueExports(q jobs.Enqueuer) events.Subscription {
+func queueExports(q jobs.Enqueuer, cfg Config) events.Subscription {
 	return events.On("queue export", func(ctx context.Context, tx *gorm.DB, e ExportRequested) error {
-		_, err := q.InsertTx(ctx, tx, ExportArgs{ExportID: e.ExportID}, &river.InsertOpts{MaxAttempts: exportAttempts})
+		_, err := q.InsertTx(ctx, tx, ExportArgs{ExportID: e.ExportID}, &river.InsertOpts{MaxAttempts: cfg.ExportAttempts})
 		return err
 	})
 }

@@ -27,10 +27,6 @@ import (
 	"github.com/perpetuaflow/api/platform/userdata"
 )
 
-// exportAttempts is how many times the job tries to write an archive
-// before the export is marked failed (and the user may ask again).
-const exportAttempts = 3
-
 var errExportNotFound = apperr.NotFound(apperr.CodeNotFound, "export")
 
 // ExportView is an export as its owner sees it.

@@ -51,6 +51,9 @@ type Config struct {
 	ExportTTL     time.Duration `mapstructure:"export_ttl"`
 	DownloadTTL   time.Duration `mapstructure:"download_ttl"`
 	PurgeInterval time.Duration `mapstructure:"purge_interval"`
+	// ExportAttempts is how many times the job tries to write an archive
+	// before the export is marked failed (and the user may ask again).
+	ExportAttempts int `mapstructure:"export_attempts"`
 }
 
 // Validate checks the section.
@@ -62,6 +65,8 @@ func (c Config) Validate() error {
 		return config.Invalid("download_ttl", "must be between 1m and export_ttl")
 	case c.PurgeInterval <= 0:
 		return config.Invalid("purge_interval", "must be positive")
+	case c.ExportAttempts < 1 || c.ExportAttempts > 25:
+		return config.Invalid("export_attempts", "must be 1-25")
 	}
 	return nil
 }
