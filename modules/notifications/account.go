@@ -20,16 +20,7 @@ func stopClosedAccounts(d *deliveries) events.Subscription {
 		if err := tx.Where("user_id = ?", e.UserID).Delete(&PushSubscription{}).Error; err != nil {
 			return err
 		}
-		var rows []ReminderDelivery
-		if err := tx.Where("task_id IN (SELECT id FROM tasks WHERE user_id = ?)", e.UserID).Find(&rows).Error; err != nil {
-			return err
-		}
-		for _, r := range rows {
-			if err := d.cancel(ctx, tx, r.ReminderID); err != nil {
-				return err
-			}
-		}
-		return nil
+		return d.cancelWhere(ctx, tx, "task_id IN (SELECT id FROM tasks WHERE user_id = ?)", e.UserID)
 	})
 }
 

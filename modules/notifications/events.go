@@ -63,6 +63,20 @@ func (d *deliveries) cancel(ctx context.Context, tx *gorm.DB, reminderID uuid.UU
 	return tx.Where("reminder_id = ?", reminderID).Delete(&ReminderDelivery{}).Error
 }
 
+// cancelWhere cancels the pending deliveries matching where.
+func (d *deliveries) cancelWhere(ctx context.Context, tx *gorm.DB, where string, args ...any) error {
+	var rows []ReminderDelivery
+	if err := tx.Where(where, args...).Find(&rows).Error; err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if err := d.cancel(ctx, tx, r.ReminderID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // scheduleReminders enqueues the delivery of a reminder at its time, in the
 // transaction that scheduled it: the job exists exactly when the reminder
 // does.
@@ -87,16 +101,7 @@ func cancelRemovedReminders(d *deliveries) events.Subscription {
 // reminders: they never fire (recovery schedules them again).
 func cancelDeletedTaskReminders(d *deliveries) events.Subscription {
 	return events.On("cancel task reminders", func(ctx context.Context, tx *gorm.DB, e tasks.TaskDeleting) error {
-		var rows []ReminderDelivery
-		if err := tx.Where("task_id = ?", e.TaskID).Find(&rows).Error; err != nil {
-			return err
-		}
-		for _, r := range rows {
-			if err := d.cancel(ctx, tx, r.ReminderID); err != nil {
-				return err
-			}
-		}
-		return nil
+		return d.cancelWhere(ctx, tx, "task_id = ?", e.TaskID)
 	})
 }
 
