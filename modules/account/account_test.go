@@ -264,6 +264,14 @@ func TestDeletingAnAccount(t *testing.T) {
 		"endpoint": "https://fcm.googleapis.com/fcm/send/alice", "auth_key": "tBHItJI5svbpez7KI4CCXg",
 		"p256dh_key": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM"}).
 		Expect(t, http.StatusCreated)
+	due := a.Clock.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339)
+	trip := a.Do(t, alice, http.MethodPost, "/api/v1/tasks", map[string]any{"title": "trip", "due_date": due}).
+		Expect(t, http.StatusCreated).Data(t)["id"].(string)
+	a.Do(t, alice, http.MethodPost, "/api/v1/reminders", map[string]any{"task_id": trip, "type": "before", "offset_minutes": -60}).
+		Expect(t, http.StatusCreated)
+	if n := a.Count(t, "river_job", "kind = 'reminder_fire' AND state = 'scheduled'"); n != 1 {
+		t.Fatalf("%d reminder jobs scheduled", n)
+	}
 	provider.FailDeletes(1)
 
 	a.Do(t, alice, http.MethodDelete, "/api/v1/users/me", map[string]any{"confirm": "bob@example.com"}).
@@ -283,6 +291,9 @@ func TestDeletingAnAccount(t *testing.T) {
 	}
 	if n := a.Count(t, "push_subscriptions", "user_id = ?", alice.ID); n != 0 {
 		t.Fatalf("%d push subscriptions left at once", n)
+	}
+	if n := a.Count(t, "river_job", "kind = 'reminder_fire' AND state = 'cancelled'"); n != 1 {
+		t.Fatalf("the reminder to come was not cancelled at once (%d cancelled)", n)
 	}
 	testkit.Eventually(t, 20*time.Second, "the card is deleted at the provider (after one failure)", func() bool {
 		return len(provider.DeletedInstruments()) == 1
