@@ -52,7 +52,7 @@ type ErasureQueued struct {
 // queueErasures queues the erasure of an account with its closing.
 func queueErasures(q jobs.Enqueuer) events.Subscription {
 	return events.On("queue erasure", func(ctx context.Context, tx *gorm.DB, e ErasureQueued) error {
-		_, err := q.InsertTx(ctx, tx, EraseArgs{UserID: e.UserID}, nil)
+		_, err := q.InsertTx(ctx, tx, EraseArgs(e), nil)
 		return err
 	})
 }
