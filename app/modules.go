@@ -22,6 +22,7 @@ import (
 	"github.com/perpetuaflow/api/modules/billing"
 	"github.com/perpetuaflow/api/modules/gamification"
 	"github.com/perpetuaflow/api/modules/jobs"
+	"github.com/perpetuaflow/api/modules/live"
 	"github.com/perpetuaflow/api/modules/notes"
 	"github.com/perpetuaflow/api/modules/notifications"
 	"github.com/perpetuaflow/api/modules/recovery"
@@ -53,6 +54,7 @@ func Catalog() []platform.Module {
 		gamification.Module,
 		billing.Module,
 		ai.Module,
+		live.Module,
 	}
 }
 

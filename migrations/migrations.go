@@ -42,6 +42,7 @@ func All() []*gormigrate.Migration {
 		grantedCredits,
 		calendarFeeds,
 		accounts,
+		changes,
 	}
 }
 

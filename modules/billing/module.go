@@ -14,6 +14,7 @@ import (
 	"github.com/perpetuaflow/api/modules/auth"
 	"github.com/perpetuaflow/api/modules/jobs"
 	"github.com/perpetuaflow/api/platform"
+	"github.com/perpetuaflow/api/platform/changes"
 	"github.com/perpetuaflow/api/platform/config"
 	"github.com/perpetuaflow/api/platform/events"
 	"github.com/perpetuaflow/api/platform/userdata"
@@ -32,6 +33,8 @@ var Module = platform.Module{
 			func(l *Ledger) Credits { return l },
 			func(s *Service) Plans { return s },
 			platform.AsRoutes(newHandlers),
+			changes.AsEntity(subscriptionEntity),
+			changes.AsEntity(creditsEntity),
 			platform.AsModels(models),
 			events.AsSubscriber(grantKickstart),
 			events.AsSubscriber(endClosedSubscriptions),

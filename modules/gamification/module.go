@@ -16,6 +16,7 @@ import (
 	"github.com/perpetuaflow/api/modules/gamification/perks"
 	"github.com/perpetuaflow/api/modules/jobs"
 	"github.com/perpetuaflow/api/platform"
+	"github.com/perpetuaflow/api/platform/changes"
 	"github.com/perpetuaflow/api/platform/config"
 	"github.com/perpetuaflow/api/platform/events"
 	"github.com/perpetuaflow/api/platform/userdata"
@@ -39,6 +40,9 @@ var Module = platform.Module{
 			newPerkBook,
 			func(b *perkBook) perks.Bonus { return b },
 			platform.AsRoutes(newHandlers),
+			changes.AsEntity(focusEntity),
+			changes.AsEntity(achievementEntity),
+			changes.AsEntity(statsEntity),
 			platform.AsModels(models),
 			events.AsSubscriber(rewardCompletions),
 			events.AsSubscriber(countConversions),

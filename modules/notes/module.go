@@ -10,6 +10,7 @@ import (
 	"github.com/perpetuaflow/api/modules/auth"
 	"github.com/perpetuaflow/api/modules/recovery"
 	"github.com/perpetuaflow/api/platform"
+	"github.com/perpetuaflow/api/platform/changes"
 	"github.com/perpetuaflow/api/platform/config"
 	"github.com/perpetuaflow/api/platform/events"
 	"github.com/perpetuaflow/api/platform/userdata"
@@ -28,6 +29,7 @@ var Module = platform.Module{
 			newConfig,
 			newService,
 			platform.AsRoutes(newHandlers),
+			changes.AsEntity(noteEntity),
 			platform.AsModels(models),
 			events.AsSubscriber(buryWithTask),
 			events.AsSubscriber(recoverWithTask),

@@ -9,6 +9,7 @@ import (
 
 	"github.com/perpetuaflow/api/modules/jobs"
 	"github.com/perpetuaflow/api/platform"
+	"github.com/perpetuaflow/api/platform/changes"
 	"github.com/perpetuaflow/api/platform/config"
 	"github.com/perpetuaflow/api/platform/events"
 	"github.com/perpetuaflow/api/platform/userdata"
@@ -29,6 +30,7 @@ var Module = platform.Module{
 			newVAPID,
 			newService,
 			platform.AsRoutes(newHandlers),
+			changes.AsEntity(notificationEntity),
 			platform.AsModels(models),
 			newDeliveries,
 			events.AsSubscriber(scheduleReminders),

@@ -13,6 +13,7 @@ import (
 	"github.com/perpetuaflow/api/modules/jobs"
 	"github.com/perpetuaflow/api/modules/recovery"
 	"github.com/perpetuaflow/api/platform"
+	"github.com/perpetuaflow/api/platform/changes"
 	"github.com/perpetuaflow/api/platform/config"
 	"github.com/perpetuaflow/api/platform/httpx"
 	"github.com/perpetuaflow/api/platform/userdata"
@@ -39,6 +40,10 @@ var Module = platform.Module{
 			func(s *Service) Editor { return s },
 			func(s *Service) Focus { return s },
 			platform.AsRoutes(newHandlers),
+			changes.AsEntity(taskEntity),
+			changes.AsEntity(subtaskEntity),
+			changes.AsEntity(reminderEntity),
+			changes.AsEntity(templateEntity),
 			httpx.AsJSONItem(taskJSON),
 			platform.AsModels(models),
 			recovery.AsRecoverer(newRecoverer),

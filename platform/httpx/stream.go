@@ -125,6 +125,7 @@ type EventStream struct {
 	gone      context.CancelFunc
 	requestID string
 	sent      bytes.Buffer // the events (not the heartbeats), for replays
+	keep      bool         // Message keeps its events in sent
 }
 
 // Event sends one event; typ "" is the default ("message") type. data is
@@ -136,6 +137,31 @@ func (s *EventStream) Event(typ string, data []byte) error {
 	}
 	m.AppendData(string(data))
 	return s.write(m, true)
+}
+
+// Message sends one event with an id (the client's Last-Event-ID when it
+// reconnects); typ "" is the default type.
+func (s *EventStream) Message(id, typ string, data []byte) error {
+	m := &sse.Message{}
+	if id != "" {
+		eid, err := sse.NewID(id)
+		if err != nil {
+			return err
+		}
+		m.ID = eid
+	}
+	if typ != "" {
+		m.Type = sse.Type(typ)
+	}
+	m.AppendData(string(data))
+	return s.write(m, s.keep)
+}
+
+// Retry tells the client how long to wait before it reconnects.
+func (s *EventStream) Retry(d time.Duration) error {
+	m := &sse.Message{Retry: d}
+	m.AppendComment("retry")
+	return s.write(m, false)
 }
 
 // JSON sends v as the data of an event.
@@ -209,6 +235,9 @@ type StreamConfig struct {
 	WriteTimeout time.Duration
 	// Heartbeat is how often a comment is sent while run says nothing.
 	Heartbeat time.Duration
+	// Forget keeps no copy of the events sent (a long-lived stream, never
+	// replayed through an Idempotency-Key).
+	Forget bool
 }
 
 // Stream answers the request of hctx with a text/event-stream body that run
@@ -226,7 +255,7 @@ func Stream(hctx huma.Context, cfg StreamConfig, requestID string, run func(ctx 
 		defer cancel()
 		stop := context.AfterFunc(Lifetime(base), cancel)
 		defer stop()
-		es := &EventStream{w: w, flush: flusher(w), timeout: cfg.WriteTimeout, gone: cancel, requestID: requestID}
+		es := &EventStream{w: w, flush: flusher(w), timeout: cfg.WriteTimeout, gone: cancel, requestID: requestID, keep: !cfg.Forget}
 		if d, ok := w.(interface{ SetWriteDeadline(time.Time) error }); ok {
 			es.deadline = d.SetWriteDeadline
 		}

@@ -1,0 +1,197 @@
+package live
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/platform/apperr"
+	"github.com/perpetuaflow/api/platform/httpx"
+	"github.com/perpetuaflow/api/platform/observability"
+)
+
+// TicketDTO opens one live stream.
+type TicketDTO struct {
+	Ticket    string `json:"ticket" doc:"Pass it as ?ticket= to GET /api/v1/events: once, within expires_in seconds"`
+	ExpiresIn int    `json:"expires_in"`
+}
+
+// SyncDTO is a full or incremental sync.
+type SyncDTO struct {
+	SyncToken string           `json:"sync_token" doc:"Pass it as ?since= next time: only what changed after this answer comes back"`
+	Full      bool             `json:"full" doc:"True for a sync from scratch: changed holds every live entity"`
+	Changed   map[string][]any `json:"changed" doc:"By entity (task, subtask, reminder, template, note, notification, stats): each entity's current REST shape"`
+	Deleted   []Tombstone      `json:"deleted" doc:"Entities gone since the token"`
+	HasMore   bool             `json:"has_more" doc:"More changes follow: sync again with the new token at once"`
+}
+
+func toSyncDTO(r *SyncResult) SyncDTO {
+	return SyncDTO{SyncToken: r.Token, Full: r.Full, Changed: r.Changed, Deleted: r.Deleted, HasMore: r.HasMore}
+}
+
+type eventsInput struct {
+	Ticket      string `query:"ticket" required:"true" maxLength:"100" doc:"A ticket from POST /api/v1/events/ticket"`
+	Since       string `query:"since" maxLength:"20" doc:"Resume after this event id (as Last-Event-ID)"`
+	LastEventID string `header:"Last-Event-ID" maxLength:"20"`
+}
+
+type syncInput struct {
+	Since string `query:"since" maxLength:"100" doc:"The sync_token of the previous sync; none for a sync from scratch"`
+}
+
+type handlers struct {
+	svc     *Service
+	hub     *hub
+	cfg     Config
+	metrics *metrics
+}
+
+func newHandlers(svc *Service, h *hub, cfg Config, m *metrics) *handlers {
+	return &handlers{svc: svc, hub: h, cfg: cfg, metrics: m}
+}
+
+// Register implements platform.Routes.
+func (h *handlers) Register(api huma.API) {
+	huma.Register(api, httpx.Route(http.MethodPost, "/api/v1/events/ticket", "events-ticket",
+		"A single-use ticket that opens the live stream (EventSource cannot send a bearer token)", "Live"),
+		httpx.Handle(auth.Caller, h.ticket, func(t string) TicketDTO {
+			return TicketDTO{Ticket: t, ExpiresIn: int(h.cfg.TicketTTL / time.Second)}
+		}))
+
+	ev := httpx.Public(httpx.Route(http.MethodGet, "/api/v1/events", "events",
+		"The user's changes as they commit, as server-sent events (from any instance)", "Live"))
+	ev.Description = "Each change: `id: <n>` (resume with Last-Event-ID or ?since=), `event: <entity>.<action>` " +
+		"(entity task, subtask, reminder, template, note, notification, achievement, credits, subscription, stats, " +
+		"focus_session; action created, updated or deleted), `data:` the entity in the shape its REST route answers " +
+		"(`{\"id\"}` for a deletion). A comment every heartbeat. Resuming after changes no longer kept sends " +
+		"`event: reset`: sync again (GET /api/v1/sync) and go on. A bad, used or expired ticket: 401."
+	ev.Responses = map[string]*huma.Response{"200": {Description: "A stream of server-sent events",
+		Content: map[string]*huma.MediaType{"text/event-stream": {Schema: &huma.Schema{Type: huma.TypeString}}}}}
+	huma.Register(api, ev, h.events)
+
+	sync := httpx.Route(http.MethodGet, "/api/v1/sync", "sync",
+		"Everything of the user and a sync token; with ?since=<token>, only what changed since", "Live")
+	sync.Description = "A token older than the changes kept: 410 " + CodeSyncTokenExpired + " (sync from scratch)."
+	huma.Register(api, sync, httpx.Handle(auth.Caller, h.sync, toSyncDTO))
+}
+
+func (h *handlers) ticket(ctx context.Context, p auth.Principal, _ *struct{}) (string, error) {
+	return h.svc.IssueTicket(ctx, p)
+}
+
+func (h *handlers) sync(ctx context.Context, p auth.Principal, in *syncInput) (*SyncResult, error) {
+	return h.svc.Sync(ctx, p, in.Since)
+}
+
+func (h *handlers) events(ctx context.Context, in *eventsInput) (*huma.StreamResponse, error) {
+	userID, err := h.svc.Redeem(ctx, in.Ticket)
+	if err != nil {
+		return nil, err
+	}
+	from := in.LastEventID
+	if from == "" {
+		from = in.Since
+	}
+	var since *int64
+	if from != "" {
+		n, err := strconv.ParseInt(from, 10, 64)
+		if err != nil || n < 0 {
+			return nil, apperr.Validation("since", "must be an event id")
+		}
+		since = &n
+	}
+	rid := observability.RequestID(ctx)
+	log := observability.Logger(ctx, zap.L())
+	cfg := httpx.StreamConfig{WriteTimeout: h.cfg.WriteTimeout, Heartbeat: h.cfg.Heartbeat, Forget: true}
+	return &huma.StreamResponse{Body: func(hctx huma.Context) {
+		httpx.Stream(hctx, cfg, rid, func(ctx context.Context, es *httpx.EventStream) {
+			reason := h.run(ctx, es, userID, since)
+			h.metrics.closed.WithLabelValues(reason).Inc()
+			log.Debug("live stream ended", zap.String("user_id", userID.String()), zap.String("reason", reason))
+		})
+	}}, nil
+}
+
+// run sends the user's changes until the client goes, the stream is
+// replaced by a newer one, or the server shuts down; it returns why it
+// ended.
+func (h *handlers) run(ctx context.Context, es *httpx.EventStream, userID uuid.UUID, since *int64) string {
+	l, done := h.hub.subscribe(userID)
+	defer done()
+	if es.Retry(3*time.Second) != nil {
+		return "client"
+	}
+	head, err := h.svc.Head(ctx, userID)
+	if err != nil {
+		return "error"
+	}
+	after := head
+	if since != nil {
+		ok, err := h.svc.Resumable(ctx, userID, *since, head)
+		if err != nil {
+			return "error"
+		}
+		if ok {
+			after = *since
+		} else if es.Message(strconv.FormatInt(head, 10), "reset",
+			[]byte(`{"reason":"the changes after that event are no longer kept: sync again (GET /api/v1/sync)"}`)) != nil {
+			return "client"
+		}
+	}
+	for {
+		var err error
+		if after, err = h.send(ctx, es, userID, after); err != nil {
+			if es.Gone() {
+				return "client"
+			}
+			return "error"
+		}
+		select {
+		case <-ctx.Done():
+			if es.Gone() {
+				return "client"
+			}
+			return "shutdown"
+		case <-l.replaced:
+			return "replaced"
+		case <-l.wake:
+		}
+	}
+}
+
+// send sends every change after after, in batches; it returns the last
+// sequence number sent.
+func (h *handlers) send(ctx context.Context, es *httpx.EventStream, userID uuid.UUID, after int64) (int64, error) {
+	const batch = 200
+	for {
+		list, err := h.svc.read(ctx, userID, after, batch)
+		if err != nil || len(list) == 0 {
+			return after, err
+		}
+		evs, err := h.svc.events(ctx, userID, list)
+		if err != nil {
+			return after, err
+		}
+		for _, e := range evs {
+			data, err := json.Marshal(e.Data)
+			if err != nil {
+				return after, err
+			}
+			if err := es.Message(strconv.FormatInt(e.Seq, 10), e.Type, data); err != nil {
+				return after, err
+			}
+			h.metrics.sent.Inc()
+		}
+		after = *list[len(list)-1].Seq
+		if len(list) < batch {
+			return after, nil
+		}
+	}
+}
