@@ -46,7 +46,9 @@ func statsEntity(db *database.DB) changes.Entity {
 		return map[string]any{userID.String(): toStatsDTO(&Profile{Stats: st})}, err
 	}
 	return changes.Entity{Name: "stats",
-		Load: func(ctx context.Context, userID uuid.UUID, _ []string) (map[string]any, error) { return load(ctx, userID) },
+		Load: func(ctx context.Context, userID uuid.UUID, _ []string) (map[string]any, error) {
+			return load(ctx, userID)
+		},
 		All: func(ctx context.Context, userID uuid.UUID, emit func(string, any) error) error {
 			m, err := load(ctx, userID)
 			for id, v := range m {

@@ -338,4 +338,3 @@ func (s *Service) Purge(ctx context.Context) error {
 	}
 	return s.db.WithContext(ctx).Where("expires_at < ?", s.clock.Now().Add(-time.Minute)).Delete(&Ticket{}).Error
 }
-
