@@ -2,13 +2,12 @@ package live
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
-	"github.com/google/uuid"
+	"github.com/danielgtaylor/huma/v2/adapters/humafiber"
 	"go.uber.org/zap"
 
 	"github.com/perpetuaflow/api/modules/auth"
@@ -107,91 +106,17 @@ func (h *handlers) events(ctx context.Context, in *eventsInput) (*huma.StreamRes
 		}
 		since = &n
 	}
-	rid := observability.RequestID(ctx)
 	log := observability.Logger(ctx, zap.L())
-	cfg := httpx.StreamConfig{WriteTimeout: h.cfg.WriteTimeout, Heartbeat: h.cfg.Heartbeat, Forget: true}
+	lifetime := httpx.Lifetime(ctx)
 	return &huma.StreamResponse{Body: func(hctx huma.Context) {
-		httpx.Stream(hctx, cfg, rid, func(ctx context.Context, es *httpx.EventStream) {
-			reason := h.run(ctx, es, userID, since)
-			h.metrics.closed.WithLabelValues(reason).Inc()
-			log.Debug("live stream ended", zap.String("user_id", userID.String()), zap.String("reason", reason))
-		})
+		hctx.SetHeader("Content-Type", "text/event-stream")
+		hctx.SetHeader("Cache-Control", "no-cache")
+		hctx.SetHeader("X-Accel-Buffering", "no")
+		hctx.SetStatus(http.StatusOK)
+		rc := humafiber.UnwrapV2(hctx).Context()
+		l, done := h.hub.subscribe(userID)
+		r := &eventReader{h: h, ctx: lifetime, conn: rc.Conn(), userID: userID, since: since, l: l, done: done,
+			beat: time.NewTimer(h.cfg.Heartbeat), log: log}
+		rc.SetBodyStream(r, -1)
 	}}, nil
-}
-
-// run sends the user's changes until the client goes, the stream is
-// replaced by a newer one, or the server shuts down; it returns why it
-// ended.
-func (h *handlers) run(ctx context.Context, es *httpx.EventStream, userID uuid.UUID, since *int64) string {
-	l, done := h.hub.subscribe(userID)
-	defer done()
-	if es.Retry(3*time.Second) != nil {
-		return "client"
-	}
-	head, err := h.svc.Head(ctx, userID)
-	if err != nil {
-		return "error"
-	}
-	after := head
-	if since != nil {
-		ok, err := h.svc.Resumable(ctx, userID, *since, head)
-		if err != nil {
-			return "error"
-		}
-		if ok {
-			after = *since
-		} else if es.Message(strconv.FormatInt(head, 10), "reset",
-			[]byte(`{"reason":"the changes after that event are no longer kept: sync again (GET /api/v1/sync)"}`)) != nil {
-			return "client"
-		}
-	}
-	for {
-		var err error
-		if after, err = h.send(ctx, es, userID, after); err != nil {
-			if es.Gone() {
-				return "client"
-			}
-			return "error"
-		}
-		select {
-		case <-ctx.Done():
-			if es.Gone() {
-				return "client"
-			}
-			return "shutdown"
-		case <-l.replaced:
-			return "replaced"
-		case <-l.wake:
-		}
-	}
-}
-
-// send sends every change after after, in batches; it returns the last
-// sequence number sent.
-func (h *handlers) send(ctx context.Context, es *httpx.EventStream, userID uuid.UUID, after int64) (int64, error) {
-	const batch = 200
-	for {
-		list, err := h.svc.read(ctx, userID, after, batch)
-		if err != nil || len(list) == 0 {
-			return after, err
-		}
-		evs, err := h.svc.events(ctx, userID, list)
-		if err != nil {
-			return after, err
-		}
-		for _, e := range evs {
-			data, err := json.Marshal(e.Data)
-			if err != nil {
-				return after, err
-			}
-			if err := es.Message(strconv.FormatInt(e.Seq, 10), e.Type, data); err != nil {
-				return after, err
-			}
-			h.metrics.sent.Inc()
-		}
-		after = *list[len(list)-1].Seq
-		if len(list) < batch {
-			return after, nil
-		}
-	}
 }

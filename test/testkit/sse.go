@@ -43,7 +43,7 @@ func OpenSSE(t testing.TB, url string, headers map[string]string) *SSE {
 		cancel()
 		t.Fatal(err)
 	}
-	s := &SSE{Status: res.StatusCode, Events: make(chan SSEEvent, 1000), Done: make(chan struct{}), cancel: cancel}
+	s := &SSE{Status: res.StatusCode, Events: make(chan SSEEvent, 64), Done: make(chan struct{}), cancel: cancel}
 	t.Cleanup(s.Close)
 	go func() {
 		defer close(s.Done)

@@ -1,0 +1,166 @@
+package live
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+)
+
+// eventReader is a live stream as the body fasthttp pulls: each Read waits
+// for something to say (changes, a heartbeat) and returns it, and the
+// server writes and flushes it as one chunk. The connection's own
+// goroutine runs it — no writer goroutine and no pipe per stream — so an
+// idle stream is a parked Read, its buffers and a timer.
+type eventReader struct {
+	h       *handlers
+	ctx     context.Context // the server's lifetime
+	conn    net.Conn        // for write deadlines (nil in tests of the reader)
+	userID  uuid.UUID
+	since   *int64
+	l       *listener
+	done    func()
+	beat    *time.Timer
+	pending bytes.Buffer
+	after   int64
+	started bool
+	ended   string // why the stream ended, once it did
+	log     *zap.Logger
+}
+
+var errStreamEnded = errors.New("stream ended")
+
+// Read implements io.Reader.
+func (r *eventReader) Read(p []byte) (n int, err error) {
+	defer func() {
+		if rec := recover(); rec != nil {
+			r.log.Error("panic in live stream", zap.Any("panic", rec))
+			r.end("error")
+			n, err = 0, errStreamEnded
+		}
+	}()
+	for r.pending.Len() == 0 {
+		if r.ended != "" {
+			return 0, io.EOF
+		}
+		if err := r.fill(); err != nil {
+			r.end("error")
+			r.log.Warn("live stream failed", zap.String("user_id", r.userID.String()), zap.Error(err))
+			return 0, io.EOF
+		}
+	}
+	if r.conn != nil {
+		// A client that takes nothing for write_timeout is gone (or too
+		// slow to follow): the write fails and the stream ends.
+		_ = r.conn.SetWriteDeadline(time.Now().Add(r.h.cfg.WriteTimeout))
+	}
+	return r.pending.Read(p)
+}
+
+// fill waits for something to send and encodes it into pending.
+func (r *eventReader) fill() error {
+	if !r.started {
+		r.started = true
+		return r.start()
+	}
+	select {
+	case <-r.ctx.Done():
+		r.end("shutdown")
+		return nil
+	case <-r.l.replaced:
+		r.end("replaced")
+		return nil
+	case <-r.beat.C:
+		r.pending.WriteString(": keep-alive\n\n")
+		r.beat.Reset(r.h.cfg.Heartbeat)
+		return nil
+	case <-r.l.wake:
+		return r.send()
+	}
+}
+
+// start writes the retry hint, resumes from since (or says reset), and
+// sends what the log holds after it.
+func (r *eventReader) start() error {
+	r.pending.WriteString("retry: 3000\n\n")
+	head, err := r.h.svc.Head(r.ctx, r.userID)
+	if err != nil {
+		return err
+	}
+	r.after = head
+	if r.since == nil {
+		return nil
+	}
+	ok, err := r.h.svc.Resumable(r.ctx, r.userID, *r.since, head)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		fmt.Fprintf(&r.pending, "id: %d\nevent: reset\ndata: %s\n\n", head,
+			`{"reason":"the changes after that event are no longer kept: sync again (GET /api/v1/sync)"}`)
+		return nil
+	}
+	r.after = *r.since
+	return r.send()
+}
+
+// send encodes every change after r.after, in batches.
+func (r *eventReader) send() error {
+	const batch = 200
+	for {
+		list, err := r.h.svc.read(r.ctx, r.userID, r.after, batch)
+		if err != nil || len(list) == 0 {
+			return err
+		}
+		evs, err := r.h.svc.events(r.ctx, r.userID, list)
+		if err != nil {
+			return err
+		}
+		for _, e := range evs {
+			data, err := json.Marshal(e.Data)
+			if err != nil {
+				return err
+			}
+			r.pending.WriteString("id: ")
+			r.pending.WriteString(strconv.FormatInt(e.Seq, 10))
+			r.pending.WriteString("\nevent: ")
+			r.pending.WriteString(e.Type)
+			r.pending.WriteString("\ndata: ")
+			r.pending.Write(data)
+			r.pending.WriteString("\n\n")
+		}
+		r.h.metrics.sent.Add(float64(len(evs)))
+		r.after = *list[len(list)-1].Seq
+		if len(list) < batch {
+			return nil
+		}
+	}
+}
+
+func (r *eventReader) end(reason string) {
+	if r.ended == "" {
+		r.ended = reason
+	}
+}
+
+// Close implements io.Closer: fasthttp calls it when the response ends,
+// whoever ended it (a failed write: the client went).
+func (r *eventReader) Close() error {
+	r.beat.Stop()
+	r.done()
+	reason := r.ended
+	if reason == "" {
+		reason = "client"
+	}
+	r.h.metrics.closed.WithLabelValues(reason).Inc()
+	r.log.Debug("live stream ended", zap.String("user_id", r.userID.String()), zap.String("reason", reason))
+	return nil
+}
