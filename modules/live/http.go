@@ -108,15 +108,21 @@ func (h *handlers) events(ctx context.Context, in *eventsInput) (*huma.StreamRes
 	}
 	log := observability.Logger(ctx, zap.L())
 	lifetime := httpx.Lifetime(ctx)
+	// Listening first, then reading the position: no change falls between.
+	l, done := h.hub.subscribe(userID)
+	after, reset, err := h.svc.position(ctx, userID, since)
+	if err != nil {
+		done()
+		return nil, err
+	}
 	return &huma.StreamResponse{Body: func(hctx huma.Context) {
 		hctx.SetHeader("Content-Type", "text/event-stream")
 		hctx.SetHeader("Cache-Control", "no-cache")
 		hctx.SetHeader("X-Accel-Buffering", "no")
 		hctx.SetStatus(http.StatusOK)
 		rc := humafiber.UnwrapV2(hctx).Context()
-		l, done := h.hub.subscribe(userID)
-		r := &eventReader{h: h, ctx: lifetime, conn: rc.Conn(), userID: userID, since: since, l: l, done: done,
-			beat: time.NewTimer(h.cfg.Heartbeat), log: log}
+		r := &eventReader{h: h, ctx: lifetime, conn: rc.Conn(), userID: userID, after: after, reset: reset, l: l,
+			done: done, beat: time.NewTimer(h.cfg.Heartbeat), log: log}
 		rc.SetBodyStream(r, -1)
 	}}, nil
 }

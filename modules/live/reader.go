@@ -25,7 +25,7 @@ type eventReader struct {
 	ctx     context.Context // the server's lifetime
 	conn    net.Conn        // for write deadlines (nil in tests of the reader)
 	userID  uuid.UUID
-	since   *int64
+	reset   bool
 	l       *listener
 	done    func()
 	beat    *time.Timer
@@ -87,29 +87,33 @@ func (r *eventReader) fill() error {
 	}
 }
 
-// start writes the retry hint, resumes from since (or says reset), and
-// sends what the log holds after it.
+// start writes the retry hint, and a reset when resuming was asked for
+// but the changes after since are no longer kept; then sends what the log
+// holds after r.after.
 func (r *eventReader) start() error {
 	r.pending.WriteString("retry: 3000\n\n")
-	head, err := r.h.svc.Head(r.ctx, r.userID)
-	if err != nil {
-		return err
-	}
-	r.after = head
-	if r.since == nil {
-		return nil
-	}
-	ok, err := r.h.svc.Resumable(r.ctx, r.userID, *r.since, head)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		fmt.Fprintf(&r.pending, "id: %d\nevent: reset\ndata: %s\n\n", head,
+	if r.reset {
+		fmt.Fprintf(&r.pending, "id: %d\nevent: reset\ndata: %s\n\n", r.after,
 			`{"reason":"the changes after that event are no longer kept: sync again (GET /api/v1/sync)"}`)
-		return nil
 	}
-	r.after = *r.since
 	return r.send()
+}
+
+// position is where a new stream starts: after since when the changes
+// after it are kept, else (or without since) after the user's last change
+// (reset says since was too old). It is read before the answer's status
+// goes out, so every change the client makes after it sees the 200 is
+// sent.
+func (s *Service) position(ctx context.Context, userID uuid.UUID, since *int64) (after int64, reset bool, err error) {
+	head, err := s.Head(ctx, userID)
+	if err != nil || since == nil {
+		return head, false, err
+	}
+	ok, err := s.Resumable(ctx, userID, *since, head)
+	if err != nil || !ok {
+		return head, err == nil, err
+	}
+	return *since, false, nil
 }
 
 // send encodes every change after r.after, in batches.
