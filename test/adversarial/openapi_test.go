@@ -360,6 +360,10 @@ func TestNoUserReachesAnotherUsersData(t *testing.T) {
 	mallory := app.SignIn(t, "mallory@example.com")
 	f := own(t, app, alice)
 	before := snapshot(t, app, alice)
+	// Mallory's live stream is open through the sweep: nothing of Alice's
+	// may arrive on it.
+	ticket := app.Do(t, mallory, http.MethodPost, "/api/v1/events/ticket", nil).Expect(t, http.StatusOK).Data(t)["ticket"].(string)
+	stream := testkit.OpenSSE(t, app.URL+"/api/v1/events?ticket="+ticket, nil)
 	ops, resolve := document(t, app)
 	ids := ownerIDs(f)
 	secrets := f.secrets()
@@ -410,6 +414,19 @@ func TestNoUserReachesAnotherUsersData(t *testing.T) {
 	}
 	// The sweep ran as Mallory to the end (no call of hers ended her session).
 	app.Do(t, mallory, http.MethodGet, "/api/v1/users/me", nil).Expect(t, http.StatusOK)
+	// Her stream carried only her own changes, up to a marker of hers.
+	marker := app.Do(t, mallory, http.MethodPost, "/api/v1/notes", map[string]any{"content": "end of sweep"}).
+		Expect(t, http.StatusCreated).Data(t)["id"].(string)
+	for received := 0; ; received++ {
+		e := stream.Next(t, 10*time.Second)
+		if s := revealed([]byte(e.Data), secrets); s != "" {
+			t.Errorf("Mallory's live stream carried %q: %+v", s, e)
+		}
+		if strings.Contains(e.Data, marker) {
+			t.Logf("Mallory's live stream: %d events of hers, none of Alice's", received)
+			break
+		}
+	}
 	after := snapshot(t, app, alice)
 	for table, rows := range before {
 		if after[table] != rows {
