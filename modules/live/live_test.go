@@ -218,3 +218,69 @@ func TestTheOldestStreamIsClosedBeyondTheLimit(t *testing.T) {
 		t.Fatal("a bad ticket's error says nothing of tickets")
 	}
 }
+
+// TestAchievementsStatsNotificationsAndCreditsAreStreamed: completing five
+// tasks unlocks an achievement; the stream carries the stats, the
+// achievement and its notification; an AI-free credit change (the day's
+// grant on first read) arrives as credits.updated.
+func TestAchievementsStatsNotificationsAndCreditsAreStreamed(t *testing.T) {
+	t.Parallel()
+	a := testkit.Start(t)
+	alice := a.SignIn(t, "alice@example.com")
+	s := open(t, a, alice, nil, "")
+	for i := range 5 {
+		id := a.Do(t, alice, http.MethodPost, "/api/v1/tasks", map[string]any{"title": "t" + string(rune('a'+i))}).
+			Expect(t, http.StatusCreated).Data(t)["id"].(string)
+		a.Do(t, alice, http.MethodPost, "/api/v1/tasks/"+id+"/complete", nil).Expect(t, http.StatusOK)
+	}
+	seen := map[string]map[string]any{}
+	testkit.Eventually(t, wait, "the achievement, its notification and the stats", func() bool {
+		select {
+		case e := <-s.Events:
+			if e.Event != "" {
+				seen[e.Event] = data(t, e)
+			}
+		case <-time.After(50 * time.Millisecond):
+		}
+		return seen["achievement.created"] != nil && seen["notification.created"] != nil && seen["stats.updated"] != nil
+	})
+	if seen["achievement.created"]["id"] != "tasks_5" || seen["stats.updated"]["lifetime_tasks_completed"] != float64(5) {
+		t.Fatalf("achievement %v, stats %v", seen["achievement.created"], seen["stats.updated"])
+	}
+	if seen["notification.created"]["type"] != "achievement" {
+		t.Fatalf("notification %v", seen["notification.created"])
+	}
+	a.Do(t, alice, http.MethodGet, "/api/v1/credits/balance", nil).Expect(t, http.StatusOK)
+	a.Clock.Advance(24 * time.Hour)
+	alice = a.SignIn(t, "alice@example.com")
+	balance := a.Do(t, alice, http.MethodGet, "/api/v1/credits/balance", nil).Expect(t, http.StatusOK).Data(t)
+	testkit.Eventually(t, wait, "credits.updated", func() bool {
+		select {
+		case e := <-s.Events:
+			if e.Event == "credits.updated" {
+				seen[e.Event] = data(t, e)
+			}
+		case <-time.After(50 * time.Millisecond):
+		}
+		return seen["credits.updated"] != nil && seen["credits.updated"]["total"] == balance["total"]
+	})
+}
+
+// TestStreamsEndCleanlyOnShutdown: stopping the server ends open streams
+// (their responses finish) instead of holding the shutdown.
+func TestStreamsEndCleanlyOnShutdown(t *testing.T) {
+	t.Parallel()
+	a := testkit.Start(t)
+	alice := a.SignIn(t, "alice@example.com")
+	s := open(t, a, alice, nil, "")
+	began := time.Now()
+	if err := a.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.Done:
+	case <-time.After(wait):
+		t.Fatal("the stream outlived the server")
+	}
+	t.Logf("stopped with a stream open in %s", time.Since(began).Round(time.Millisecond))
+}
