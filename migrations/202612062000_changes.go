@@ -12,11 +12,11 @@ import (
 // write one row per inserted, updated or deleted row in the writer's
 // transaction, so no write path can forget it and a rolled-back change
 // leaves nothing. Each change gets the user's next sequence number
-// (sync_heads) — on PostgreSQL when the transaction commits (a deferred
-// constraint trigger: the user's head is locked only during the commit, and
+// (sync_heads) — on PostgreSQL when the transaction commits (deferred
+// constraint triggers: the user's head is locked only during the commit, and
 // a user's numbers follow the order their transactions committed in), with
-// a NOTIFY on perpetua_changes naming the user; on SQLite (one writer) at
-// once.
+// a NOTIFY on perpetua_changes naming the user when a stream of theirs is
+// open (live_listeners); on SQLite (one writer) at once.
 var changes = &gormigrate.Migration{
 	ID: "202612062000_changes",
 	Migrate: func(tx *gorm.DB) error {
@@ -29,19 +29,7 @@ var changes = &gormigrate.Migration{
 					entity varchar(20) NOT NULL, entity_id varchar(64) NOT NULL, action varchar(10) NOT NULL,
 					at timestamptz NOT NULL DEFAULT now())`,
 				`CREATE UNIQUE INDEX idx_changes_user_seq ON changes (user_id, seq)`,
-				`CREATE INDEX idx_changes_at ON changes (at)`,
-				`CREATE FUNCTION changes_seq() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE s bigint;
-BEGIN
-	INSERT INTO sync_heads AS h (user_id, seq) VALUES (NEW.user_id, 1)
-		ON CONFLICT (user_id) DO UPDATE SET seq = h.seq + 1 RETURNING h.seq INTO s;
-	UPDATE changes SET seq = s WHERE id = NEW.id;
-	PERFORM pg_notify('perpetua_changes', NEW.user_id::text);
-	RETURN NULL;
-END
-$$`,
-				`CREATE CONSTRAINT TRIGGER changes_seq AFTER INSERT ON changes DEFERRABLE INITIALLY DEFERRED
-					FOR EACH ROW EXECUTE FUNCTION changes_seq()`)
+				`CREATE INDEX idx_changes_at ON changes (at)`)
 		} else {
 			stmts = append(stmts,
 				`CREATE TABLE sync_heads (user_id uuid PRIMARY KEY, seq bigint NOT NULL)`,
@@ -57,6 +45,10 @@ $$`,
 		if pg {
 			ts = "timestamptz"
 		}
+		// The users with a live stream open, by instance, leased (read by
+		// the PostgreSQL trigger above).
+		stmts = append(stmts, `CREATE TABLE live_listeners (user_id uuid NOT NULL, instance uuid NOT NULL,
+			expires_at `+ts+` NOT NULL, PRIMARY KEY (user_id, instance))`)
 		stmts = append(stmts, `CREATE TABLE event_tickets (hash varchar(64) PRIMARY KEY, user_id uuid NOT NULL,
 			expires_at `+ts+` NOT NULL, used_at `+ts+`, created_at `+ts+` NOT NULL)`,
 			`CREATE INDEX idx_event_tickets_expires ON event_tickets (expires_at)`)
@@ -104,14 +96,19 @@ func (t changedTable) actionOf(op string) string {
 	return op
 }
 
+// postgresTriggers: a deferred constraint trigger, so the row is logged
+// when the transaction commits, with the user's next number (the head is
+// locked only then), and a NOTIFY when a stream of the user is open (a
+// NOTIFY serialises the commits that send one: users nobody watches send
+// none).
 func (t changedTable) postgresTriggers() []string {
 	fn := t.table + "_changes"
-	insert := func(row, action string) string {
-		return fmt.Sprintf(`INSERT INTO changes (user_id, entity, entity_id, action) VALUES (%s.user_id, '%s', %s.%s::text, %s);`,
-			row, t.entity, row, t.id, t.actionOf(action))
+	log := func(row, action string) string {
+		return fmt.Sprintf(`u := %s.user_id; eid := %s.%s::text; act := %s;`, row, row, t.id, t.actionOf(action))
 	}
 	return []string{
 		fmt.Sprintf(`CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE u uuid; eid text; act text; s bigint;
 BEGIN
 	IF TG_OP = 'INSERT' THEN
 		%s
@@ -120,11 +117,17 @@ BEGIN
 	ELSE
 		%s
 	END IF;
+	INSERT INTO sync_heads AS h (user_id, seq) VALUES (u, 1)
+		ON CONFLICT (user_id) DO UPDATE SET seq = h.seq + 1 RETURNING h.seq INTO s;
+	INSERT INTO changes (user_id, seq, entity, entity_id, action) VALUES (u, s, '%s', eid, act);
+	IF EXISTS (SELECT 1 FROM live_listeners WHERE user_id = u AND expires_at > now()) THEN
+		PERFORM pg_notify('perpetua_changes', u::text);
+	END IF;
 	RETURN NULL;
 END
-$$`, fn, insert("NEW", "'created'"), insert("OLD", "'deleted'"), insert("NEW", "'updated'")),
-		fmt.Sprintf(`CREATE TRIGGER %s_change AFTER INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION %s()`,
-			t.table, t.table, fn),
+$$`, fn, log("NEW", "'created'"), log("OLD", "'deleted'"), log("NEW", "'updated'"), t.entity),
+		fmt.Sprintf(`CREATE CONSTRAINT TRIGGER %s_change AFTER INSERT OR UPDATE OR DELETE ON %s
+			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION %s()`, t.table, t.table, fn),
 	}
 }
 

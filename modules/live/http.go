@@ -109,7 +109,10 @@ func (h *handlers) events(ctx context.Context, in *eventsInput) (*huma.StreamRes
 	log := observability.Logger(ctx, zap.L())
 	lifetime := httpx.Lifetime(ctx)
 	// Listening first, then reading the position: no change falls between.
-	l, done := h.hub.subscribe(userID)
+	l, done, err := h.hub.subscribe(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
 	after, reset, err := h.svc.position(ctx, userID, since)
 	if err != nil {
 		done()

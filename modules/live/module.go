@@ -26,6 +26,7 @@ var Module = platform.Module{
 				"changes", "user_id"),
 			userdata.Derived("the user's position in that order", "sync_heads", "user_id"),
 			userdata.Secret("single-use tickets that open a live stream: secrets that live 30 s", "event_tickets", "user_id"),
+			userdata.Secret("which instances hold a live stream of the user now (leased for a minute)", "live_listeners", "user_id"),
 		),
 		fx.Provide(
 			newConfig,

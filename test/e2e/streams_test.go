@@ -106,3 +106,44 @@ func TestIdleStreamsCostLittle(t *testing.T) {
 	testkit.Eventually(t, 30*time.Second, "the process forgets every stream", func() bool { return gauge() == "0" })
 	api.Stop(t)
 }
+
+// TestTwoAPIProcessesShareLiveUpdates: two --role=api processes of the
+// binary on one PostgreSQL database; a stream opened on B receives, within
+// a second, a change made through A.
+func TestTwoAPIProcessesShareLiveUpdates(t *testing.T) {
+	if !testkit.Postgres() {
+		t.Skip("several processes share a PostgreSQL database (SQLite: one process)")
+	}
+	issuer := testkit.NewIssuer(t)
+	db := testkit.NewDatabase(t)
+	common := []string{"DATABASE_URL=" + db, "JWT_PRIVATE_KEY=" + testkit.PrivateKeyPEM(t), "GOOGLE_ISSUER_URL=" + issuer.URL,
+		"GOOGLE_CLIENT_ID=" + issuer.ClientID, "DATA_DIR=" + t.TempDir(), "ENVIRONMENT=development", "LOG_LEVEL=warn",
+		"PERPETUA_DATABASE_AUTO_MIGRATE=false"}
+	migrate := run(t, common, "migrate")
+	if err := <-migrate.Done; err != nil {
+		t.Fatalf("migrate: %v\n%s", err, migrate.Out.String())
+	}
+	start := func() string {
+		port := testkit.FreePort(t)
+		p := run(t, append(common, "PORT="+port, "OPS_PORT="+testkit.FreePort(t)), "--role=api")
+		base := "http://127.0.0.1:" + port
+		testkit.WaitReady(t, base, p)
+		return base
+	}
+	a, b := &client{t: t, base: start()}, &client{t: t, base: start()}
+	token := a.do("", http.MethodPost, "/api/v1/auth/google/callback",
+		map[string]any{"id_token": issuer.IDToken(t, testkit.GoogleClaims{Email: "alice@example.com", Name: "A"})}, "").
+		expect(t, http.StatusOK, "").body["access_token"].(string)
+	ticket := b.do(token, http.MethodPost, "/api/v1/events/ticket", nil, "").expect(t, http.StatusOK, "").data()["ticket"].(string)
+	stream := testkit.OpenSSE(t, b.base+"/api/v1/events?ticket="+ticket, nil)
+	if stream.Status != http.StatusOK {
+		t.Fatalf("stream on B: %d", stream.Status)
+	}
+	began := time.Now()
+	a.do(token, http.MethodPost, "/api/v1/tasks", map[string]any{"title": "through A"}, "").expect(t, http.StatusCreated, "")
+	e := stream.Next(t, time.Second)
+	if e.Event != "task.created" || !strings.Contains(e.Data, "through A") {
+		t.Fatalf("on B: %+v", e)
+	}
+	t.Logf("a change through process A reached a stream on process B in %s", time.Since(began).Round(time.Millisecond))
+}
