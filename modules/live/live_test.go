@@ -2,6 +2,9 @@ package live_test
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -283,4 +286,53 @@ func TestStreamsEndCleanlyOnShutdown(t *testing.T) {
 		t.Fatal("the stream outlived the server")
 	}
 	t.Logf("stopped with a stream open in %s", time.Since(began).Round(time.Millisecond))
+}
+
+// TestASlowClientIsDisconnectedAndBlocksNobody: a client that sends its
+// request and then reads nothing is disconnected once a write has waited
+// write_timeout; meanwhile another stream of the same user receives every
+// change at once.
+func TestASlowClientIsDisconnectedAndBlocksNobody(t *testing.T) {
+	t.Parallel()
+	a := testkit.Start(t, testkit.WithConfig("live.write_timeout", "300ms"), testkit.WithConfig("live.poll_interval", "20ms"),
+		testkit.WithConfig("limits.free.max_notes", 100000), testkit.WithConfig("limits.free.max_description_length", 5000))
+	alice := a.SignIn(t, "alice@example.com")
+	ticket := a.Do(t, alice, http.MethodPost, "/api/v1/events/ticket", nil).Expect(t, http.StatusOK).Data(t)["ticket"].(string)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(a.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4096)
+	}
+	fmt.Fprintf(conn, "GET /api/v1/events?ticket=%s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n", ticket)
+	fast := open(t, a, alice, nil, "")
+	body := strings.Repeat("a long note that fills the socket buffers. ", 50)
+	closed := func() bool {
+		res, err := http.Get(a.OpsURL + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return strings.Contains(string(b), `perpetua_live_streams_closed_total{reason="client"} 1`) ||
+			strings.Contains(string(b), `perpetua_live_streams_closed_total{reason="error"} 1`)
+	}
+	sent := 0
+	for sent < 5000 && !closed() {
+		for range 50 {
+			a.Do(t, alice, http.MethodPost, "/api/v1/notes", map[string]any{"content": body[:1990]}).Expect(t, http.StatusCreated)
+			sent++
+		}
+		for range 50 {
+			if e := fast.Next(t, wait); e.Event != "note.created" {
+				t.Fatalf("the reading stream: %+v", e)
+			}
+		}
+	}
+	if !closed() {
+		t.Fatalf("after %d notes (%d kB of events) the client that reads nothing is still connected", sent, sent*2)
+	}
+	t.Logf("the client that read nothing was disconnected after %d events (about %d kB); the other stream got every one", sent, sent*2)
 }
