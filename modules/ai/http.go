@@ -41,8 +41,7 @@ func (h *handlers) Register(api huma.API) {
 		"\"suggested_actions\", \"credits_used\", \"credits_remaining\", \"ai_request_warning\"}`; then `data: [DONE]`. " +
 		"A failure after the stream began is an `event: error` whose data is the error envelope; nothing is charged then. " +
 		"Errors before the stream (402, 429, 404, 503) are ordinary JSON answers."
-	stream.Responses = map[string]*huma.Response{"200": {Description: "A stream of server-sent events",
-		Content: map[string]*huma.MediaType{"text/event-stream": {Schema: &huma.Schema{Type: huma.TypeString}}}}}
+	stream.Responses = httpx.EventStreamResponses()
 	huma.Register(api, stream, h.chatStream)
 	huma.Register(api, aiRoute("/api/v1/ai/generate-subtasks", "ai-generate-subtasks",
 		"Suggest subtasks for a task (1 credit; at most 4 free, 10 Pro); nothing is created"), httpx.Handle(auth.Caller, h.generateSubtasks, toSuggestionsDTO))

@@ -71,8 +71,7 @@ func (h *handlers) Register(api huma.API) {
 		"focus_session; action created, updated or deleted), `data:` the entity in the shape its REST route answers " +
 		"(`{\"id\"}` for a deletion). A comment every heartbeat. Resuming after changes no longer kept sends " +
 		"`event: reset`: sync again (GET /api/v1/sync) and go on. A bad, used or expired ticket: 401."
-	ev.Responses = map[string]*huma.Response{"200": {Description: "A stream of server-sent events",
-		Content: map[string]*huma.MediaType{"text/event-stream": {Schema: &huma.Schema{Type: huma.TypeString}}}}}
+	ev.Responses = httpx.EventStreamResponses()
 	huma.Register(api, ev, h.events)
 
 	sync := httpx.Route(http.MethodGet, "/api/v1/sync", "sync",

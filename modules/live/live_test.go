@@ -2,11 +2,11 @@ package live_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
-	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 	"testing"

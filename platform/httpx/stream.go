@@ -240,6 +240,13 @@ type StreamConfig struct {
 	Forget bool
 }
 
+// EventStreamResponses documents an operation whose answer is a stream of
+// server-sent events.
+func EventStreamResponses() map[string]*huma.Response {
+	return map[string]*huma.Response{"200": {Description: "A stream of server-sent events",
+		Content: map[string]*huma.MediaType{"text/event-stream": {Schema: &huma.Schema{Type: huma.TypeString}}}}}
+}
+
 // Stream answers the request of hctx with a text/event-stream body that run
 // writes. run's context ends when the client disconnects (found by a
 // failed write or heartbeat), when the server begins to shut down, and
