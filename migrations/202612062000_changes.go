@@ -45,13 +45,16 @@ var changes = &gormigrate.Migration{
 		if pg {
 			ts = "timestamptz"
 		}
-		// The users with a live stream open, by instance, leased (read by
-		// the PostgreSQL trigger above).
-		stmts = append(stmts, `CREATE TABLE live_listeners (user_id uuid NOT NULL, instance uuid NOT NULL,
-			expires_at `+ts+` NOT NULL, PRIMARY KEY (user_id, instance))`)
 		stmts = append(stmts, `CREATE TABLE event_tickets (hash varchar(64) PRIMARY KEY, user_id uuid NOT NULL,
 			expires_at `+ts+` NOT NULL, used_at `+ts+`, created_at `+ts+` NOT NULL)`,
 			`CREATE INDEX idx_event_tickets_expires ON event_tickets (expires_at)`)
+		// The live streams open on every instance, leased: the PostgreSQL
+		// trigger notifies only for users with one, and the per-user limit
+		// counts them across instances.
+		stmts = append(stmts, `CREATE TABLE live_listeners (stream uuid PRIMARY KEY, user_id uuid NOT NULL,
+			instance uuid NOT NULL, opened_at `+ts+` NOT NULL, expires_at `+ts+` NOT NULL)`,
+			`CREATE INDEX idx_live_listeners_user ON live_listeners (user_id)`,
+			`CREATE INDEX idx_live_listeners_instance ON live_listeners (instance)`)
 		for _, t := range changedTables {
 			if pg {
 				stmts = append(stmts, t.postgresTriggers()...)

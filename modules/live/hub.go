@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -10,20 +11,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
-	"gorm.io/gorm/clause"
+	"gorm.io/gorm"
 
 	"github.com/perpetuaflow/api/platform"
 	"github.com/perpetuaflow/api/platform/clock"
 	"github.com/perpetuaflow/api/platform/database"
+	"github.com/perpetuaflow/api/platform/id"
 	"github.com/perpetuaflow/api/platform/observability"
 )
 
 // The hub knows this process's open streams by user and wakes a user's
 // streams when the user's change log grew. On PostgreSQL a commit that
 // changed a user with a stream open anywhere sends a NOTIFY naming the user
-// (the hub leases a live_listeners row for each user it serves, so commits
-// of users nobody watches send none: a NOTIFY serialises the commits that
-// send one); the hub LISTENs on one pooled connection. Beside that, and as
+// (each stream leases a live_listeners row, so commits of users nobody
+// watches send none: a NOTIFY serialises the commits that send one); the
+// hub LISTENs on one pooled connection. Beside that, and as
 // the only way on SQLite, it reads the heads of the users it serves every
 // poll_interval (on PostgreSQL ten times slower, a safety net for a
 // notification lost with a connection). A wake-up carries nothing: the
@@ -51,18 +53,23 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 
 // listener is one open stream.
 type listener struct {
+	id   uuid.UUID
 	wake chan struct{}
 	// replaced is closed when the user opened more streams than allowed and
-	// this one, the oldest, must end.
+	// this one, among the oldest, must end.
 	replaced chan struct{}
 	once     sync.Once
 }
 
 func (l *listener) replace() { l.once.Do(func() { close(l.replaced) }) }
 
-// leaseTTL is how long a live_listeners row says a user is watched; the
+// leaseTTL is how long a live_listeners row says a stream is open; the
 // hub renews its rows at a third of it.
 const leaseTTL = time.Minute
+
+// closePrefix starts a notification that asks the instance holding a
+// stream to close it (the user opened too many elsewhere).
+const closePrefix = "close:"
 
 type hub struct {
 	db       *database.DB
@@ -73,8 +80,9 @@ type hub struct {
 	instance uuid.UUID
 
 	mu      sync.Mutex
-	streams map[uuid.UUID][]*listener // oldest first
-	known   map[uuid.UUID]int64       // the head last seen by the poll
+	streams map[uuid.UUID][]*listener // by user, oldest first
+	byID    map[uuid.UUID]*listener
+	known   map[uuid.UUID]int64 // the head last seen by the poll
 	count   int
 
 	stop func()
@@ -83,47 +91,97 @@ type hub struct {
 
 func newHub(db *database.DB, cfg Config, clk clock.Clock, m *metrics, log *zap.Logger) *hub {
 	return &hub{db: db, cfg: cfg, clock: clk, metrics: m, log: log.Named("live"), instance: uuid.New(),
-		streams: map[uuid.UUID][]*listener{}, known: map[uuid.UUID]int64{}}
+		streams: map[uuid.UUID][]*listener{}, byID: map[uuid.UUID]*listener{}, known: map[uuid.UUID]int64{}}
 }
 
-// subscribe registers a stream of the user; the oldest of the user's
-// streams on this instance is replaced when there are more than
-// max_streams_per_user. The user's first stream here leases their
-// live_listeners row before it returns, so every commit after it notifies.
+// subscribe registers a stream of the user. At most max_streams_per_user
+// of a user's streams stay open: the oldest beyond it are closed — on
+// PostgreSQL across instances (each stream leases a live_listeners row
+// before this returns, so every commit after it notifies, and the rows
+// say which streams are the oldest; another instance's is closed through
+// a notification), on SQLite in the one process.
 func (h *hub) subscribe(ctx context.Context, userID uuid.UUID) (*listener, func(), error) {
-	l := &listener{wake: make(chan struct{}, 1), replaced: make(chan struct{})}
-	h.mu.Lock()
-	first := len(h.streams[userID]) == 0
-	h.mu.Unlock()
-	if first && h.db.Pool != nil {
-		if err := h.lease(ctx, []uuid.UUID{userID}); err != nil {
+	// Stream ids are time-ordered (UUIDv7, monotonic in a process): the
+	// largest are the newest.
+	l := &listener{id: id.New(), wake: make(chan struct{}, 1), replaced: make(chan struct{})}
+	var trim []uuid.UUID
+	if h.db.Pool != nil {
+		var err error
+		if trim, err = h.lease(ctx, userID, l.id); err != nil {
 			return nil, nil, err
 		}
 	}
 	h.mu.Lock()
 	list := append(h.streams[userID], l)
-	for len(list) > h.cfg.MaxStreams {
-		list[0].replace()
-		list = list[1:]
-		h.count--
+	if h.db.Pool == nil {
+		for len(list) > h.cfg.MaxStreams {
+			list[0].replace()
+			trim = append(trim, list[0].id)
+			list = list[1:]
+		}
 	}
 	h.streams[userID] = list
+	h.byID[l.id] = l
 	h.count++
 	h.mu.Unlock()
 	h.metrics.open.Inc()
+	for _, id := range trim {
+		h.close(ctx, id)
+	}
 	return l, func() { h.unsubscribe(userID, l) }, nil
+}
+
+// lease records the stream and returns the user's streams beyond the
+// limit, oldest first, whose rows it removed.
+func (h *hub) lease(ctx context.Context, userID, stream uuid.UUID) ([]uuid.UUID, error) {
+	now := h.clock.Now()
+	var trim []uuid.UUID
+	err := h.db.Tx(ctx, func(tx *gorm.DB) error {
+		trim = nil
+		if err := tx.Exec(`INSERT INTO live_listeners (stream, user_id, instance, opened_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+			stream, userID, h.instance, now, now.Add(leaseTTL)).Error; err != nil {
+			return err
+		}
+		if err := tx.Raw(`SELECT stream FROM live_listeners WHERE user_id = ? AND expires_at > ?
+			ORDER BY stream DESC OFFSET ?`, userID, now, h.cfg.MaxStreams).Scan(&trim).Error; err != nil {
+			return err
+		}
+		if len(trim) == 0 {
+			return nil
+		}
+		return tx.Exec(`DELETE FROM live_listeners WHERE stream IN ?`, trim).Error
+	})
+	return trim, err
+}
+
+// close ends a stream: here at once, elsewhere through a notification to
+// the instance that holds it.
+func (h *hub) close(ctx context.Context, stream uuid.UUID) {
+	h.mu.Lock()
+	l := h.byID[stream]
+	h.mu.Unlock()
+	if l != nil {
+		l.replace()
+		return
+	}
+	if h.db.Pool != nil {
+		if err := h.db.WithContext(ctx).Exec(`SELECT pg_notify('perpetua_changes', ?)`, closePrefix+stream.String()).Error; err != nil {
+			h.log.Warn("a stream beyond the limit could not be closed", zap.Error(err))
+		}
+	}
 }
 
 func (h *hub) unsubscribe(userID uuid.UUID, l *listener) {
 	h.mu.Lock()
 	list := h.streams[userID]
-	i := slices.Index(list, l)
-	if i >= 0 {
+	if i := slices.Index(list, l); i >= 0 {
 		list = slices.Delete(list, i, i+1)
+	}
+	if _, ok := h.byID[l.id]; ok {
+		delete(h.byID, l.id)
 		h.count--
 	}
-	last := len(list) == 0
-	if last {
+	if len(list) == 0 {
 		delete(h.streams, userID)
 		delete(h.known, userID)
 	} else {
@@ -131,27 +189,13 @@ func (h *hub) unsubscribe(userID uuid.UUID, l *listener) {
 	}
 	h.mu.Unlock()
 	h.metrics.open.Dec()
-	if last && h.db.Pool != nil {
+	if h.db.Pool != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		if err := h.db.WithContext(ctx).Exec(`DELETE FROM live_listeners WHERE user_id = ? AND instance = ?`,
-			userID, h.instance).Error; err != nil {
-			h.log.Debug("listener lease not released (it expires)", zap.Error(err))
+		if err := h.db.WithContext(ctx).Exec(`DELETE FROM live_listeners WHERE stream = ?`, l.id).Error; err != nil {
+			h.log.Debug("stream lease not released (it expires)", zap.Error(err))
 		}
 	}
-}
-
-// lease marks the users watched by this instance for leaseTTL.
-func (h *hub) lease(ctx context.Context, users []uuid.UUID) error {
-	until := h.clock.Now().Add(leaseTTL)
-	rows := make([]map[string]any, len(users))
-	for i, u := range users {
-		rows[i] = map[string]any{"user_id": u, "instance": h.instance, "expires_at": until}
-	}
-	return h.db.WithContext(ctx).Table("live_listeners").Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "user_id"}, {Name: "instance"}},
-		DoUpdates: clause.AssignmentColumns([]string{"expires_at"}),
-	}).Create(rows).Error
 }
 
 // wake tells the user's streams to read the log (never blocks: a stream
@@ -249,7 +293,16 @@ func (h *hub) listenOnce(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if u, err := uuid.Parse(n.Payload); err == nil {
+		if id, ok := strings.CutPrefix(n.Payload, closePrefix); ok {
+			if stream, err := uuid.Parse(id); err == nil {
+				h.mu.Lock()
+				l := h.byID[stream]
+				h.mu.Unlock()
+				if l != nil {
+					l.replace()
+				}
+			}
+		} else if u, err := uuid.Parse(n.Payload); err == nil {
 			h.wake(u)
 		}
 	}
@@ -265,10 +318,10 @@ func (h *hub) renew(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		if users := h.users(); len(users) > 0 {
-			if err := h.lease(ctx, users); err != nil && ctx.Err() == nil {
-				h.log.Warn("listener leases not renewed", zap.Error(err))
-			}
+		err := h.db.WithContext(ctx).Exec(`UPDATE live_listeners SET expires_at = ? WHERE instance = ?`,
+			h.clock.Now().Add(leaseTTL), h.instance).Error
+		if err != nil && ctx.Err() == nil {
+			h.log.Warn("stream leases not renewed", zap.Error(err))
 		}
 	}
 }

@@ -102,3 +102,34 @@ func TestAThousandStreamsOpenAndCloseWithoutLeaks(t *testing.T) {
 			strings.Contains(string(body), "\nperpetua_live_streams 0\n")
 	})
 }
+
+// TestTheStreamLimitHoldsAcrossInstances: with two streams allowed, a
+// user's third stream, opened on instance B, closes the oldest, held by
+// instance A.
+func TestTheStreamLimitHoldsAcrossInstances(t *testing.T) {
+	t.Parallel()
+	if !testkit.Postgres() {
+		t.Skip("two instances share a PostgreSQL database (SQLite: one process)")
+	}
+	url := testkit.NewDatabase(t)
+	a := testkit.Start(t, testkit.WithDatabase(url), testkit.WithRole("api"), testkit.WithConfig("live.max_streams_per_user", 2))
+	b := testkit.Start(t, testkit.WithDatabase(url), testkit.WithRole("api"), testkit.WithConfig("live.max_streams_per_user", 2))
+	alice := a.SignIn(t, "alice@example.com")
+	oldest := open(t, a, alice, nil, "")
+	second := open(t, a, alice, nil, "")
+	third := open(t, b, alice, nil, "")
+	select {
+	case <-oldest.Done:
+	case <-time.After(wait):
+		t.Fatal("the oldest stream, on the other instance, was not closed")
+	}
+	a.Do(t, alice, http.MethodPost, "/api/v1/notes", map[string]any{"content": "both"}).Expect(t, http.StatusCreated)
+	for _, s := range []*testkit.SSE{second, third} {
+		if e := s.Next(t, wait); data(t, e)["content"] != "both" {
+			t.Fatalf("a stream within the limit: %+v", e)
+		}
+	}
+	if n := a.Count(t, "live_listeners", "user_id = ?", alice.ID); n != 2 {
+		t.Fatalf("%d streams leased, want 2", n)
+	}
+}
