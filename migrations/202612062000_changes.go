@@ -46,7 +46,7 @@ var changes = &gormigrate.Migration{
 			ts = "timestamptz"
 		}
 		stmts = append(stmts, `CREATE TABLE event_tickets (hash varchar(64) PRIMARY KEY, user_id uuid NOT NULL,
-			expires_at `+ts+` NOT NULL, used_at `+ts+`, created_at `+ts+` NOT NULL)`,
+			session_id uuid NOT NULL, expires_at `+ts+` NOT NULL, used_at `+ts+`, created_at `+ts+` NOT NULL)`,
 			`CREATE INDEX idx_event_tickets_expires ON event_tickets (expires_at)`)
 		// The live streams open on every instance, leased: the PostgreSQL
 		// trigger notifies only for users with one, and the per-user limit

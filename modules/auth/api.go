@@ -119,3 +119,11 @@ type Closed struct {
 	// Sessions is how many live sessions were revoked.
 	Sessions int
 }
+
+// Sessions tells whether a sign-in still stands (long-lived connections,
+// such as a live stream, check it as they go).
+type Sessions interface {
+	// Live reports whether the session exists, is not revoked, and its user
+	// is not closed.
+	Live(ctx context.Context, sessionID uuid.UUID) (bool, error)
+}

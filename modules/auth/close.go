@@ -66,3 +66,13 @@ func (d *directory) Close(ctx context.Context, tx *gorm.DB, userID uuid.UUID, co
 	d.log.Info("account closed", zap.String("user_id", userID.String()), zap.Int("sessions_revoked", len(sessions)))
 	return c, nil
 }
+
+// Live implements Sessions.
+func (s *Service) Live(ctx context.Context, sessionID uuid.UUID) (bool, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Model(&Session{}).
+		Joins("JOIN users ON users.id = auth_sessions.user_id").
+		Where("auth_sessions.id = ? AND auth_sessions.revoked_at IS NULL AND users.google_id NOT LIKE ?", sessionID, closedPrefix+"%").
+		Count(&n).Error
+	return n == 1, err
+}

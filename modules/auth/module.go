@@ -37,6 +37,7 @@ var Module = platform.Module{
 			func(d *directory) Tiers { return d },
 			func(d *directory) Closing { return d },
 			func(s *Service) Accounts { return s },
+			func(s *Service) Sessions { return s },
 			func(s *Service) httpx.Authenticator { return s },
 			platform.AsRoutes(newHandlers),
 			platform.AsModels(models),

@@ -46,14 +46,15 @@ type syncInput struct {
 }
 
 type handlers struct {
-	svc     *Service
-	hub     *hub
-	cfg     Config
-	metrics *metrics
+	svc      *Service
+	hub      *hub
+	cfg      Config
+	metrics  *metrics
+	sessions auth.Sessions
 }
 
-func newHandlers(svc *Service, h *hub, cfg Config, m *metrics) *handlers {
-	return &handlers{svc: svc, hub: h, cfg: cfg, metrics: m}
+func newHandlers(svc *Service, h *hub, cfg Config, m *metrics, sessions auth.Sessions) *handlers {
+	return &handlers{svc: svc, hub: h, cfg: cfg, metrics: m, sessions: sessions}
 }
 
 // Register implements platform.Routes.
@@ -89,10 +90,11 @@ func (h *handlers) sync(ctx context.Context, p auth.Principal, in *syncInput) (*
 }
 
 func (h *handlers) events(ctx context.Context, in *eventsInput) (*huma.StreamResponse, error) {
-	userID, err := h.svc.Redeem(ctx, in.Ticket)
+	ticket, err := h.svc.Redeem(ctx, in.Ticket)
 	if err != nil {
 		return nil, err
 	}
+	userID := ticket.UserID
 	from := in.LastEventID
 	if from == "" {
 		from = in.Since
@@ -123,7 +125,7 @@ func (h *handlers) events(ctx context.Context, in *eventsInput) (*huma.StreamRes
 		hctx.SetHeader("X-Accel-Buffering", "no")
 		hctx.SetStatus(http.StatusOK)
 		rc := humafiber.UnwrapV2(hctx).Context()
-		r := &eventReader{h: h, ctx: lifetime, conn: rc.Conn(), userID: userID, after: after, reset: reset, l: l,
+		r := &eventReader{h: h, ctx: lifetime, conn: rc.Conn(), userID: userID, session: ticket.SessionID, after: after, reset: reset, l: l,
 			done: done, beat: time.NewTimer(h.cfg.Heartbeat), log: log}
 		rc.SetBodyStream(r, -1)
 	}}, nil

@@ -45,7 +45,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		sent: prometheus.NewCounter(prometheus.CounterOpts{Namespace: observability.Namespace, Name: "live_events_sent_total",
 			Help: "Change events sent to live streams."}),
 		closed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: observability.Namespace, Name: "live_streams_closed_total",
-			Help: "Live streams ended, by reason (client, replaced, shutdown, error)."}, []string{"reason"}),
+			Help: "Live streams ended, by reason (client, replaced, signed_out, shutdown, error)."}, []string{"reason"}),
 	}
 	reg.MustRegister(m.open, m.sent, m.closed)
 	return m

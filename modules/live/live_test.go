@@ -336,3 +336,31 @@ func TestASlowClientIsDisconnectedAndBlocksNobody(t *testing.T) {
 	}
 	t.Logf("the client that read nothing was disconnected after %d events (about %d kB); the other stream got every one", sent, sent*2)
 }
+
+// TestAStreamEndsWithItsSignIn: a stream belongs to the sign-in that asked
+// for its ticket: after logout, or the account's deletion, it ends at the
+// next heartbeat; another sign-in's stream goes on.
+func TestAStreamEndsWithItsSignIn(t *testing.T) {
+	t.Parallel()
+	a := testkit.Start(t, testkit.WithConfig("live.heartbeat", "1s"))
+	laptop := a.SignIn(t, "alice@example.com")
+	phone := a.SignIn(t, "alice@example.com")
+	onLaptop := open(t, a, laptop, nil, "")
+	onPhone := open(t, a, phone, nil, "")
+	a.Do(t, laptop, http.MethodPost, "/api/v1/auth/logout", map[string]any{"refresh_token": laptop.RefreshToken}).Expect(t, http.StatusOK)
+	select {
+	case <-onLaptop.Done:
+	case <-time.After(wait):
+		t.Fatal("the signed-out laptop's stream went on")
+	}
+	a.Do(t, phone, http.MethodPost, "/api/v1/notes", map[string]any{"content": "still here"}).Expect(t, http.StatusCreated)
+	if e := onPhone.Next(t, wait); data(t, e)["content"] != "still here" {
+		t.Fatalf("the phone's stream: %+v", e)
+	}
+	a.Do(t, phone, http.MethodDelete, "/api/v1/users/me", map[string]any{"confirm": "alice@example.com"}).Expect(t, http.StatusAccepted)
+	select {
+	case <-onPhone.Done:
+	case <-time.After(wait):
+		t.Fatal("a closed account's stream went on")
+	}
+}

@@ -35,6 +35,9 @@ func (Head) TableName() string { return "sync_heads" }
 type Ticket struct {
 	Hash      string    `gorm:"primaryKey"`
 	UserID    uuid.UUID `gorm:"type:uuid;not null"`
+	// SessionID is the sign-in that asked for it: the stream ends when it
+	// does.
+	SessionID uuid.UUID `gorm:"type:uuid;not null"`
 	ExpiresAt time.Time `gorm:"not null"`
 	UsedAt    *time.Time
 	CreatedAt time.Time `gorm:"not null"`

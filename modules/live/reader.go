@@ -25,6 +25,7 @@ type eventReader struct {
 	ctx     context.Context // the server's lifetime
 	conn    net.Conn        // for write deadlines (nil in tests of the reader)
 	userID  uuid.UUID
+	session uuid.UUID // the sign-in the stream belongs to
 	reset   bool
 	l       *listener
 	done    func()
@@ -79,6 +80,20 @@ func (r *eventReader) fill() error {
 		r.end("replaced")
 		return nil
 	case <-r.beat.C:
+		// A stream lasts as long as its sign-in: signed out, or the
+		// account closed, it ends at the next heartbeat.
+		live, err := r.h.sessions.Live(r.ctx, r.session)
+		if err != nil && r.ctx.Err() != nil {
+			r.end("shutdown")
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !live {
+			r.end("signed_out")
+			return nil
+		}
 		r.pending.WriteString(": keep-alive\n\n")
 		r.beat.Reset(r.h.cfg.Heartbeat)
 		return nil

@@ -67,7 +67,7 @@ func (s *Service) IssueTicket(ctx context.Context, p auth.Principal) (string, er
 	_, _ = rand.Read(b)
 	raw := base64.RawURLEncoding.EncodeToString(b)
 	now := s.clock.Now()
-	t := Ticket{Hash: hashTicket(raw), UserID: p.UserID, ExpiresAt: now.Add(s.cfg.TicketTTL), CreatedAt: now}
+	t := Ticket{Hash: hashTicket(raw), UserID: p.UserID, SessionID: p.SessionID, ExpiresAt: now.Add(s.cfg.TicketTTL), CreatedAt: now}
 	if err := s.db.WithContext(ctx).Create(&t).Error; err != nil {
 		return "", err
 	}
@@ -80,26 +80,26 @@ func hashTicket(raw string) string {
 }
 
 // Redeem spends a ticket (once: a compare-and-set on used_at) and returns
-// its user.
-func (s *Service) Redeem(ctx context.Context, raw string) (uuid.UUID, error) {
+// it.
+func (s *Service) Redeem(ctx context.Context, raw string) (*Ticket, error) {
 	if raw == "" || len(raw) > 100 {
-		return uuid.Nil, errBadTicket
+		return nil, errBadTicket
 	}
 	h := hashTicket(raw)
 	now := s.clock.Now()
 	res := s.db.WithContext(ctx).Model(&Ticket{}).Where("hash = ? AND used_at IS NULL AND expires_at > ?", h, now).
 		Update("used_at", now)
 	if res.Error != nil {
-		return uuid.Nil, res.Error
+		return nil, res.Error
 	}
 	if res.RowsAffected != 1 {
-		return uuid.Nil, errBadTicket
+		return nil, errBadTicket
 	}
 	var t Ticket
 	if err := s.db.WithContext(ctx).Where("hash = ?", h).Take(&t).Error; err != nil {
-		return uuid.Nil, err
+		return nil, err
 	}
-	return t.UserID, nil
+	return &t, nil
 }
 
 // Head is the user's last sequence number (0 before any change).
