@@ -33,8 +33,8 @@ func (Head) TableName() string { return "sync_heads" }
 
 // Ticket opens one live stream, once, for a short while.
 type Ticket struct {
-	Hash      string    `gorm:"primaryKey"`
-	UserID    uuid.UUID `gorm:"type:uuid;not null"`
+	Hash   string    `gorm:"primaryKey"`
+	UserID uuid.UUID `gorm:"type:uuid;not null"`
 	// SessionID is the sign-in that asked for it: the stream ends when it
 	// does.
 	SessionID uuid.UUID `gorm:"type:uuid;not null"`
