@@ -3,6 +3,7 @@ package account_test
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -389,4 +390,49 @@ func TestAFailedExportIsRetriedThenReported(t *testing.T) {
 		t.Fatalf("notifications %v", notes)
 	}
 	b.Do(t, bob, http.MethodPost, "/api/v1/users/me/export", nil).Expect(t, http.StatusAccepted)
+}
+
+// TestTwoErasuresOfOneAccountKeepTheTotalsOnce: the erase job and an
+// operator's erase of the same account, released together: the account
+// is erased and the totals kept are those read before any row went.
+func TestTwoErasuresOfOneAccountKeepTheTotalsOnce(t *testing.T) {
+	t.Parallel()
+	a, svc, _ := start(t, testkit.WithRole("api")) // no worker: the two erasures are this test's
+	alice := a.SignIn(t, "alice@example.com")
+	a.Do(t, alice, http.MethodGet, "/api/v1/credits/balance", nil).Expect(t, http.StatusOK)
+	want := a.Count(t, "credit_ledger", "user_id = ?", alice.ID)
+	a.Do(t, alice, http.MethodDelete, "/api/v1/users/me", map[string]any{"confirm": "alice@example.com"}).Expect(t, http.StatusAccepted)
+	start := make(chan struct{})
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			<-start
+			_, err := svc.Erase(context.Background(), alice.ID)
+			errs <- err
+		}()
+	}
+	close(start)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rec struct{ Kept string }
+	if err := a.DB.Gorm.Table("deleted_accounts").Where("user_id = ?", alice.ID).Take(&rec).Error; err != nil {
+		t.Fatal(err)
+	}
+	var kept map[string][]map[string]any
+	if err := json.Unmarshal([]byte(rec.Kept), &kept); err != nil {
+		t.Fatal(err)
+	}
+	entries := 0.0
+	for _, row := range kept["credit_ledger"] {
+		entries += row["entries"].(float64)
+	}
+	if int64(entries) != want || want == 0 {
+		t.Fatalf("kept %s: %v ledger entries, want the %d there were", rec.Kept, entries, want)
+	}
+	if n := a.Count(t, "credit_ledger", "user_id = ?", alice.ID); n != 0 {
+		t.Fatalf("%d ledger rows left", n)
+	}
 }

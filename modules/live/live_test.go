@@ -364,3 +364,38 @@ func TestAStreamEndsWithItsSignIn(t *testing.T) {
 		t.Fatal("a closed account's stream went on")
 	}
 }
+
+// TestATicketIsSpentOnceUnderConcurrency: ten requests with one ticket,
+// released together: one stream opens, nine are refused (the ticket is
+// spent by a compare-and-set).
+func TestATicketIsSpentOnceUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	a := testkit.Start(t)
+	alice := a.SignIn(t, "alice@example.com")
+	ticket := a.Do(t, alice, http.MethodPost, "/api/v1/events/ticket", nil).Expect(t, http.StatusOK).Data(t)["ticket"].(string)
+	start := make(chan struct{})
+	statuses := make(chan int, 10)
+	for range 10 {
+		go func() {
+			<-start
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.URL+"/api/v1/events?ticket="+ticket, nil)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			res.Body.Close() // a stream that opened: leave at once
+			statuses <- res.StatusCode
+		}()
+	}
+	close(start)
+	got := map[int]int{}
+	for range 10 {
+		got[<-statuses]++
+	}
+	if got[http.StatusOK] != 1 || got[http.StatusUnauthorized] != 9 {
+		t.Fatalf("statuses %v: want one 200 and nine 401", got)
+	}
+}
