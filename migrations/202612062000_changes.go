@@ -126,6 +126,11 @@ BEGIN
 	IF EXISTS (SELECT 1 FROM live_listeners WHERE user_id = u AND expires_at > now()) THEN
 		PERFORM pg_notify('perpetua_changes', u::text);
 	END IF;
+	-- The users this transaction changed, for an application that
+	-- announces commits itself (Redis): a transaction-local setting.
+	IF position(u::text IN coalesce(current_setting('perpetua.changed', true), '')) = 0 THEN
+		PERFORM set_config('perpetua.changed', coalesce(current_setting('perpetua.changed', true), '') || u::text || ',', true);
+	END IF;
 	RETURN NULL;
 END
 $$`, fn, log("NEW", "'created'"), log("OLD", "'deleted'"), log("NEW", "'updated'"), t.entity),

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 	"gorm.io/gorm"
@@ -85,12 +86,14 @@ type hub struct {
 	known   map[uuid.UUID]int64 // the head last seen by the poll
 	count   int
 
+	fanout *fanout // the Redis mode, or nil
+
 	stop func()
 	done chan struct{}
 }
 
-func newHub(db *database.DB, cfg Config, clk clock.Clock, m *metrics, log *zap.Logger) *hub {
-	return &hub{db: db, cfg: cfg, clock: clk, metrics: m, log: log.Named("live"), instance: uuid.New(),
+func newHub(db *database.DB, cfg Config, clk clock.Clock, m *metrics, f *fanout, log *zap.Logger) *hub {
+	return &hub{db: db, cfg: cfg, clock: clk, metrics: m, fanout: f, log: log.Named("live"), instance: uuid.New(),
 		streams: map[uuid.UUID][]*listener{}, byID: map[uuid.UUID]*listener{}, known: map[uuid.UUID]int64{}}
 }
 
@@ -164,6 +167,10 @@ func (h *hub) close(ctx context.Context, stream uuid.UUID) {
 		l.replace()
 		return
 	}
+	if h.fanout != nil {
+		h.fanout.publish(closePrefix + stream.String())
+		return
+	}
 	if h.db.Pool != nil {
 		if err := h.db.WithContext(ctx).Exec(`SELECT pg_notify('perpetua_changes', ?)`, closePrefix+stream.String()).Error; err != nil {
 			h.log.Warn("a stream beyond the limit could not be closed", zap.Error(err))
@@ -232,7 +239,11 @@ func startHub(lc fx.Lifecycle, role platform.Role, h *hub) {
 			h.stop, h.done = cancel, make(chan struct{})
 			var wg sync.WaitGroup
 			if h.db.Pool != nil {
-				wg.Go(func() { h.listen(ctx) })
+				if h.fanout != nil {
+					wg.Go(func() { h.subscribeRedis(ctx) })
+				} else {
+					wg.Go(func() { h.listen(ctx) })
+				}
 				wg.Go(func() { h.renew(ctx) })
 			}
 			wg.Go(func() { h.poll(ctx) })
@@ -293,17 +304,54 @@ func (h *hub) listenOnce(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if id, ok := strings.CutPrefix(n.Payload, closePrefix); ok {
-			if stream, err := uuid.Parse(id); err == nil {
-				h.mu.Lock()
-				l := h.byID[stream]
-				h.mu.Unlock()
-				if l != nil {
-					l.replace()
-				}
+		h.handle(n.Payload)
+	}
+}
+
+// handle acts on a notification: a user's changes, or a stream to close.
+func (h *hub) handle(payload string) {
+	if id, ok := strings.CutPrefix(payload, closePrefix); ok {
+		if stream, err := uuid.Parse(id); err == nil {
+			h.mu.Lock()
+			l := h.byID[stream]
+			h.mu.Unlock()
+			if l != nil {
+				l.replace()
 			}
-		} else if u, err := uuid.Parse(n.Payload); err == nil {
-			h.wake(u)
+		}
+	} else if u, err := uuid.Parse(payload); err == nil {
+		h.wake(u)
+	}
+}
+
+// subscribeRedis receives the Redis mode's announcements (the client
+// subscribes again by itself after a lost connection; the streams are woken
+// then, as after a lost LISTEN).
+func (h *hub) subscribeRedis(ctx context.Context) {
+	ps := h.fanout.client.Subscribe(ctx, redisChannel)
+	defer ps.Close()
+	if _, err := ps.Receive(ctx); err != nil && ctx.Err() == nil {
+		h.log.Warn("Redis subscription failed; the head poll carries changes", zap.Error(err))
+	}
+	for {
+		msg, err := ps.Receive(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		switch m := msg.(type) {
+		case *redis.Message:
+			h.handle(m.Payload)
+		case *redis.Subscription:
+			for _, u := range h.users() { // subscribed again: anything may have been missed
+				h.wake(u)
+			}
+		}
+		if err != nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
 		}
 	}
 }

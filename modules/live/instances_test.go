@@ -133,3 +133,42 @@ func TestTheStreamLimitHoldsAcrossInstances(t *testing.T) {
 		t.Fatalf("%d streams leased, want 2", n)
 	}
 }
+
+// TestWithRedisChangesTravelThroughIt: with REDIS_URL set, instances
+// announce commits through Redis pub/sub instead of LISTEN/NOTIFY (which a
+// transaction pooler cannot carry): a change through A — in a transaction
+// of its own, and in a request's one-transaction Unit — reaches a stream
+// on B within a second, with the head poll slowed to 100 s so that only
+// Redis can have carried it; the stream limit's closing goes through it too.
+func TestWithRedisChangesTravelThroughIt(t *testing.T) {
+	t.Parallel()
+	if !testkit.Postgres() {
+		t.Skip("the Redis mode is for PostgreSQL deployments")
+	}
+	url := testkit.NewDatabase(t)
+	opts := func() []testkit.Option {
+		return []testkit.Option{testkit.WithDatabase(url), testkit.WithRole("api"),
+			testkit.WithConfig("redis.url", "redis://127.0.0.1:6379/0"), testkit.WithConfig("live.poll_interval", "10s"),
+			testkit.WithConfig("live.max_streams_per_user", 2)}
+	}
+	a := testkit.Start(t, opts()...)
+	b := testkit.Start(t, opts()...)
+	alice := a.SignIn(t, "alice@example.com")
+	oldest := open(t, a, alice, nil, "")
+	onB := open(t, b, alice, nil, "")
+	a.Do(t, alice, http.MethodPost, "/api/v1/notes", map[string]any{"content": "through Redis"}).Expect(t, http.StatusCreated)
+	if e := onB.Next(t, time.Second); data(t, e)["content"] != "through Redis" {
+		t.Fatalf("on B: %+v", e)
+	}
+	a.Send(t, alice, testkit.Request{Method: http.MethodPost, Path: "/api/v1/tasks", Body: map[string]any{"title": "in a unit"},
+		Headers: map[string]string{"Idempotency-Key": "6f1b7a52-6d0e-4d7e-9b7a-1c2d3e4f5a6b"}}).Expect(t, http.StatusCreated)
+	if e := onB.Next(t, time.Second); e.Event != "task.created" {
+		t.Fatalf("on B, the unit's change: %+v", e)
+	}
+	open(t, b, alice, nil, "") // a third stream: the oldest, on A, is closed through Redis
+	select {
+	case <-oldest.Done:
+	case <-time.After(wait):
+		t.Fatal("the oldest stream was not closed")
+	}
+}

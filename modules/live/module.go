@@ -31,13 +31,14 @@ var Module = platform.Module{
 		fx.Provide(
 			newConfig,
 			newMetrics,
+			newFanout,
 			newHub,
 			newService,
 			platform.AsRoutes(newHandlers),
 			platform.AsModels(models),
 			jobs.AsHousekeeping(purgeJob),
 		),
-		fx.Invoke(startHub),
+		fx.Invoke(startHub, startFanout),
 	),
 }
 

@@ -68,7 +68,33 @@ type DB struct {
 	Read *sql.DB
 
 	retries *prometheus.CounterVec
+	// watch, when set, is told after each commit which users' entities the
+	// transaction changed (see WatchChanges).
+	watch func(users []string)
 }
+
+// WatchChanges has fn told, after each transaction of Tx or a Unit
+// commits on PostgreSQL, the ids of the users whose entities it changed
+// (the change log's triggers name them in a transaction-local setting;
+// the transaction runs them before it commits, SET CONSTRAINTS ALL
+// IMMEDIATE). Writes outside a transaction are not seen. Set it before
+// the process serves anything.
+func (db *DB) WatchChanges(fn func(users []string)) { db.watch = fn }
+
+// changedIn runs the deferred change-log triggers of tx now and returns
+// the users they named.
+func (db *DB) changedIn(tx *gorm.DB) ([]string, error) {
+	if err := tx.Exec("SET CONSTRAINTS ALL IMMEDIATE").Error; err != nil {
+		return nil, err
+	}
+	var list string
+	if err := tx.Raw("SELECT coalesce(current_setting('perpetua.changed', true), '')").Scan(&list).Error; err != nil {
+		return nil, err
+	}
+	return strings.FieldsFunc(list, func(r rune) bool { return r == ',' }), nil
+}
+
+func (db *DB) watching() bool { return db.watch != nil && db.Dialect == Postgres }
 
 func newDB(gdb *gorm.DB, sqlDB *sql.DB, pool *pgxpool.Pool, dialect Dialect) *DB {
 	return &DB{Gorm: gdb, SQL: sqlDB, Pool: pool, Dialect: dialect, Read: sqlDB,
@@ -328,8 +354,24 @@ func (db *DB) TxOrJoin(ctx context.Context, fn func(tx *gorm.DB) error) error {
 var errTxInUnit = errors.New("database: Tx under a request's transaction (a Unit): the code a one-transaction route reaches must use TxOrJoin")
 
 func (db *DB) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	var changed []string
+	run := fn
+	if db.watching() {
+		run = func(tx *gorm.DB) error {
+			if err := fn(tx); err != nil {
+				return err
+			}
+			var err error
+			changed, err = db.changedIn(tx)
+			return err
+		}
+	}
 	for attempt := 1; ; attempt++ {
-		err := db.Gorm.WithContext(ctx).Transaction(fn)
+		changed = nil
+		err := db.Gorm.WithContext(ctx).Transaction(run)
+		if err == nil && len(changed) > 0 {
+			db.watch(changed)
+		}
 		reason := retryReason(err)
 		if reason == "" {
 			return err

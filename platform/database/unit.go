@@ -63,7 +63,23 @@ func (u *Unit) Exec(query string, args ...any) (int64, error) {
 }
 
 // Commit ends the Unit's transaction, if one began.
-func (u *Unit) Commit() error { return u.end((*gorm.DB).Commit) }
+func (u *Unit) Commit() error {
+	if u.tx == nil || !u.db.watching() {
+		return u.end((*gorm.DB).Commit)
+	}
+	changed, err := u.db.changedIn(u.tx)
+	if err != nil {
+		_ = u.end((*gorm.DB).Rollback)
+		return err
+	}
+	if err := u.end((*gorm.DB).Commit); err != nil {
+		return err
+	}
+	if len(changed) > 0 {
+		u.db.watch(changed)
+	}
+	return nil
+}
 
 // Rollback abandons whatever the Unit's transaction did, if one began.
 func (u *Unit) Rollback() error { return u.end((*gorm.DB).Rollback) }
