@@ -124,7 +124,7 @@ BEGIN
 		ON CONFLICT (user_id) DO UPDATE SET seq = h.seq + 1 RETURNING h.seq INTO s;
 	INSERT INTO changes (user_id, seq, entity, entity_id, action) VALUES (u, s, '%s', eid, act);
 	IF EXISTS (SELECT 1 FROM live_listeners WHERE user_id = u AND expires_at > now()) THEN
-		PERFORM pg_notify('perpetua_changes', u::text);
+		PERFORM pg_notify('perpetua_changes', u::text || ':' || s);
 	END IF;
 	-- The users this transaction changed, for an application that
 	-- announces commits itself (Redis): a transaction-local setting.

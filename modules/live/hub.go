@@ -319,7 +319,9 @@ func (h *hub) handle(payload string) {
 				l.replace()
 			}
 		}
-	} else if u, err := uuid.Parse(payload); err == nil {
+	} else if u, err := uuid.Parse(strings.SplitN(payload, ":", 2)[0]); err == nil {
+		// <user>[:<the change's number>]: the stream reads from its own
+		// position, whatever the number.
 		h.wake(u)
 	}
 }
