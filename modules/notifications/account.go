@@ -8,6 +8,7 @@ import (
 
 	"github.com/perpetuaflow/api/modules/account"
 	"github.com/perpetuaflow/api/modules/auth"
+	"github.com/perpetuaflow/api/modules/tasks"
 	"github.com/perpetuaflow/api/platform/events"
 )
 
@@ -15,12 +16,16 @@ import (
 // everything that would still reach its person: push subscriptions are
 // removed and the deliveries of reminders to come cancelled. The rows left
 // are erased afterwards with the rest.
-func stopClosedAccounts(d *deliveries) events.Subscription {
+func stopClosedAccounts(d *deliveries, reminders tasks.ReminderDelivery) events.Subscription {
 	return events.On("stop closed account's deliveries", func(ctx context.Context, tx *gorm.DB, e auth.AccountClosed) error {
 		if err := tx.Where("user_id = ?", e.UserID).Delete(&PushSubscription{}).Error; err != nil {
 			return err
 		}
-		return d.cancelWhere(ctx, tx, "task_id IN (SELECT id FROM tasks WHERE user_id = ?)", e.UserID)
+		pending, err := reminders.PendingReminders(ctx, tx, e.UserID)
+		if err != nil || len(pending) == 0 {
+			return err
+		}
+		return d.cancelWhere(ctx, tx, "reminder_id IN ?", pending)
 	})
 }
 

@@ -178,6 +178,9 @@ type ReminderDelivery interface {
 	// reminder is gone, already fired, or was moved away from scheduledAt (a
 	// newer delivery is scheduled for it then).
 	FireReminder(ctx context.Context, tx *gorm.DB, reminderID uuid.UUID, scheduledAt time.Time) (*FiredReminder, error)
+	// PendingReminders lists the user's reminders not fired yet, inside tx
+	// (their deliveries are cancelled when the account closes).
+	PendingReminders(ctx context.Context, tx *gorm.DB, userID uuid.UUID) ([]uuid.UUID, error)
 }
 
 // FiredReminder is a reminder that its scheduled delivery just fired.

@@ -357,3 +357,10 @@ func (s *Service) FireReminder(ctx context.Context, tx *gorm.DB, reminderID uuid
 	}
 	return fired, nil
 }
+
+// PendingReminders implements ReminderDelivery.
+func (s *Service) PendingReminders(_ context.Context, tx *gorm.DB, userID uuid.UUID) ([]uuid.UUID, error) {
+	var ids []uuid.UUID
+	err := tx.Model(&Reminder{}).Where("user_id = ? AND NOT fired", userID).Pluck("id", &ids).Error
+	return ids, err
+}
