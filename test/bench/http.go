@@ -76,11 +76,13 @@ func benchHTTP(o options) error {
 		return fmt.Errorf("pgbench is needed (apt-get install postgresql-client): %w", err)
 	}
 	f := httpFigures{}
-	streams, err := benchStreams(o)
-	if err != nil {
-		return err
+	if o.streams {
+		streams, err := benchStreams(o)
+		if err != nil {
+			return err
+		}
+		f.streams = &streams
 	}
-	f.streams = &streams
 	if err := benchPostgres(o, &f); err != nil {
 		return err
 	}
@@ -204,11 +206,13 @@ func benchPostgres(o options, f *httpFigures) error {
 	f.pgRead, f.pgWrite = medianFloat(pr), medianFloat(pw)
 	f.pgReadPrep, f.pgWritePrep = medianFloat(prp), medianFloat(pwp)
 	f.rss = api.peakRSS()
-	procs, err := benchProcesses(o, api, env, users, reset)
-	if err != nil {
-		return err
+	if o.processes {
+		procs, err := benchProcesses(o, api, env, users, reset)
+		if err != nil {
+			return err
+		}
+		f.processes = &procs
 	}
-	f.processes = &procs
 	if o.growth {
 		g, err := benchGrowth(o, api.base, db, true, users[0], users[1])
 		if err != nil {

@@ -45,6 +45,9 @@ type options struct {
 	// path's run for one user.
 	growth         bool
 	growthDuration time.Duration
+	// streams, processes: also measure the assistant's streams and more
+	// processes (off to iterate on the request paths alone).
+	streams, processes bool
 }
 
 // envFlags collects -env KEY=VALUE flags.
@@ -70,6 +73,8 @@ func main() {
 	flag.IntVar(&o.jobs, "jobs", 20000, "jobs bench: trivial jobs")
 	flag.BoolVar(&o.growth, "growth", true, "also measure a long-time user against a new one (both databases)")
 	flag.DurationVar(&o.growthDuration, "growth-duration", 4*time.Second, "growth bench: length of one path's run for one user")
+	flag.BoolVar(&o.streams, "streams", true, "also measure the assistant's streams")
+	flag.BoolVar(&o.processes, "processes", true, "also measure two api processes, and api beside a worker")
 	flag.Var(&o.env, "env", "KEY=VALUE for the server's environment (repeatable), to try a setting")
 	flag.StringVar(&o.profile, "profile", "", "write CPU profiles of the server's first rounds into this folder")
 	flag.Parse()
