@@ -117,11 +117,12 @@ func newQueue(p queueParams) (*Queue, error) {
 	switch {
 	case p.DB.Dialect == database.SQLite:
 		driver = riversqlite.New(p.DB.SQL)
-	case p.Role.RunsWorkers():
-		// LISTEN/NOTIFY through a pgx connection wakes workers as soon as a job
-		// commits; everything else goes through the shared database/sql pool,
-		// so that inserts can join GORM transactions.
-		driver = riverdatabasesql.NewWithPgxListener(p.DB.SQL, p.DB.Pool)
+	case p.Role.RunsWorkers() && p.DB.Sessions != nil:
+		// LISTEN/NOTIFY through a pgx connection (straight to PostgreSQL,
+		// behind a pooler) wakes workers as soon as a job commits;
+		// everything else goes through the shared database/sql pool, so
+		// that inserts can join GORM transactions.
+		driver = riverdatabasesql.NewWithPgxListener(p.DB.SQL, p.DB.Sessions)
 	default:
 		driver = riverdatabasesql.New(p.DB.SQL)
 	}
@@ -155,7 +156,9 @@ func newQueue(p queueParams) (*Queue, error) {
 		// idempotent, so a rescue never does a thing twice.
 		RescueStuckJobsAfter: p.Config.RescueAfter,
 	}
-	if p.DB.Dialect == database.SQLite {
+	if p.DB.Dialect == database.SQLite || p.DB.Sessions == nil {
+		// No session to LISTEN on (SQLite; a pooler without
+		// database.direct_url): workers find jobs every poll_interval.
 		rc.PollOnly = true
 	}
 	if p.Role.RunsWorkers() {

@@ -239,9 +239,10 @@ func startHub(lc fx.Lifecycle, role platform.Role, h *hub) {
 			h.stop, h.done = cancel, make(chan struct{})
 			var wg sync.WaitGroup
 			if h.db.Pool != nil {
-				if h.fanout != nil {
+				switch {
+				case h.fanout != nil:
 					wg.Go(func() { h.subscribeRedis(ctx) })
-				} else {
+				case h.db.Sessions != nil:
 					wg.Go(func() { h.listen(ctx) })
 				}
 				wg.Go(func() { h.renew(ctx) })
@@ -262,6 +263,13 @@ func startHub(lc fx.Lifecycle, role platform.Role, h *hub) {
 			return nil
 		},
 	})
+}
+
+// notified says whether changes are announced to this process (LISTEN, or
+// Redis): without (SQLite; PgBouncer without database.direct_url nor
+// Redis) the head poll finds them.
+func (h *hub) notified() bool {
+	return h.db.Pool != nil && (h.fanout != nil || h.db.Sessions != nil)
 }
 
 // listen holds one connection LISTENing on perpetua_changes, again after
@@ -285,7 +293,7 @@ func (h *hub) listen(ctx context.Context) {
 }
 
 func (h *hub) listenOnce(ctx context.Context) error {
-	conn, err := h.db.Pool.Acquire(ctx)
+	conn, err := h.db.Sessions.Acquire(ctx)
 	if err != nil {
 		return err
 	}
@@ -380,8 +388,8 @@ func (h *hub) renew(ctx context.Context) {
 // whose head moved.
 func (h *hub) poll(ctx context.Context) {
 	every := h.cfg.PollInterval
-	if h.db.Pool != nil {
-		every *= 10
+	if h.notified() {
+		every *= 10 // a safety net for a lost notification
 	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()

@@ -125,7 +125,15 @@ type ServerConfig struct {
 
 // DatabaseConfig configures the database connection.
 type DatabaseConfig struct {
-	URL             string        `mapstructure:"url"`
+	URL string `mapstructure:"url"`
+	// Pooler names what url points at when it is not PostgreSQL itself:
+	// "pgbouncer" (transaction pooling) switches pgx to statements
+	// PgBouncer can pass and keeps sessions (LISTEN, the migration lock)
+	// on DirectURL; "none" is PostgreSQL.
+	Pooler string `mapstructure:"pooler"`
+	// DirectURL is PostgreSQL itself, behind the pooler: the few
+	// connections that need a session of their own use it.
+	DirectURL       string        `mapstructure:"direct_url"`
 	AutoMigrate     string        `mapstructure:"auto_migrate"`
 	MaxOpenConns    int           `mapstructure:"max_open_conns"`
 	MaxIdleConns    int           `mapstructure:"max_idle_conns"`
@@ -399,6 +407,11 @@ func (c *Config) validate() error {
 		check(c.Database.AutoMigrate == "auto" || c.Database.AutoMigrate == "true" || c.Database.AutoMigrate == "false",
 			"database.auto_migrate", "must be auto, true or false, got %q", c.Database.AutoMigrate),
 		check(c.Database.MaxOpenConns > 0, "database.max_open_conns", "must be positive"),
+		check(c.Database.Pooler == "none" || c.Database.Pooler == "pgbouncer", "database.pooler",
+			"must be none or pgbouncer, got %q", c.Database.Pooler),
+		check(c.Database.Pooler == "none" || !c.IsSQLite(), "database.pooler", "is for PostgreSQL (database.url is SQLite)"),
+		check(c.Database.DirectURL == "" || strings.HasPrefix(c.Database.DirectURL, "postgres://") ||
+			strings.HasPrefix(c.Database.DirectURL, "postgresql://"), "database.direct_url", "must start with postgres://"),
 		check(c.RateLimit.GeneralPerMinute > 0, "rate_limit.general_per_minute", "must be positive"),
 		check(c.RateLimit.AIPerMinute > 0, "rate_limit.ai_per_minute", "must be positive"),
 		check(c.RateLimit.AuthPerMinute > 0, "rate_limit.auth_per_minute", "must be positive"),

@@ -124,6 +124,10 @@ func TestBadValuesNameTheKeyAndVariable(t *testing.T) {
 		"star in prod": {map[string]string{"ENVIRONMENT": "production", "CORS_ORIGINS": "*"}, "server.cors_origins"},
 		"redis":        {map[string]string{"REDIS_URL": "localhost:6379"}, "redis.url (from REDIS_URL)"},
 		"auto migrate": {map[string]string{"PERPETUA_DATABASE_AUTO_MIGRATE": "sometimes"}, "database.auto_migrate"},
+		"pooler":       {map[string]string{"PERPETUA_DATABASE_POOLER": "pgpool"}, "database.pooler (from PERPETUA_DATABASE_POOLER)"},
+		"pooler, sqlite": {map[string]string{"PERPETUA_DATABASE_POOLER": "pgbouncer", "DATABASE_URL": "sqlite:x.db"},
+			"database.pooler (from PERPETUA_DATABASE_POOLER)"},
+		"direct url": {map[string]string{"PERPETUA_DATABASE_DIRECT_URL": "localhost:5432"}, "database.direct_url"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -60,7 +60,15 @@ type DB struct {
 	SQL *sql.DB
 	// Pool is the pgx pool on PostgreSQL (nil on SQLite); the job queue
 	// listens for notifications through it.
-	Pool    *pgxpool.Pool
+	Pool *pgxpool.Pool
+	// Sessions is the pool for work that needs a PostgreSQL session of its
+	// own, kept across statements (LISTEN, the migration lock): Pool
+	// itself, or, when Pool goes through a transaction pooler, a small pool
+	// on database.direct_url — nil when none is configured (listeners then
+	// poll). Nil on SQLite.
+	Sessions *pgxpool.Pool
+	// Pooled says Pool goes through a transaction pooler (PgBouncer).
+	Pooled  bool
 	Dialect Dialect
 	// Read is the pool for reads outside transactions: on SQLite (a file) a
 	// pool of read-only connections beside the single writer, so that reads
@@ -136,6 +144,15 @@ func openPostgres(ctx context.Context, cfg *config.Config, gcfg *gorm.Config) (*
 	pcfg.ConnConfig.DescriptionCacheCapacity = 128
 	// Every session works in UTC so that timestamps read back as written.
 	pcfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	pooled := cfg.Database.Pooler == "pgbouncer"
+	if pooled {
+		// PgBouncer (transaction pooling, before 1.21's prepared-statement
+		// support) may give each transaction another server connection: no
+		// named prepared statement outlives one. Statements are parsed
+		// unnamed with their execution, in one round trip; their result
+		// columns are described once and remembered.
+		pcfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+	}
 	// A google/uuid value is a driver.Valuer that gives a string, which pgx
 	// cannot write in binary for a uuid parameter: it built an error, parsed
 	// the string back and planned again for every uuid of every statement
@@ -165,7 +182,37 @@ func openPostgres(ctx context.Context, cfg *config.Config, gcfg *gorm.Config) (*
 		return nil, unreachable(pcfg, err)
 	}
 	gdb.Config.Logger = real
-	return newDB(gdb, sqlDB, pool, Postgres), nil
+	db := newDB(gdb, sqlDB, pool, Postgres)
+	db.Sessions, db.Pooled = pool, pooled
+	if pooled {
+		db.Sessions = nil
+		if cfg.Database.DirectURL != "" {
+			if db.Sessions, err = sessionPool(ctx, cfg, pcfg.AfterConnect); err != nil {
+				pool.Close()
+				return nil, err
+			}
+		}
+	}
+	return db, nil
+}
+
+// sessionPool is a few connections straight to PostgreSQL
+// (database.direct_url), for the sessions a transaction pooler cannot
+// keep. They are opened when first needed.
+func sessionPool(ctx context.Context, cfg *config.Config, after func(context.Context, *pgx.Conn) error) (*pgxpool.Pool, error) {
+	dcfg, err := pgxpool.ParseConfig(cfg.Database.DirectURL)
+	if err != nil {
+		return nil, fmt.Errorf("database.direct_url: %w", err)
+	}
+	dcfg.MaxConns = 4
+	dcfg.MaxConnLifetime = cfg.Database.ConnMaxLifetime
+	dcfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	dcfg.AfterConnect = after
+	p, err := pgxpool.NewWithConfig(ctx, dcfg)
+	if err != nil {
+		return nil, fmt.Errorf("database.direct_url: %w", err)
+	}
+	return p, nil
 }
 
 // unreachable is a failed first connection in one line: where, why, and
@@ -252,6 +299,9 @@ func (db *DB) Close() error {
 	}
 	if db.Pool != nil {
 		db.Pool.Close()
+	}
+	if db.Sessions != nil && db.Sessions != db.Pool {
+		db.Sessions.Close()
 	}
 	return err
 }

@@ -2,7 +2,10 @@ package database
 
 import (
 	"context"
+	"errors"
 	"fmt"
+
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/go-gormigrate/gormigrate/v2"
 	"gorm.io/gorm"
@@ -37,7 +40,18 @@ func (db *DB) Migrate(ctx context.Context, migrations []*gormigrate.Migration, t
 	if db.Dialect != Postgres {
 		return run(db.Gorm.WithContext(ctx))
 	}
-	conn, err := db.SQL.Conn(ctx)
+	sqlDB := db.SQL
+	if db.Pooled {
+		// The lock is a session's, and so is a migration's transaction
+		// with its statements: both go straight to PostgreSQL.
+		if db.Sessions == nil {
+			return errors.New("migrate: database.url goes through PgBouncer (database.pooler): set database.direct_url " +
+				"(PERPETUA_DATABASE_DIRECT_URL) to PostgreSQL itself, or run migrate with DATABASE_URL pointing at it")
+		}
+		sqlDB = stdlib.OpenDBFromPool(db.Sessions)
+		defer sqlDB.Close()
+	}
+	conn, err := sqlDB.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}

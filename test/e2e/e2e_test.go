@@ -138,6 +138,24 @@ type answer struct {
 
 func (c *client) do(token, method, path string, body any, key string) answer {
 	c.t.Helper()
+	a, err := c.send(token, method, path, body, key)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return a
+}
+
+// try is do for other goroutines than the test's: a failed request is an
+// answer with status 0 and the error as its body.
+func (c *client) try(token, method, path string, body any, key string) answer {
+	a, err := c.send(token, method, path, body, key)
+	if err != nil {
+		return answer{raw: []byte(err.Error())}
+	}
+	return a
+}
+
+func (c *client) send(token, method, path string, body any, key string) (answer, error) {
 	var r io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -156,13 +174,13 @@ func (c *client) do(token, method, path string, body any, key string) answer {
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
+		return answer{}, err
 	}
 	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
+	raw, err := io.ReadAll(res.Body)
 	a := answer{status: res.StatusCode, header: res.Header, raw: raw}
 	_ = json.Unmarshal(raw, &a.body)
-	return a
+	return a, err
 }
 
 func (a answer) expect(t *testing.T, status int, code string) answer {
@@ -297,7 +315,17 @@ func assistant(t *testing.T, c *client, signIn func(string) (string, string), ps
 	}
 }
 
-func TestJourney(t *testing.T) {
+// fakes are the outside services of a journey, local and speaking their
+// real wire formats.
+type fakes struct {
+	issuer   *testkit.Issuer
+	push     *testkit.PushService
+	checkout *testkit.Checkout
+}
+
+// journeyEnv starts the fakes and returns the environment of the
+// journey's processes (PORT and OPS_PORT are the caller's).
+func journeyEnv(t *testing.T, dbURL string) ([]string, fakes) {
 	issuer := testkit.NewIssuer(t)
 	_, openai, _ := testkit.AIFakes(t)
 	ps := testkit.NewPushService(t)
@@ -306,15 +334,11 @@ func TestJourney(t *testing.T) {
 	if err := os.WriteFile(certFile, ps.Certificate(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port, opsPort, workerOpsPort := testkit.FreePort(t), testkit.FreePort(t), testkit.FreePort(t)
-	base := "http://127.0.0.1:" + port
 	env := []string{
-		"DATABASE_URL=" + testkit.NewDatabase(t),
+		"DATABASE_URL=" + dbURL,
 		"JWT_PRIVATE_KEY=" + testkit.PrivateKeyPEM(t),
 		"GOOGLE_ISSUER_URL=" + issuer.URL,
 		"GOOGLE_CLIENT_ID=" + issuer.ClientID,
-		"PORT=" + port,
-		"OPS_PORT=" + opsPort,
 		"DATA_DIR=" + t.TempDir(),
 		"ENVIRONMENT=development",
 		"DEV_LOGIN_ENABLED=false",
@@ -333,6 +357,14 @@ func TestJourney(t *testing.T) {
 		"PERPETUA_PUSH_ALLOW_PRIVATE_ENDPOINTS=true",
 		"SSL_CERT_FILE=" + certFile,
 	}
+	return env, fakes{issuer: issuer, push: ps, checkout: checkout}
+}
+
+func TestJourney(t *testing.T) {
+	env, f := journeyEnv(t, testkit.NewDatabase(t))
+	port, opsPort, workerOpsPort := testkit.FreePort(t), testkit.FreePort(t), testkit.FreePort(t)
+	base := "http://127.0.0.1:" + port
+	env = append(env, "PORT="+port, "OPS_PORT="+opsPort)
 	var procs []*testkit.Proc
 	// Metrics are on the ops listener in every role, never on the API port.
 	metricsURL := "http://127.0.0.1:" + opsPort + "/metrics"
@@ -353,7 +385,16 @@ func TestJourney(t *testing.T) {
 		t.Logf("ready in %s", testkit.WaitReady(t, base, all))
 		procs = []*testkit.Proc{all}
 	}
-	c := &client{t: t, base: base}
+	journey(t, &client{t: t, base: base}, f, metricsURL)
+	for _, p := range procs {
+		p.Stop(t)
+	}
+}
+
+// journey is a user's whole life through the API at c, with the worker
+// whose metrics are at metricsURL.
+func journey(t *testing.T, c *client, f fakes, metricsURL string) {
+	issuer, ps, checkout := f.issuer, f.push, f.checkout
 	c.do("", http.MethodGet, "/metrics", nil, "").expect(t, http.StatusNotFound, "NOT_FOUND")
 
 	// Sign in through the (local) Google issuer.
@@ -484,9 +525,6 @@ func TestJourney(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	for _, p := range procs {
-		p.Stop(t)
-	}
 }
 
 // expiredTokenLike re-signs the claims of token with the shared test key,
