@@ -559,6 +559,18 @@ type Setting struct {
 // secretWords mark the keys whose values are never printed.
 var secretWords = []string{"private_key", "secret", "api_key", "password", "token"}
 
+// Variables lists every environment variable the configuration is read
+// from: PERPETUA_CONFIG, each key's PERPETUA_ name and its plain names.
+func (c *Config) Variables() []string {
+	out := []string{EnvPrefix + "CONFIG"}
+	for _, key := range c.v.AllKeys() {
+		out = append(out, EnvPrefix+strings.ToUpper(strings.ReplaceAll(key, ".", "_")))
+		out = append(out, aliases[key]...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // Redacted stands for a secret's value.
 const Redacted = "(redacted)"
 
