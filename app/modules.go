@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -183,12 +184,24 @@ var platformModule = fx.Module("platform",
 		ratelimit.NewLimiter,
 		platform.AsCheck(databaseCheck),
 	),
-	fx.Invoke(autoMigrate, events.Register),
+	fx.Invoke(autoMigrate, events.Register, registerBuildInfo),
 	userdata.Contribute(
 		userdata.Derived("counts and sums per user kept by triggers, derived from the exported rows", "row_counts", "user_id"),
 		userdata.Secret("answers kept 24 h to replay retried requests: copies of exported rows", "idempotency_keys", "subject"),
 	),
 )
+
+// registerBuildInfo exports perpetua_build_info{version, commit,
+// go_version, role} = 1: dashboards join it on the instance to split any
+// metric by role.
+func registerBuildInfo(reg *prometheus.Registry, role platform.Role) {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: observability.Namespace, Name: "build_info",
+		Help: "The build and deployment role of this process (always 1).",
+	}, []string{"version", "commit", "go_version", "role"})
+	g.WithLabelValues(Version, Commit, runtime.Version(), string(role)).Set(1)
+	reg.MustRegister(g)
+}
 
 func openDatabase(lc fx.Lifecycle, cfg *config.Config, log *zap.Logger, clk clock.Clock, reg *prometheus.Registry) (*database.DB, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

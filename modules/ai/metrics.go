@@ -28,5 +28,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"outcome"}),
 	}
 	reg.MustRegister(m.requests, m.credits, m.transcriptions)
+	for _, o := range []string{"completed", "failed", "unpaid"} {
+		m.transcriptions.WithLabelValues(o) // exported at 0 from the start
+	}
 	return m
 }

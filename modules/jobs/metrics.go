@@ -19,6 +19,7 @@ type metrics struct {
 	inserted  *prometheus.CounterVec
 	processed *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
+	lag       *prometheus.HistogramVec
 	promoted  prometheus.Counter
 }
 
@@ -42,12 +43,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Job run time, by kind.",
 			Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5, 10, 30, 60, 300},
 		}, []string{"kind"}),
+		lag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: observability.Namespace, Name: "job_lag_seconds",
+			Help:    "How late a job's run began after it was due (its scheduled time), by kind.",
+			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2, 5, 10, 30, 60, 300},
+		}, []string{"kind"}),
 		promoted: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: observability.Namespace, Name: "jobs_promoted_total",
 			Help: "Scheduled and retryable jobs made available when due.",
 		}),
 	}
-	reg.MustRegister(m.inserted, m.processed, m.duration, m.promoted)
+	reg.MustRegister(m.inserted, m.processed, m.duration, m.lag, m.promoted)
 	return m
 }
 
@@ -65,6 +71,10 @@ func (m *metrics) InsertMany(ctx context.Context, params []*rivertype.JobInsertP
 
 func (m *metrics) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
 	start := time.Now()
+	if job.Attempt <= 1 {
+		// A retry's wait is its backoff, not lag.
+		m.lag.WithLabelValues(job.Kind).Observe(max(0, start.Sub(job.ScheduledAt).Seconds()))
+	}
 	err := doInner(ctx)
 	m.duration.WithLabelValues(job.Kind).Observe(time.Since(start).Seconds())
 	outcome := "completed"

@@ -49,6 +49,11 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Help: "Live streams ended, by reason (client, replaced, signed_out, shutdown, error)."}, []string{"reason"}),
 	}
 	reg.MustRegister(m.open, m.sent, m.closed)
+	// Every reason is exported from the start, at 0: a rate over it is
+	// defined before the first stream ends.
+	for _, r := range []string{"client", "replaced", "signed_out", "shutdown", "error"} {
+		m.closed.WithLabelValues(r)
+	}
 	return m
 }
 

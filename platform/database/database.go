@@ -105,11 +105,14 @@ func (db *DB) changedIn(tx *gorm.DB) ([]string, error) {
 func (db *DB) watching() bool { return db.watch != nil && db.Dialect == Postgres }
 
 func newDB(gdb *gorm.DB, sqlDB *sql.DB, pool *pgxpool.Pool, dialect Dialect) *DB {
-	return &DB{Gorm: gdb, SQL: sqlDB, Pool: pool, Dialect: dialect, Read: sqlDB,
-		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: observability.Namespace, Name: "db_transaction_retries_total",
-			Help: "Transactions run again after PostgreSQL aborted them, by reason (deadlock, serialization).",
-		}, []string{"reason"})}
+	retries := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: observability.Namespace, Name: "db_transaction_retries_total",
+		Help: "Transactions run again after PostgreSQL aborted them, by reason (deadlock, serialization).",
+	}, []string{"reason"})
+	for _, r := range []string{"deadlock", "serialization"} {
+		retries.WithLabelValues(r) // exported at 0 from the start
+	}
+	return &DB{Gorm: gdb, SQL: sqlDB, Pool: pool, Dialect: dialect, Read: sqlDB, retries: retries}
 }
 
 // Open connects to the configured database.

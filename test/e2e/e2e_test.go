@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -385,7 +386,26 @@ func TestJourney(t *testing.T) {
 		t.Logf("ready in %s", testkit.WaitReady(t, base, all))
 		procs = []*testkit.Proc{all}
 	}
-	journey(t, &client{t: t, base: base}, f, metricsURL)
+	c := &client{t: t, base: base}
+	journey(t, c, f, metricsURL)
+	if testkit.Postgres() {
+		// One of everything has been served; a refusal too (the sign-in
+		// limit, per address). Every metric the dashboard and the alerts
+		// name is exported, with the labels they use.
+		for i := 0; ; i++ {
+			if c.do("", http.MethodPost, "/api/v1/auth/refresh", map[string]any{"refresh_token": "x"}, "").status == http.StatusTooManyRequests {
+				break
+			}
+			if i == 100 {
+				t.Fatal("the sign-in rate limit never refused")
+			}
+		}
+		exported := scrape(t, "http://127.0.0.1:"+opsPort+"/metrics")
+		for name, labels := range scrape(t, metricsURL) {
+			exported[name] = slices.Compact(slices.Sorted(slices.Values(append(exported[name], labels...))))
+		}
+		checkNamedMetrics(t, exported)
+	}
 	for _, p := range procs {
 		p.Stop(t)
 	}
