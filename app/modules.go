@@ -174,6 +174,7 @@ var platformModule = fx.Module("platform",
 	fx.Provide(
 		observability.NewLogger,
 		observability.NewRegistry,
+		newTracing,
 		func(r *prometheus.Registry) prometheus.Registerer { return r },
 		func() clock.Clock { return clock.System{} },
 		openDatabase,
@@ -203,10 +204,35 @@ func registerBuildInfo(reg *prometheus.Registry, role platform.Role) {
 	reg.MustRegister(g)
 }
 
-func openDatabase(lc fx.Lifecycle, cfg *config.Config, log *zap.Logger, clk clock.Clock, reg *prometheus.Registry) (*database.DB, error) {
+type tracingIn struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Role      platform.Role
+	Log       *zap.Logger
+	// Exporter is given by tests; otherwise the environment decides.
+	Exporter *observability.TraceExporter `optional:"true"`
+}
+
+// newTracing starts OpenTelemetry tracing when an OTLP endpoint is
+// configured (see observability.Tracing), and flushes it last at stop.
+func newTracing(in tracingIn) (*observability.Tracing, error) {
+	t, err := observability.NewTracing(context.Background(), string(in.Role), Version, in.Exporter, in.Log)
+	if err != nil {
+		return nil, err
+	}
+	in.Lifecycle.Append(fx.Hook{OnStop: t.Shutdown})
+	return t, nil
+}
+
+func openDatabase(lc fx.Lifecycle, cfg *config.Config, log *zap.Logger, clk clock.Clock, reg *prometheus.Registry,
+	tracing *observability.Tracing) (*database.DB, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	db, err := database.Open(ctx, cfg, log, clk)
+	var opts []database.Option
+	if tracing.Enabled() {
+		opts = append(opts, database.WithTracing(tracing.Provider))
+	}
+	db, err := database.Open(ctx, cfg, log, clk, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -28,8 +28,13 @@ import (
 // ourName labels the workloads that run the perpetua image.
 const ourName = "perpetua-flow-api"
 
-// runtimeVariables are read by the Go runtime, not the configuration.
-var runtimeVariables = []string{"GOMEMLIMIT", "GOGC", "GOMAXPROCS"}
+// runtimeVariables are read by the Go runtime, and the OpenTelemetry SDK's
+// standard ones by the tracing (see observability.Tracing), not the
+// configuration.
+var runtimeVariables = []string{"GOMEMLIMIT", "GOGC", "GOMAXPROCS",
+	"OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+	"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_HEADERS",
+	"OTEL_EXPORTER_OTLP_INSECURE", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_SDK_DISABLED"}
 
 // overlays and the image each must run.
 var overlays = map[string]string{

@@ -17,6 +17,7 @@ import (
 	openai "github.com/sashabaranov/go-openai"
 
 	"github.com/perpetuaflow/api/platform/apperr"
+	"github.com/perpetuaflow/api/platform/observability"
 )
 
 // CodeAIUnavailable is the error code when the assistant cannot answer.
@@ -48,7 +49,7 @@ func newProvider(cfg Config) *provider {
 	// TLS) for each one.
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = providerIdleConns
-	c.HTTPClient = &http.Client{Transport: watchingTransport{base: t}}
+	c.HTTPClient = &http.Client{Transport: observability.Outbound(watchingTransport{base: t}, "openai")}
 	return &provider{client: openai.NewClientWithConfig(c), model: cfg.Model, timeout: cfg.Timeout, ok: cfg.APIKey != ""}
 }
 

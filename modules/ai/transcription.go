@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/perpetuaflow/api/platform/apperr"
+	"github.com/perpetuaflow/api/platform/observability"
 	"github.com/perpetuaflow/api/platform/safeurl"
 )
 
@@ -37,7 +38,7 @@ type transcriber struct {
 
 func newTranscriber(cfg Config) *transcriber {
 	t := cfg.Transcription
-	return &transcriber{cfg: t, client: &http.Client{Timeout: t.Timeout}, resolver: net.DefaultResolver, ok: t.APIKey != ""}
+	return &transcriber{cfg: t, client: &http.Client{Timeout: t.Timeout, Transport: observability.Outbound(nil, "deepgram")}, resolver: net.DefaultResolver, ok: t.APIKey != ""}
 }
 
 // transcript is what Deepgram heard.

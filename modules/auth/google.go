@@ -11,6 +11,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/perpetuaflow/api/platform/apperr"
+	"github.com/perpetuaflow/api/platform/observability"
 )
 
 // identity is who an identity provider says signed in.
@@ -37,7 +38,7 @@ type googleVerifier struct {
 
 func newGoogleVerifier(c Config, now func() time.Time) *googleVerifier {
 	return &googleVerifier{issuer: c.GoogleIssuerURL, clientID: c.GoogleClientID,
-		client: &http.Client{Timeout: c.GoogleTimeout}, now: now}
+		client: &http.Client{Timeout: c.GoogleTimeout, Transport: observability.Outbound(nil, "google")}, now: now}
 }
 
 var errProviderUnavailable = apperr.New(apperr.KindUnavailable, "SERVICE_UNAVAILABLE",

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/perpetuaflow/api/platform/apperr"
+	"github.com/perpetuaflow/api/platform/observability"
 )
 
 // CodePaymentUnavailable is the error code when payments cannot be taken
@@ -30,7 +31,7 @@ type checkout struct {
 }
 
 func newCheckout(cfg Config) *checkout {
-	return &checkout{cfg: cfg.Checkout, client: &http.Client{Timeout: cfg.Checkout.Timeout}}
+	return &checkout{cfg: cfg.Checkout, client: &http.Client{Timeout: cfg.Checkout.Timeout, Transport: observability.Outbound(nil, "checkout")}}
 }
 
 // configured reports whether payments can be taken.

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+	"go.uber.org/zap"
 
 	"github.com/perpetuaflow/api/platform/observability"
 )
@@ -21,6 +22,9 @@ type metrics struct {
 	duration  *prometheus.HistogramVec
 	lag       *prometheus.HistogramVec
 	promoted  prometheus.Counter
+	// log, when set, is given to traced runs as their context's logger,
+	// naming the trace.
+	log *zap.Logger
 }
 
 var (
@@ -71,6 +75,10 @@ func (m *metrics) InsertMany(ctx context.Context, params []*rivertype.JobInsertP
 
 func (m *metrics) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
 	start := time.Now()
+	if id := observability.TraceID(ctx); id != "" && m.log != nil {
+		ctx = observability.WithLogger(ctx, m.log.With(zap.String("kind", job.Kind), zap.Int64("job_id", job.ID),
+			zap.String("trace_id", id)))
+	}
 	if job.Attempt <= 1 {
 		// A retry's wait is its backoff, not lag.
 		m.lag.WithLabelValues(job.Kind).Observe(max(0, start.Sub(job.ScheduledAt).Seconds()))

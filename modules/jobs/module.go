@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/riverqueue/rivercontrib/otelriver"
 	"log/slog"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/perpetuaflow/api/platform"
 	"github.com/perpetuaflow/api/platform/config"
 	"github.com/perpetuaflow/api/platform/database"
+	"github.com/perpetuaflow/api/platform/observability"
 )
 
 // Module is the jobs module: every module's workers run on it.
@@ -108,8 +110,24 @@ type queueParams struct {
 	DB       *database.DB
 	Log      *zap.Logger
 	Registry *prometheus.Registry
+	Tracing  *observability.Tracing
 	Workers  []Worker   `group:"workers"`
 	Periodic []Periodic `group:"periodic"`
+}
+
+// middleware wraps every insert and run: a span per job when tracing is on
+// (River's OpenTelemetry middleware: the trace of the request or job that
+// enqueued it rides in the job's metadata, and the run's span links to
+// it), then the metrics.
+func middleware(m *metrics, tracing *observability.Tracing) []rivertype.Middleware {
+	if !tracing.Enabled() {
+		return []rivertype.Middleware{m}
+	}
+	return []rivertype.Middleware{otelriver.NewMiddleware(&otelriver.MiddlewareConfig{
+		EnableTracePropagation:      true,
+		EnableWorkSpanJobKindSuffix: true,
+		TracerProvider:              tracing.Provider,
+	}), m}
 }
 
 func newQueue(p queueParams) (*Queue, error) {
@@ -137,6 +155,7 @@ func newQueue(p queueParams) (*Queue, error) {
 		kinds = append(kinds, w.Kind)
 	}
 	metrics := newMetrics(p.Registry)
+	metrics.log = log
 	// River reports its own life at info; only its warnings and errors are ours.
 	core, err := zapcore.NewIncreaseLevelCore(log.Core(), zapcore.WarnLevel)
 	if err != nil {
@@ -148,7 +167,7 @@ func newQueue(p queueParams) (*Queue, error) {
 		FetchPollInterval: p.Config.PollInterval,
 		FetchCooldown:     p.Config.FetchCooldown,
 		Workers:           workers,
-		Middleware:        []rivertype.Middleware{metrics},
+		Middleware:        middleware(metrics, p.Tracing),
 		ErrorHandler:      &errorHandler{log: log},
 		JobTimeout:        p.Config.JobTimeout,
 		// A job still "running" this long after it started belonged to a worker
@@ -311,12 +330,20 @@ type errorHandler struct{ log *zap.Logger }
 
 func (h *errorHandler) HandleError(ctx context.Context, job *rivertype.JobRow, err error) *river.ErrorHandlerResult {
 	h.log.Warn("job failed", zap.String("kind", job.Kind), zap.Int64("job_id", job.ID),
-		zap.Int("attempt", job.Attempt), zap.Error(err))
+		zap.Int("attempt", job.Attempt), zap.Error(err), traceField(ctx))
 	return nil
 }
 
 func (h *errorHandler) HandlePanic(ctx context.Context, job *rivertype.JobRow, panicVal any, trace string) *river.ErrorHandlerResult {
 	h.log.Error("job panicked", zap.String("kind", job.Kind), zap.Int64("job_id", job.ID),
-		zap.Int("attempt", job.Attempt), zap.Any("panic", panicVal), zap.String("stack", trace))
+		zap.Int("attempt", job.Attempt), zap.Any("panic", panicVal), zap.String("stack", trace), traceField(ctx))
 	return nil
+}
+
+// traceField names the trace of a job's run (nothing when tracing is off).
+func traceField(ctx context.Context) zap.Field {
+	if id := observability.TraceID(ctx); id != "" {
+		return zap.String("trace_id", id)
+	}
+	return zap.Skip()
 }

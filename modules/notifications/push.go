@@ -43,7 +43,7 @@ func newPushClient(c Config) PushClient {
 		t.DialContext = safeurl.Dialer(c.Timeout).DialContext
 		t.Proxy = nil // a proxy would dial for us, unchecked
 	}
-	return PushClient{Client: &http.Client{Timeout: c.Timeout, Transport: t,
+	return PushClient{Client: &http.Client{Timeout: c.Timeout, Transport: observability.Outbound(t, "push"),
 		// A push service answers; it does not redirect. Following one
 		// would leave the checked host.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}

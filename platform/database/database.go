@@ -8,6 +8,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/exaring/otelpgx"
+	"go.opentelemetry.io/otel/trace"
 	"math/rand/v2"
 	"net/url"
 	"os"
@@ -115,8 +117,21 @@ func newDB(gdb *gorm.DB, sqlDB *sql.DB, pool *pgxpool.Pool, dialect Dialect) *DB
 	return &DB{Gorm: gdb, SQL: sqlDB, Pool: pool, Dialect: dialect, Read: sqlDB, retries: retries}
 }
 
+// Option tunes Open.
+type Option func(*options)
+
+type options struct{ tracer trace.TracerProvider }
+
+// WithTracing records a span per statement on PostgreSQL, through pgx
+// (otelpgx: every statement, GORM's included).
+func WithTracing(tp trace.TracerProvider) Option { return func(o *options) { o.tracer = tp } }
+
 // Open connects to the configured database.
-func Open(ctx context.Context, cfg *config.Config, log *zap.Logger, clk clock.Clock) (*DB, error) {
+func Open(ctx context.Context, cfg *config.Config, log *zap.Logger, clk clock.Clock, opts ...Option) (*DB, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	gcfg := &gorm.Config{
 		Logger:                                   newGormLogger(log, cfg.Database.SlowQuery),
 		NowFunc:                                  clk.Now,
@@ -128,12 +143,15 @@ func Open(ctx context.Context, cfg *config.Config, log *zap.Logger, clk clock.Cl
 		SkipDefaultTransaction: true,
 	}
 	if strings.HasPrefix(cfg.Database.URL, "sqlite:") {
+		// No statement spans on the embedded SQLite (development): GORM's
+		// OpenTelemetry plugin would bring every SQL driver it knows into
+		// the binary.
 		return openSQLite(cfg, gcfg)
 	}
-	return openPostgres(ctx, cfg, gcfg)
+	return openPostgres(ctx, cfg, gcfg, o)
 }
 
-func openPostgres(ctx context.Context, cfg *config.Config, gcfg *gorm.Config) (*DB, error) {
+func openPostgres(ctx context.Context, cfg *config.Config, gcfg *gorm.Config, o options) (*DB, error) {
 	pcfg, err := pgxpool.ParseConfig(cfg.Database.URL)
 	if err != nil {
 		return nil, fmt.Errorf("database.url: %w", err)
@@ -147,6 +165,9 @@ func openPostgres(ctx context.Context, cfg *config.Config, gcfg *gorm.Config) (*
 	pcfg.ConnConfig.DescriptionCacheCapacity = 128
 	// Every session works in UTC so that timestamps read back as written.
 	pcfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	if o.tracer != nil {
+		pcfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithTracerProvider(o.tracer), otelpgx.WithTrimSQLInSpanName())
+	}
 	pooled := cfg.Database.Pooler == "pgbouncer"
 	if pooled {
 		// PgBouncer (transaction pooling, before 1.21's prepared-statement

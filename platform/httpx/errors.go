@@ -35,6 +35,7 @@ type ErrorObject struct {
 	Message   string              `json:"message" doc:"Human-readable explanation"`
 	Details   []apperr.FieldError `json:"details" doc:"Invalid fields (validation errors); empty otherwise"`
 	RequestID string              `json:"request_id" doc:"Id of the request, also in the X-Request-ID header"`
+	TraceID   string              `json:"trace_id,omitempty" doc:"Id of the request's trace, when tracing is on"`
 }
 
 // Error implements error.
@@ -139,7 +140,16 @@ func init() {
 	}
 }
 
+// mapError is the envelope of an error, with the request's ids.
 func mapError(ctx context.Context, fallback *zap.Logger, status int, msg string, errs ...error) huma.StatusError {
+	se := mapErrorToEnvelope(ctx, fallback, status, msg, errs...)
+	if env, ok := se.(*ErrorEnvelope); ok && env.Err.TraceID == "" {
+		env.Err.TraceID = observability.TraceID(ctx)
+	}
+	return se
+}
+
+func mapErrorToEnvelope(ctx context.Context, fallback *zap.Logger, status int, msg string, errs ...error) huma.StatusError {
 	requestID := observability.RequestID(ctx)
 	for _, err := range errs {
 		if env, ok := err.(*ErrorEnvelope); ok {
@@ -306,6 +316,9 @@ func FiberErrorHandler(log *zap.Logger) fiber.ErrorHandler {
 			env = newEnvelope(http.StatusInternalServerError, apperr.CodeInternal, "an unexpected error occurred", requestID)
 		}
 		env.Err.RequestID = requestID
+		if env.Err.TraceID == "" {
+			env.Err.TraceID = observability.TraceID(c.UserContext())
+		}
 		if unparsed {
 			log.Info("request refused by the HTTP parser", zap.String("request_id", requestID),
 				zap.Int("status", env.status), zap.String("ip", c.Context().RemoteIP().String()), zap.Error(err))

@@ -46,7 +46,11 @@ func (s *Server) requestID(c *fiber.Ctx) error {
 	ctx := httpx.WithClientIP(observability.WithRequestID(c.UserContext(), rid), ip)
 	// Lazy: most requests log nothing but their access line, which names
 	// the request id itself.
-	ctx = observability.WithLogger(ctx, s.log.WithLazy(zap.String("request_id", rid)))
+	fields := []zap.Field{zap.String("request_id", rid)}
+	if tid := observability.TraceID(ctx); tid != "" {
+		fields = append(fields, zap.String("trace_id", tid))
+	}
+	ctx = observability.WithLogger(ctx, s.log.WithLazy(fields...))
 	c.SetUserContext(httpx.WithLifetime(ctx, s.lifetime))
 	return c.Next()
 }
@@ -118,6 +122,7 @@ func (s *Server) observe(c *fiber.Ctx) error {
 			zap.Any("ip", c.Locals(localClientIP)),
 			zap.String("user_id", httpx.Subject(c.UserContext())),
 			zap.Int("bytes", bodySize(c)),
+			zap.String("trace_id", observability.TraceID(c.UserContext())),
 		)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel/trace"
 	"net"
 	"strconv"
 	"sync"
@@ -31,6 +32,7 @@ import (
 	"github.com/perpetuaflow/api/platform/config"
 	"github.com/perpetuaflow/api/platform/httpx"
 	"github.com/perpetuaflow/api/platform/idempotency"
+	"github.com/perpetuaflow/api/platform/observability"
 	"github.com/perpetuaflow/api/platform/ratelimit"
 )
 
@@ -57,6 +59,8 @@ type Server struct {
 	// not end open streams.
 	lifetime context.Context
 	cancel   context.CancelFunc
+
+	tracer trace.Tracer // nil when tracing is off
 }
 
 // Params are the dependencies of New.
@@ -72,6 +76,7 @@ type Params struct {
 	Routes      []platform.Routes  `group:"routes"`
 	Checks      []platform.Check   `group:"checks"`
 	JSONItems   []httpx.ItemWriter `group:"json_items"`
+	Tracing     *observability.Tracing
 }
 
 // New builds the server and registers every module's routes.
@@ -83,6 +88,9 @@ func New(p Params) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: p.Log, access: p.Log.WithOptions(zap.WithCaller(false)), checks: p.Checks,
 		metrics: newHTTPMetrics(p.Registry), ips: ips}
+	if p.Tracing.Enabled() {
+		s.tracer = p.Tracing.Tracer()
+	}
 	s.lifetime, s.cancel = context.WithCancel(context.Background())
 
 	s.App = fiber.New(fiber.Config{
@@ -102,6 +110,9 @@ func New(p Params) (*Server, error) {
 		ErrorHandler:      httpx.FiberErrorHandler(p.Log),
 		AppName:           "perpetua",
 	})
+	if s.tracer != nil {
+		s.App.Use(s.traced)
+	}
 	s.App.Use(s.requestID, s.observe, s.recover, s.securityHeaders)
 	s.App.Use(cors.New(cors.Config{
 		AllowOrigins:  joinOrigins(cfg.Server.CORSOrigins),
