@@ -60,7 +60,7 @@ func TestARequestIsOneTraceWithItsSQLAndItsJobs(t *testing.T) {
 	}
 	attrs := map[string]string{}
 	for _, kv := range server.Attributes {
-		attrs[string(kv.Key)] = kv.Value.Emit()
+		attrs[string(kv.Key)] = kv.Value.String()
 	}
 	if attrs["http.route"] != "/api/v1/tasks" || attrs["http.response.status_code"] != "201" {
 		t.Fatalf("server span attributes: %v", attrs)

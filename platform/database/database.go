@@ -166,7 +166,7 @@ func openPostgres(ctx context.Context, cfg *config.Config, gcfg *gorm.Config, o 
 	// Every session works in UTC so that timestamps read back as written.
 	pcfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
 	if o.tracer != nil {
-		pcfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithTracerProvider(o.tracer), otelpgx.WithTrimSQLInSpanName())
+		pcfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithTracerProvider(o.tracer))
 	}
 	pooled := cfg.Database.Pooler == "pgbouncer"
 	if pooled {
