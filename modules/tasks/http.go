@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -231,17 +232,28 @@ func (h *handlers) list(ctx context.Context, in *listInput) (*httpx.ListOutput[T
 	if err != nil {
 		return nil, err
 	}
-	items := make([]TaskDTO, 0, in.Limit)
+	// The page's items come from a pool and go back once written: the list
+	// every dashboard load asks for allocates no item of its own.
+	sp := taskPages.Get().(*[]TaskDTO)
+	items := (*sp)[:0]
 	total, next, err := h.svc.List(ctx, p, ListFilter{
 		Completed: in.Completed.Ptr(), Hidden: in.Hidden.Ptr(), Archived: in.Archived.Ptr(),
 		Priority: optionalString(in.Priority), DueBefore: in.DueBefore.Ptr(), DueAfter: in.DueAfter.Ptr(),
 		Query: in.Q, Sort: in.Sort, Cursor: in.Cursor, Offset: in.Offset, Limit: in.Limit,
 	}, func(t *Task) { items = append(items, toTaskDTO(t)) })
 	if err != nil {
+		taskPages.Put(sp)
 		return nil, err
 	}
-	return httpx.ReplyPage(items, in.Page, total, next), nil
+	return httpx.ReplyPage(items, in.Page, total, next).Release(func() {
+		clear(items) // no user's strings stay reachable from the pool
+		*sp = items[:0]
+		taskPages.Put(sp)
+	}), nil
 }
+
+// taskPages holds the item slices of task-list pages (up to 100 items).
+var taskPages = sync.Pool{New: func() any { s := make([]TaskDTO, 0, 100); return &s }}
 
 func (h *handlers) get(ctx context.Context, p auth.Principal, id uuid.UUID, _ *taskPath) (*TaskDetail, error) {
 	return h.svc.Detail(ctx, p, id)

@@ -195,6 +195,17 @@ type Pagination struct {
 type List[T any] struct {
 	Data       []T        `json:"data"`
 	Pagination Pagination `json:"pagination"`
+
+	// release, when set, is called once the list has been written: its
+	// items may then go back to a pool.
+	release func()
+}
+
+// Release has fn called once the list has been written (by the JSON
+// format; a list written otherwise is left to the collector).
+func (o *ListOutput[T]) Release(fn func()) *ListOutput[T] {
+	o.Body.release = fn
+	return o
 }
 
 // ListOutput is a handler output with the list envelope.

@@ -59,6 +59,7 @@ func NewJSONFormat(ws []ItemWriter) *JSONFormat {
 type itemList interface {
 	itemType() reflect.Type
 	appendJSON(b []byte, write any) []byte
+	written()
 }
 
 var jsonBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
@@ -76,6 +77,7 @@ func (f *JSONFormat) Marshal(w io.Writer, v any) error {
 	}
 	bp := jsonBuffers.Get().(*[]byte)
 	b := append(l.appendJSON((*bp)[:0], write), '\n')
+	l.written()
 	_, err := w.Write(b)
 	if cap(b) <= 1<<20 { // a rare huge answer does not stay in the pool
 		*bp = b
@@ -85,6 +87,12 @@ func (f *JSONFormat) Marshal(w io.Writer, v any) error {
 }
 
 func (l List[T]) itemType() reflect.Type { return reflect.TypeFor[T]() }
+
+func (l List[T]) written() {
+	if l.release != nil {
+		l.release()
+	}
+}
 
 func (l List[T]) appendJSON(b []byte, w any) []byte {
 	write := w.(func([]byte, *T) []byte)
