@@ -110,7 +110,7 @@ func (c *client) pay(t *testing.T, eventID, userID, session string, amount int, 
 		"created_on": time.Now().UTC().Format(time.RFC3339),
 		"data": map[string]any{"id": "pay_" + eventID, "amount": amount, "currency": "USD", "reference": session,
 			"metadata": map[string]any{"user_id": userID, "purpose": purpose}}})
-	req, _ := http.NewRequest(http.MethodPost, c.base+"/api/v1/webhooks/checkout", bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, c.url("/api/v1/webhooks/checkout"), bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Cko-Signature", testkit.SignWebhook(webhookSecret, body))
 	res, err := http.DefaultClient.Do(req)
@@ -128,6 +128,19 @@ func (c *client) pay(t *testing.T, eventID, userID, session string, amount int, 
 type client struct {
 	t    *testing.T
 	base string
+	// spread, when set, takes the place of base: each request goes to the
+	// next of these (a load balancer in front of several processes).
+	spread []string
+	sent   int
+}
+
+// url is where the next request goes.
+func (c *client) url(path string) string {
+	if len(c.spread) == 0 {
+		return c.base + path
+	}
+	c.sent++
+	return c.spread[c.sent%len(c.spread)] + path
 }
 
 type answer struct {
@@ -162,7 +175,7 @@ func (c *client) send(token, method, path string, body any, key string) (answer,
 		b, _ := json.Marshal(body)
 		r = bytes.NewReader(b)
 	}
-	req, _ := http.NewRequest(method, c.base+path, r)
+	req, _ := http.NewRequest(method, c.url(path), r)
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -29,7 +30,13 @@ func TestManyAPIProcessesThroughPgBouncer(t *testing.T) {
 	env, f := journeyEnv(t, pooled)
 	env = append(env, "PERPETUA_DATABASE_AUTO_MIGRATE=false", "PERPETUA_DATABASE_POOLER=pgbouncer",
 		"PERPETUA_DATABASE_DIRECT_URL="+direct, "PERPETUA_DATABASE_MAX_OPEN_CONNS=20",
-		"RATE_LIMIT_AUTH=100000") // the burst signs in 80 users from one address
+		"RATE_LIMIT_AUTH=100000", // the burst signs in 80 users from one address
+		// The journey's requests go to the four processes in turn: a session
+		// ended through one is refused at once by the others.
+		"PERPETUA_AUTH_SESSION_CACHE_TTL=0s",
+		// Live updates reach other processes through LISTEN on the direct
+		// connection only: the head poll's safety net is ten minutes away.
+		"PERPETUA_LIVE_POLL_INTERVAL=1m")
 
 	// Without direct_url, migrate says what to do.
 	refused := run(t, append(env, "PERPETUA_DATABASE_DIRECT_URL=", "OPS_PORT="+testkit.FreePort(t)), "migrate")
@@ -56,7 +63,26 @@ func TestManyAPIProcessesThroughPgBouncer(t *testing.T) {
 	}
 	testkit.WaitReady(t, "http://127.0.0.1:"+workerOps, worker)
 
-	journey(t, &client{t: t, base: bases[0]}, f, "http://127.0.0.1:"+workerOps+"/metrics")
+	journey(t, &client{t: t, spread: bases}, f, "http://127.0.0.1:"+workerOps+"/metrics")
+
+	// A stream on one process hears of a change made through another: the
+	// commit's NOTIFY goes through PgBouncer, the LISTEN straight to
+	// PostgreSQL.
+	one, other := &client{t: t, base: bases[1]}, &client{t: t, base: bases[2]}
+	token := one.do("", http.MethodPost, "/api/v1/auth/google/callback",
+		map[string]any{"id_token": f.issuer.IDToken(t, testkit.GoogleClaims{Email: "live@example.com", Name: "L"})}, "").
+		expect(t, http.StatusOK, "").body["access_token"].(string)
+	ticket := one.do(token, http.MethodPost, "/api/v1/events/ticket", nil, "").expect(t, http.StatusOK, "").data()["ticket"].(string)
+	stream := testkit.OpenSSE(t, one.base+"/api/v1/events?ticket="+ticket, nil)
+	if stream.Status != http.StatusOK {
+		t.Fatalf("stream: %d", stream.Status)
+	}
+	other.do(token, http.MethodPost, "/api/v1/tasks", map[string]any{"title": "through another process"}, "").
+		expect(t, http.StatusCreated, "")
+	if e := stream.Next(t, 5*time.Second); e.Event != "task.created" || !strings.Contains(e.Data, "through another process") {
+		t.Fatalf("the stream heard: %+v", e)
+	}
+	stream.Close()
 
 	// The burst: 80 clients (20 per process), each creating tasks and
 	// reading its list, all at once.
