@@ -5,7 +5,6 @@
 package deploy_test
 
 import (
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -44,17 +43,7 @@ var overlays = map[string]string{
 
 var binary string
 
-func TestMain(m *testing.M) {
-	bin, cleanup, err := testkit.BuildBinary()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = bin
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testkit.MainWithBinary(m, &binary) }
 
 // object is the part of a Kubernetes object the checks read.
 type object struct {

@@ -181,3 +181,17 @@ func WaitReady(t testing.TB, base string, p *Proc) time.Duration {
 	t.Fatalf("%s not ready at %s", p.Name, base)
 	return 0
 }
+
+// MainWithBinary is the TestMain of a package whose tests run the binary:
+// it builds it into *binary, runs the tests, removes it and exits.
+func MainWithBinary(m *testing.M, binary *string) {
+	bin, cleanup, err := BuildBinary()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*binary = bin
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
+}
