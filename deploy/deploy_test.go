@@ -384,9 +384,6 @@ func checkPorts(t *testing.T, w workload) {
 	if w.c.LivenessProbe != nil && w.c.LivenessProbe.HTTPGet != nil && w.c.LivenessProbe.HTTPGet.Path != "/health/live" {
 		t.Errorf("%s: liveness is /health/live", w.name)
 	}
-	if ann := w.pod.SecurityContext; ann == nil {
-		t.Errorf("%s: no pod security context", w.name)
-	}
 }
 
 // checkConfig: the binary accepts the container's configuration (`perpetua

@@ -50,9 +50,9 @@ func (t *Tracing) Tracer() trace.Tracer {
 	return t.Provider.Tracer("github.com/perpetuaflow/api")
 }
 
-// TracingEndpoint reports whether the environment names an OTLP endpoint
+// tracingEndpoint reports whether the environment names an OTLP endpoint
 // for traces (and the SDK is not disabled).
-func TracingEndpoint(lookup func(string) string) bool {
+func tracingEndpoint(lookup func(string) string) bool {
 	if strings.EqualFold(lookup("OTEL_SDK_DISABLED"), "true") || lookup("OTEL_TRACES_EXPORTER") == "none" {
 		return false
 	}
@@ -71,7 +71,7 @@ func NewTracing(ctx context.Context, role, version string, test *TraceExporter, 
 	if test != nil {
 		exporter, processor = test.SpanExporter, sdktrace.WithSyncer
 	} else {
-		if !TracingEndpoint(os.Getenv) {
+		if !tracingEndpoint(os.Getenv) {
 			return &Tracing{Provider: noop.NewTracerProvider()}, nil
 		}
 		var err error
