@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/perpetuaflow/api/test/testkit"
@@ -31,7 +34,16 @@ func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not an OTLP trace export", http.StatusBadRequest)
 		return
 	}
+	c.record(&req)
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	out, _ := proto.Marshal(&coltrace.ExportTraceServiceResponse{})
+	_, _ = w.Write(out)
+}
+
+// record keeps what one export request holds.
+func (c *collector) record(req *coltrace.ExportTraceServiceRequest) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, rs := range req.GetResourceSpans() {
 		for _, a := range rs.GetResource().GetAttributes() {
 			if a.GetKey() == "service.name" {
@@ -44,10 +56,17 @@ func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	c.mu.Unlock()
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	out, _ := proto.Marshal(&coltrace.ExportTraceServiceResponse{})
-	_, _ = w.Write(out)
+}
+
+// grpcCollector is the same receiver over OTLP/gRPC.
+type grpcCollector struct {
+	coltrace.UnimplementedTraceServiceServer
+	c *collector
+}
+
+func (g grpcCollector) Export(_ context.Context, req *coltrace.ExportTraceServiceRequest) (*coltrace.ExportTraceServiceResponse, error) {
+	g.c.record(req)
+	return &coltrace.ExportTraceServiceResponse{}, nil
 }
 
 func (c *collector) has(service, span string) bool {
@@ -57,15 +76,35 @@ func (c *collector) has(service, span string) bool {
 }
 
 // With the standard OTEL_EXPORTER_OTLP_ENDPOINT set, the binary exports its
-// spans over OTLP/HTTP under OTEL_SERVICE_NAME.
+// spans over OTLP — HTTP by default, gRPC when OTEL_EXPORTER_OTLP_PROTOCOL
+// says so — under OTEL_SERVICE_NAME.
 func TestTracesGoToTheOTLPEndpoint(t *testing.T) {
-	col := &collector{}
-	srv := httptest.NewServer(col)
-	defer srv.Close()
+	t.Run("http", func(t *testing.T) {
+		col := &collector{}
+		srv := httptest.NewServer(col)
+		defer srv.Close()
+		exportsTo(t, col, "OTEL_EXPORTER_OTLP_ENDPOINT="+srv.URL)
+	})
+	t.Run("grpc", func(t *testing.T) {
+		col := &collector{}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := grpc.NewServer()
+		coltrace.RegisterTraceServiceServer(srv, grpcCollector{c: col})
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Stop()
+		exportsTo(t, col, "OTEL_EXPORTER_OTLP_ENDPOINT=http://"+ln.Addr().String(), "OTEL_EXPORTER_OTLP_PROTOCOL=grpc")
+	})
+}
+
+// exportsTo runs the binary with env and expects a request's span at col.
+func exportsTo(t *testing.T, col *collector, env ...string) {
 	port, ops := testkit.FreePort(t), testkit.FreePort(t)
-	p := run(t, []string{"DATABASE_URL=sqlite:" + filepath.Join(t.TempDir(), "t.db"), "DATA_DIR=" + t.TempDir(),
+	p := run(t, append([]string{"DATABASE_URL=sqlite:" + filepath.Join(t.TempDir(), "t.db"), "DATA_DIR=" + t.TempDir(),
 		"PORT=" + port, "OPS_PORT=" + ops, "ENVIRONMENT=development", "LOG_LEVEL=warn",
-		"OTEL_EXPORTER_OTLP_ENDPOINT=" + srv.URL, "OTEL_SERVICE_NAME=perpetua-e2e", "OTEL_BSP_SCHEDULE_DELAY=50"},
+		"OTEL_SERVICE_NAME=perpetua-e2e", "OTEL_BSP_SCHEDULE_DELAY=50"}, env...),
 		"serve", "--role=all")
 	base := "http://127.0.0.1:" + port
 	testkit.WaitReady(t, base, p)
