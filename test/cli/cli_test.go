@@ -26,18 +26,9 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	var cleanup func()
-	var err error
-	binary, cleanup, err = testkit.BuildBinary("-ldflags",
+	testkit.MainWithBinary(m, &binary, "-ldflags",
 		"-X github.com/perpetuaflow/api/app.Version=1.2.3 -X github.com/perpetuaflow/api/app.Commit=abc1234 "+
 			"-X github.com/perpetuaflow/api/app.BuildDate=2026-12-06T10:00:00Z")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
 }
 
 // result is a finished command.

@@ -183,9 +183,10 @@ func WaitReady(t testing.TB, base string, p *Proc) time.Duration {
 }
 
 // MainWithBinary is the TestMain of a package whose tests run the binary:
-// it builds it into *binary, runs the tests, removes it and exits.
-func MainWithBinary(m *testing.M, binary *string) {
-	bin, cleanup, err := BuildBinary()
+// it builds it (flags added to go build) into *binary, runs the tests,
+// removes it and exits.
+func MainWithBinary(m *testing.M, binary *string, flags ...string) {
+	bin, cleanup, err := BuildBinary(flags...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
