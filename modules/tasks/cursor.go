@@ -4,12 +4,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/perpetuaflow/api/platform/apperr"
+	"github.com/perpetuaflow/api/platform/httpx"
 )
 
 // A list's sort order is a series of terms, most significant first, and
@@ -84,16 +86,28 @@ type cursor struct {
 
 var errBadCursor = apperr.Validation("cursor", "is not a cursor of this list (take next_cursor from the previous page, with the same sort)")
 
-// nextCursor is the cursor of the page after t, in sort order sort.
+// nextCursor is the cursor of the page after t, in sort order sort: the
+// JSON of a cursor, {"s":sort,"v":[values…, id]}, base64url without padding.
+// It is written on every page, so it is appended by hand; the bytes are
+// those encoding/json writes (TestCursorBytes).
 func nextCursor(sort string, t *Task) string {
-	c := cursor{Sort: sort}
+	var arr [160]byte
+	b := append(arr[:0], `{"s":`...)
+	b = httpx.AppendJSONString(b, sort)
+	b = append(b, `,"v":[`...)
 	for _, term := range sortOrders[sort] {
-		b, _ := json.Marshal(term.value(t))
-		c.Values = append(c.Values, b)
+		switch v := term.value(t).(type) {
+		case time.Time:
+			b = httpx.AppendJSONTime(b, v)
+		case int:
+			b = strconv.AppendInt(b, int64(v), 10)
+		default: // nil: no due date
+			b = append(b, "null"...)
+		}
+		b = append(b, ',')
 	}
-	id, _ := json.Marshal(t.ID)
-	c.Values = append(c.Values, id)
-	b, _ := json.Marshal(c)
+	b = httpx.AppendJSONUUID(b, t.ID)
+	b = append(b, "]}"...)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
