@@ -29,6 +29,8 @@ import (
 	"github.com/perpetuaflow/api/platform/clock"
 	"github.com/perpetuaflow/api/platform/config"
 	"github.com/perpetuaflow/api/platform/database"
+	"github.com/perpetuaflow/api/platform/heap"
+	"github.com/perpetuaflow/api/platform/observability"
 	"github.com/perpetuaflow/api/platform/server"
 )
 
@@ -237,9 +239,18 @@ func (c *cli) serve() error {
 	if limit := cfg.MemoryLimitBytes(); limit > 0 && os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(limit)
 	}
-	var log *zap.Logger
+	if floor := cfg.HeapFloorBytes(); floor > 0 && os.Getenv("GOGC") == "" {
+		defer heap.Floor(floor)()
+	}
+	// The serving process's lines are batched (log.flush_interval); every
+	// way out of here writes what waits.
+	log, stopLog, err := observability.NewBatchedLogger(cfg)
+	if err != nil {
+		return err
+	}
+	defer stopLog() //nolint:errcheck // standard error is all there is to report it on
 	var ep endpoints
-	app := fx.New(Options(cfg, r), fx.Populate(&log), fx.Invoke(func(e endpoints) { ep = e }))
+	app := fx.New(Options(cfg, r), fx.Replace(log), fx.Invoke(func(e endpoints) { ep = e }))
 	if err := app.Err(); err != nil {
 		return StartError(err)
 	}

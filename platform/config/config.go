@@ -100,6 +100,10 @@ type LogConfig struct {
 	// Format is json, console, or empty: console in development on a
 	// terminal, else json.
 	Format string `mapstructure:"format"`
+	// FlushInterval is how long info and debug lines may wait in a buffer
+	// before they are written (a warning or an error writes them at once);
+	// 0 writes every line as it is logged.
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
 }
 
 // ServerConfig configures the HTTP listeners.
@@ -115,6 +119,7 @@ type ServerConfig struct {
 	DocsEnabled      bool          `mapstructure:"docs_enabled"`
 	PprofEnabled     bool          `mapstructure:"pprof_enabled"`
 	MemoryLimit      string        `mapstructure:"memory_limit"`
+	HeapFloor        string        `mapstructure:"heap_floor"`
 	CORSOrigins      []string      `mapstructure:"cors_origins"`
 	ProxyHeader      string        `mapstructure:"proxy_header"`
 	// PublicURL is the API's address as users' apps reach it (links the API
@@ -390,6 +395,8 @@ func (c *Config) validate() error {
 		check(validLevel(c.Log.Level), "log.level", "must be debug, info, warn or error, got %q", c.Log.Level),
 		check(c.Log.Format == "" || c.Log.Format == "json" || c.Log.Format == "console", "log.format",
 			"must be json or console (or empty: console in development on a terminal), got %q", c.Log.Format),
+		check(c.Log.FlushInterval >= 0 && c.Log.FlushInterval <= 10*time.Second, "log.flush_interval",
+			"must be between 0s (every line at once) and 10s, got %s", c.Log.FlushInterval),
 		check(c.Server.Port >= 0 && c.Server.Port <= 65535, "server.port", "must be 0-65535, got %d", c.Server.Port),
 		check(c.Server.OpsPort >= 0 && c.Server.OpsPort <= 65535, "server.ops_port", "must be 0-65535, got %d", c.Server.OpsPort),
 		check(c.Server.BodyLimitBytes > 0, "server.body_limit_bytes", "must be positive"),
@@ -401,6 +408,7 @@ func (c *Config) validate() error {
 		check(c.Server.PublicURL == "" || httpURL(c.Server.PublicURL), "server.public_url",
 			"must be an http(s) URL such as https://api.example.com, got %q", c.Server.PublicURL),
 		check(validSize(c.Server.MemoryLimit), "server.memory_limit", "must be a size such as 64MiB, or 0, got %q", c.Server.MemoryLimit),
+		check(validSize(c.Server.HeapFloor), "server.heap_floor", "must be a size such as 64MiB, or 0, got %q", c.Server.HeapFloor),
 		check(strings.HasPrefix(c.Database.URL, "sqlite:") || strings.HasPrefix(c.Database.URL, "postgres://") ||
 			strings.HasPrefix(c.Database.URL, "postgresql://"),
 			"database.url", "must start with postgres:// or sqlite:"),
@@ -467,6 +475,12 @@ func validLevel(l string) bool {
 // MemoryLimitBytes is server.memory_limit in bytes (0: none).
 func (c *Config) MemoryLimitBytes() int64 {
 	n, _ := humanize.ParseBytes(c.Server.MemoryLimit)
+	return int64(min(n, 1<<62))
+}
+
+// HeapFloorBytes is server.heap_floor in bytes (0: none).
+func (c *Config) HeapFloorBytes() int64 {
+	n, _ := humanize.ParseBytes(c.Server.HeapFloor)
 	return int64(min(n, 1<<62))
 }
 
