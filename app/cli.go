@@ -29,7 +29,6 @@ import (
 	"github.com/perpetuaflow/api/platform/clock"
 	"github.com/perpetuaflow/api/platform/config"
 	"github.com/perpetuaflow/api/platform/database"
-	"github.com/perpetuaflow/api/platform/heap"
 	"github.com/perpetuaflow/api/platform/observability"
 	"github.com/perpetuaflow/api/platform/server"
 )
@@ -238,9 +237,6 @@ func (c *cli) serve() error {
 	}
 	if limit := cfg.MemoryLimitBytes(); limit > 0 && os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(limit)
-	}
-	if floor := cfg.HeapFloorBytes(); floor > 0 && os.Getenv("GOGC") == "" {
-		defer heap.Floor(floor)()
 	}
 	// The serving process's lines are batched (log.flush_interval); every
 	// way out of here writes what waits.

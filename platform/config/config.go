@@ -119,7 +119,6 @@ type ServerConfig struct {
 	DocsEnabled      bool          `mapstructure:"docs_enabled"`
 	PprofEnabled     bool          `mapstructure:"pprof_enabled"`
 	MemoryLimit      string        `mapstructure:"memory_limit"`
-	HeapFloor        string        `mapstructure:"heap_floor"`
 	CORSOrigins      []string      `mapstructure:"cors_origins"`
 	ProxyHeader      string        `mapstructure:"proxy_header"`
 	// PublicURL is the API's address as users' apps reach it (links the API
@@ -408,7 +407,6 @@ func (c *Config) validate() error {
 		check(c.Server.PublicURL == "" || httpURL(c.Server.PublicURL), "server.public_url",
 			"must be an http(s) URL such as https://api.example.com, got %q", c.Server.PublicURL),
 		check(validSize(c.Server.MemoryLimit), "server.memory_limit", "must be a size such as 64MiB, or 0, got %q", c.Server.MemoryLimit),
-		check(validSize(c.Server.HeapFloor), "server.heap_floor", "must be a size such as 64MiB, or 0, got %q", c.Server.HeapFloor),
 		check(strings.HasPrefix(c.Database.URL, "sqlite:") || strings.HasPrefix(c.Database.URL, "postgres://") ||
 			strings.HasPrefix(c.Database.URL, "postgresql://"),
 			"database.url", "must start with postgres:// or sqlite:"),
@@ -475,12 +473,6 @@ func validLevel(l string) bool {
 // MemoryLimitBytes is server.memory_limit in bytes (0: none).
 func (c *Config) MemoryLimitBytes() int64 {
 	n, _ := humanize.ParseBytes(c.Server.MemoryLimit)
-	return int64(min(n, 1<<62))
-}
-
-// HeapFloorBytes is server.heap_floor in bytes (0: none).
-func (c *Config) HeapFloorBytes() int64 {
-	n, _ := humanize.ParseBytes(c.Server.HeapFloor)
 	return int64(min(n, 1<<62))
 }
 
