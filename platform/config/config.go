@@ -112,6 +112,7 @@ type ServerConfig struct {
 	OpsPort          int           `mapstructure:"ops_port"`
 	BodyLimitBytes   int           `mapstructure:"body_limit_bytes"`
 	HeaderLimitBytes int           `mapstructure:"header_limit_bytes"`
+	WriteBufferBytes int           `mapstructure:"write_buffer_bytes"`
 	ReadTimeout      time.Duration `mapstructure:"read_timeout"`
 	WriteTimeout     time.Duration `mapstructure:"write_timeout"`
 	IdleTimeout      time.Duration `mapstructure:"idle_timeout"`
@@ -399,6 +400,8 @@ func (c *Config) validate() error {
 		check(c.Server.Port >= 0 && c.Server.Port <= 65535, "server.port", "must be 0-65535, got %d", c.Server.Port),
 		check(c.Server.OpsPort >= 0 && c.Server.OpsPort <= 65535, "server.ops_port", "must be 0-65535, got %d", c.Server.OpsPort),
 		check(c.Server.BodyLimitBytes > 0, "server.body_limit_bytes", "must be positive"),
+		check(c.Server.WriteBufferBytes >= 4096 && c.Server.WriteBufferBytes <= 1<<20, "server.write_buffer_bytes",
+			"must be between 4096 and 1048576, got %d", c.Server.WriteBufferBytes),
 		check(c.Server.HeaderLimitBytes >= 4096 && c.Server.HeaderLimitBytes <= 1<<20, "server.header_limit_bytes",
 			"must be 4096-1048576"),
 		check(c.Server.ReadTimeout > 0, "server.read_timeout", "must be positive"),

@@ -119,6 +119,7 @@ func TestBadValuesNameTheKeyAndVariable(t *testing.T) {
 		"database":     {map[string]string{"DATABASE_URL": "mysql://x"}, "database.url (from DATABASE_URL)"},
 		"level":        {map[string]string{"LOG_LEVEL": "loud"}, "log.level (from LOG_LEVEL)"},
 		"log flush":    {map[string]string{"PERPETUA_LOG_FLUSH_INTERVAL": "1m"}, "log.flush_interval (from PERPETUA_LOG_FLUSH_INTERVAL)"},
+		"write buffer": {map[string]string{"PERPETUA_SERVER_WRITE_BUFFER_BYTES": "512"}, "server.write_buffer_bytes (from PERPETUA_SERVER_WRITE_BUFFER_BYTES)"},
 		"rate":         {map[string]string{"RATE_LIMIT_GENERAL": "0"}, "rate_limit.general_per_minute (from RATE_LIMIT_GENERAL)"},
 		"memory":       {map[string]string{"PERPETUA_SERVER_MEMORY_LIMIT": "lots"}, "server.memory_limit (from PERPETUA_SERVER_MEMORY_LIMIT)"},
 		"cors":         {map[string]string{"CORS_ORIGINS": "[not json"}, "server.cors_origins (from CORS_ORIGINS)"},

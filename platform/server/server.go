@@ -104,6 +104,7 @@ func New(p Params) (*Server, error) {
 		// not while its answer is written: an open stream or an idle
 		// keep-alive connection costs a few KB instead of the header limit.
 		ReduceMemoryUsage: true,
+		WriteBufferSize:   cfg.Server.WriteBufferBytes,
 		ReadTimeout:       cfg.Server.ReadTimeout,
 		WriteTimeout:      cfg.Server.WriteTimeout,
 		IdleTimeout:       cfg.Server.IdleTimeout,
