@@ -6,14 +6,18 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humafiber"
 	sse "github.com/tmaxmax/go-sse"
+	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 
 	"github.com/perpetuaflow/api/platform/observability"
@@ -266,6 +270,10 @@ func Stream(hctx huma.Context, cfg StreamConfig, requestID string, run func(ctx 
 		if d, ok := w.(interface{ SetWriteDeadline(time.Time) error }); ok {
 			es.deadline = d.SetWriteDeadline
 		}
+		if cw, ok := w.(*chunkWriter); ok && cw.err != nil {
+			es.err = ErrClientGone // never read: run with nobody to write to
+			cancel()
+		}
 		defer func() {
 			outcomeOf(base).end(sentBytes(es), !es.Gone())
 		}()
@@ -302,40 +310,118 @@ func Stream(hctx huma.Context, cfg StreamConfig, requestID string, run func(ctx 
 		}()
 		run(ctx, es)
 	}
-	if bs, ok := unwrapStreamer(hctx); ok {
-		bs.StreamBody(body)
+	if rc := fasthttpContext(hctx); rc != nil {
+		// The connection's own goroutine runs the stream (pulledBody): no
+		// goroutine, pipe or buffer of the stream's own while it waits.
+		rc.Response.ImmediateHeaderFlush = true
+		rc.SetBodyStream(&pulledBody{conn: rc.Conn(), body: body}, -1)
 		return
 	}
 	body(hctx.BodyWriter())
 }
 
-type bodyStreamer interface{ StreamBody(func(io.Writer)) }
-
-// unwrapStreamer finds the adapter context that can stream (middlewares
-// wrap it).
-func unwrapStreamer(hctx huma.Context) (bodyStreamer, bool) {
-	for {
-		if bs, ok := hctx.(bodyStreamer); ok {
-			return bs, true
+// fasthttpContext finds the fasthttp request under hctx (middlewares wrap
+// the adapter's context), or nil on another adapter.
+func fasthttpContext(hctx huma.Context) (rc *fasthttp.RequestCtx) {
+	defer func() {
+		if recover() != nil { // not a Fiber context
+			rc = nil
 		}
-		u, ok := hctx.(interface{ Unwrap() huma.Context })
-		if !ok {
-			return nil, false
-		}
-		hctx = u.Unwrap()
-	}
+	}()
+	return humafiber.UnwrapV2(hctx).Context()
 }
+
+// pulledBody is a stream's chunked response body. Fasthttp reads it once the
+// handler has returned, on the connection's goroutine, after writing (and,
+// with ImmediateHeaderFlush, flushing) the header; the first Read runs the
+// whole stream there, each event written straight to the connection as one
+// chunk (fasthttp's buffer is empty while it waits in Read, and nothing
+// else writes to the connection meanwhile: the heartbeat's writes take the
+// stream's lock). Read then says EOF and fasthttp ends the body. A body
+// that is never read (the client left before the header went out, a HEAD
+// request) is run at Close with the client gone, so that what the stream
+// holds (credits, an idempotency record) is released all the same.
+type pulledBody struct {
+	conn    net.Conn
+	body    func(io.Writer)
+	started bool
+	gone    bool
+}
+
+func (p *pulledBody) Read([]byte) (int, error) {
+	if !p.started {
+		p.started = true
+		w := &chunkWriter{conn: p.conn}
+		p.body(w)
+		p.gone = w.err != nil
+	}
+	if p.gone {
+		return 0, ErrClientGone // fasthttp closes the connection
+	}
+	return 0, io.EOF
+}
+
+func (p *pulledBody) Close() error {
+	if !p.started {
+		p.started = true
+		p.body(&chunkWriter{conn: p.conn, err: ErrClientGone})
+	}
+	return nil
+}
+
+// chunkWriter collects an event's bytes and sends them, at Flush, as one
+// chunk of a chunked body, straight to the connection.
+type chunkWriter struct {
+	conn net.Conn
+	buf  []byte
+	err  error
+}
+
+// chunkHead is room for a chunk's size line before its data.
+const chunkHead = 18
+
+func (c *chunkWriter) Write(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	if len(c.buf) == 0 {
+		var head [chunkHead]byte // the size line goes here at Flush
+		c.buf = append(c.buf, head[:]...)
+	}
+	c.buf = append(c.buf, p...)
+	return len(p), nil
+}
+
+// Flush sends what was written as one chunk: its size in hex and CRLF, the
+// data, CRLF (an empty chunk would end the body: nothing is sent).
+func (c *chunkWriter) Flush() error {
+	if c.err != nil || len(c.buf) <= chunkHead {
+		c.buf = c.buf[:0]
+		return c.err
+	}
+	var size [chunkHead]byte
+	head := strconv.AppendInt(size[:0], int64(len(c.buf)-chunkHead), 16)
+	head = append(head, '\r', '\n')
+	start := chunkHead - len(head)
+	copy(c.buf[start:], head)
+	c.buf = append(c.buf, '\r', '\n')
+	_, c.err = c.conn.Write(c.buf[start:])
+	c.buf = c.buf[:0]
+	return c.err
+}
+
+func (c *chunkWriter) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
 
 // flusher returns how to push w's buffered bytes to the client and learn
 // whether that worked. Fasthttp's stream writer drops Flush's error, but its
 // buffered writer keeps it: a zero-length write after the flush returns it.
 func flusher(w io.Writer) func() error {
+	if fe, ok := w.(interface{ Flush() error }); ok {
+		return fe.Flush
+	}
 	f, ok := w.(interface{ Flush() })
 	if !ok {
 		return func() error { return nil }
-	}
-	if fe, ok := w.(interface{ Flush() error }); ok {
-		return fe.Flush
 	}
 	return func() error {
 		f.Flush()

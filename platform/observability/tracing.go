@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
@@ -97,7 +99,12 @@ func NewTracing(ctx context.Context, role, version string, test *TraceExporter, 
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
 		log.Named("tracing").Warn("spans not exported", zap.Error(err))
 	}))
-	return &Tracing{Provider: tp, enabled: true, shutdown: tp.Shutdown}, nil
+	exporting.Add(1)
+	var once sync.Once
+	return &Tracing{Provider: tp, enabled: true, shutdown: func(ctx context.Context) error {
+		once.Do(func() { exporting.Add(-1) })
+		return tp.Shutdown(ctx)
+	}}, nil
 }
 
 // otlpExporter is the OTLP exporter the environment asks for (gRPC or
@@ -127,14 +134,36 @@ func TraceID(ctx context.Context) string {
 }
 
 // Outbound wraps the transport of a client of an outside service (nil:
-// http.DefaultTransport): each call is a client span named after the
-// service, and carries the trace to it (traceparent). With tracing off the
-// spans are no-ops.
+// http.DefaultTransport): while spans are exported, each call is a client
+// span named after the service, and carries the trace to it (traceparent);
+// otherwise the call goes straight to base (a span that goes nowhere still
+// costs its allocations, and a streamed answer holds them for its life).
 func Outbound(base http.RoundTripper, service string) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	return otelhttp.NewTransport(base, otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+	return &outbound{base: base, traced: otelhttp.NewTransport(base, otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
 		return service + " " + r.Method
-	}))
+	}))}
+}
+
+// exporting counts this process's Tracings that export spans (the tracer
+// provider they install is the process's own).
+var exporting atomic.Int32
+
+type outbound struct{ base, traced http.RoundTripper }
+
+func (o *outbound) RoundTrip(r *http.Request) (*http.Response, error) {
+	if exporting.Load() > 0 {
+		return o.traced.RoundTrip(r)
+	}
+	return o.base.RoundTrip(r)
+}
+
+// CloseIdleConnections closes base's idle connections (http.Client's
+// CloseIdleConnections asks the transport).
+func (o *outbound) CloseIdleConnections() {
+	if c, ok := o.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
