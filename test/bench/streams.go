@@ -123,11 +123,11 @@ type streamFigures struct {
 
 // heldFigures are what openStreams streams held open cost the api process.
 type heldFigures struct {
-	idleRSS, openRSS    float64
+	idleRSS, openRSS float64
 	// idleHeld and openHeld are the live heap and the goroutines' stacks
 	// after collections (what the process holds, without the garbage that
 	// opening the streams left for the next collection), in MB.
-	idleHeld, openHeld float64
+	idleHeld, openHeld  float64
 	openCPU             float64 // the api process's CPU while the streams wait, in % of one core
 	opened, openedFails int
 }
