@@ -127,6 +127,6 @@ func (h *handlers) events(ctx context.Context, in *eventsInput) (*huma.StreamRes
 		rc := humafiber.UnwrapV2(hctx).Context()
 		r := &eventReader{h: h, ctx: lifetime, conn: rc.Conn(), userID: userID, session: ticket.SessionID, after: after, reset: reset, l: l,
 			done: done, beat: time.NewTimer(h.cfg.Heartbeat), log: log}
-		rc.SetBodyStream(r, -1)
+		httpx.StreamFrom(hctx, h.cfg.WriteTimeout, r)
 	}}, nil
 }

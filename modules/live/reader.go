@@ -15,11 +15,11 @@ import (
 	"go.uber.org/zap"
 )
 
-// eventReader is a live stream as the body fasthttp pulls: each Read waits
-// for something to say (changes, a heartbeat) and returns it, and the
-// server writes and flushes it as one chunk. The connection's own
-// goroutine runs it — no writer goroutine and no pipe per stream — so an
-// idle stream is a parked Read, its buffers and a timer.
+// eventReader is a live stream as a body read by httpx.StreamFrom on the
+// connection taken over from the server: each Read waits for something to
+// say (changes, a heartbeat) and returns it, written as one chunk. One
+// goroutine runs it — no writer goroutine, pipe or server write buffer per
+// stream — so an idle stream is a parked Read, a small buffer and a timer.
 type eventReader struct {
 	h       *handlers
 	ctx     context.Context // the server's lifetime
@@ -170,7 +170,7 @@ func (r *eventReader) end(reason string) {
 	}
 }
 
-// Close implements io.Closer: fasthttp calls it when the response ends,
+// Close implements io.Closer: StreamFrom calls it when the response ends,
 // whoever ended it (a failed write: the client went).
 func (r *eventReader) Close() error {
 	r.beat.Stop()

@@ -32,17 +32,40 @@ import (
 
 type lifetimeKey struct{}
 
-// WithLifetime records the server's lifetime in ctx: it is cancelled when
-// shutdown begins.
-func WithLifetime(ctx context.Context, lifetime context.Context) context.Context {
-	return context.WithValue(ctx, lifetimeKey{}, lifetime)
+// ServerLife is a server's account of its streams: its lifetime, a context
+// cancelled when shutdown begins (which ends them), and the streams still
+// running on connections taken over from the server, which shutdown waits
+// for (the server's own shutdown no longer counts those connections).
+type ServerLife struct {
+	Lifetime context.Context
+	running  sync.WaitGroup
+}
+
+// Wait waits until every stream has ended, or ctx has.
+func (l *ServerLife) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		l.running.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// WithLifetime records the server's life in ctx.
+func WithLifetime(ctx context.Context, life *ServerLife) context.Context {
+	return context.WithValue(ctx, lifetimeKey{}, life)
 }
 
 // Lifetime returns the server's lifetime recorded in ctx (a context that
 // never ends when there is none).
 func Lifetime(ctx context.Context) context.Context {
-	if l, ok := ctx.Value(lifetimeKey{}).(context.Context); ok {
-		return l
+	if l, ok := ctx.Value(lifetimeKey{}).(*ServerLife); ok {
+		return l.Lifetime
 	}
 	return context.Background()
 }
@@ -51,7 +74,8 @@ func Lifetime(ctx context.Context) context.Context {
 // it (idempotency) how it ended: a stream has sent its 200 status long
 // before it knows, and runs after they returned.
 type StreamOutcome struct {
-	failed atomic.Bool
+	failed    atomic.Bool
+	streaming atomic.Bool
 
 	mu    sync.Mutex
 	ended bool
@@ -59,6 +83,10 @@ type StreamOutcome struct {
 	ok    bool
 	onEnd func(body []byte, ok bool)
 }
+
+// Streaming reports whether the handler answered with a stream (Stream or
+// StreamFrom), whose end OnEnd then reports.
+func (o *StreamOutcome) Streaming() bool { return o != nil && o.streaming.Load() }
 
 // Failed reports whether the stream said it failed.
 func (o *StreamOutcome) Failed() bool { return o != nil && o.failed.Load() }
@@ -256,6 +284,9 @@ func EventStreamResponses() map[string]*huma.Response {
 // failed write or heartbeat), when the server begins to shut down, and
 // never because the handler returned.
 func Stream(hctx huma.Context, cfg StreamConfig, requestID string, run func(ctx context.Context, es *EventStream)) {
+	if o := outcomeOf(hctx.Context()); o != nil {
+		o.streaming.Store(true)
+	}
 	hctx.SetHeader("Content-Type", "text/event-stream")
 	hctx.SetHeader("Cache-Control", "no-cache")
 	hctx.SetHeader("X-Accel-Buffering", "no") // nginx: do not buffer
@@ -271,7 +302,7 @@ func Stream(hctx huma.Context, cfg StreamConfig, requestID string, run func(ctx 
 			es.deadline = d.SetWriteDeadline
 		}
 		if cw, ok := w.(*chunkWriter); ok && cw.err != nil {
-			es.err = ErrClientGone // never read: run with nobody to write to
+			es.err = ErrClientGone // the header did not go out: nobody to write to
 			cancel()
 		}
 		defer func() {
@@ -311,13 +342,82 @@ func Stream(hctx huma.Context, cfg StreamConfig, requestID string, run func(ctx 
 		run(ctx, es)
 	}
 	if rc := fasthttpContext(hctx); rc != nil {
-		// The connection's own goroutine runs the stream (pulledBody): no
-		// goroutine, pipe or buffer of the stream's own while it waits.
-		rc.Response.ImmediateHeaderFlush = true
-		rc.SetBodyStream(&pulledBody{conn: rc.Conn(), body: body}, -1)
+		if rc.IsHead() { // the header only: run with nobody to write to
+			body(&chunkWriter{err: ErrClientGone})
+			return
+		}
+		takeOver(rc, hctx.Context(), cfg.WriteTimeout, func(w *chunkWriter) { body(w) })
 		return
 	}
 	body(hctx.BodyWriter())
+}
+
+// StreamFrom answers the request of hctx with a chunked body that r writes
+// as it reads (a stream that waits in Read: each Read's bytes are one chunk),
+// on the connection taken over from the server as Stream does; r is closed
+// after, whether it ended or its client left. On another adapter r is the
+// response's body stream.
+func StreamFrom(hctx huma.Context, writeTimeout time.Duration, r io.ReadCloser) {
+	if o := outcomeOf(hctx.Context()); o != nil {
+		o.streaming.Store(true)
+	}
+	rc := fasthttpContext(hctx)
+	if rc == nil {
+		hctx.SetStatus(http.StatusOK)
+		_, _ = io.Copy(hctx.BodyWriter(), r)
+		_ = r.Close()
+		return
+	}
+	takeOver(rc, hctx.Context(), writeTimeout, func(w *chunkWriter) {
+		defer r.Close()
+		buf := make([]byte, 2048)
+		for w.err == nil {
+			n, err := r.Read(buf)
+			if n > 0 {
+				_, _ = w.Write(buf[:n])
+				_ = w.Flush()
+			}
+			if err != nil {
+				if err != io.EOF {
+					w.err = err // ended short: no last chunk
+				}
+				return
+			}
+		}
+	})
+}
+
+// takeOver runs a stream on its connection, taken over from the server once
+// the handler has returned (fasthttp's hijack, answering on its own): the
+// header written as the middlewares left it, with a chunked body and
+// Connection: close, then each event as one chunk straight to the
+// connection, then the last chunk; the connection is closed after it.
+// While it waits a stream holds the goroutine that runs it and its few
+// bytes, not the server's worker and write buffers. Shutdown waits for it
+// (ServerLife.Wait).
+func takeOver(rc *fasthttp.RequestCtx, base context.Context, writeTimeout time.Duration, body func(*chunkWriter)) {
+	life, _ := base.Value(lifetimeKey{}).(*ServerLife)
+	if life != nil {
+		life.running.Add(1)
+	}
+	rc.HijackSetNoResponse(true)
+	rc.Hijack(func(c net.Conn) {
+		if life != nil {
+			defer life.running.Done()
+		}
+		// The request's context is fasthttp's until this returns.
+		rc.Response.Header.SetContentLength(-1) // chunked
+		rc.Response.Header.SetConnectionClose()
+		w := &chunkWriter{conn: c}
+		_ = c.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if _, err := c.Write(rc.Response.Header.Header()); err != nil {
+			w.err = ErrClientGone
+		}
+		body(w)
+		if w.err == nil {
+			_, _ = c.Write([]byte("0\r\n\r\n"))
+		}
+	})
 }
 
 // fasthttpContext finds the fasthttp request under hctx (middlewares wrap
@@ -329,44 +429,6 @@ func fasthttpContext(hctx huma.Context) (rc *fasthttp.RequestCtx) {
 		}
 	}()
 	return humafiber.UnwrapV2(hctx).Context()
-}
-
-// pulledBody is a stream's chunked response body. Fasthttp reads it once the
-// handler has returned, on the connection's goroutine, after writing (and,
-// with ImmediateHeaderFlush, flushing) the header; the first Read runs the
-// whole stream there, each event written straight to the connection as one
-// chunk (fasthttp's buffer is empty while it waits in Read, and nothing
-// else writes to the connection meanwhile: the heartbeat's writes take the
-// stream's lock). Read then says EOF and fasthttp ends the body. A body
-// that is never read (the client left before the header went out, a HEAD
-// request) is run at Close with the client gone, so that what the stream
-// holds (credits, an idempotency record) is released all the same.
-type pulledBody struct {
-	conn    net.Conn
-	body    func(io.Writer)
-	started bool
-	gone    bool
-}
-
-func (p *pulledBody) Read([]byte) (int, error) {
-	if !p.started {
-		p.started = true
-		w := &chunkWriter{conn: p.conn}
-		p.body(w)
-		p.gone = w.err != nil
-	}
-	if p.gone {
-		return 0, ErrClientGone // fasthttp closes the connection
-	}
-	return 0, io.EOF
-}
-
-func (p *pulledBody) Close() error {
-	if !p.started {
-		p.started = true
-		p.body(&chunkWriter{conn: p.conn, err: ErrClientGone})
-	}
-	return nil
 }
 
 // chunkWriter collects an event's bytes and sends them, at Flush, as one

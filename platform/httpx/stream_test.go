@@ -36,7 +36,8 @@ func streamServer(t *testing.T, cfg StreamConfig, run func(ctx context.Context, 
 }
 
 // A stream's events and heartbeats reach the client as a well-formed
-// chunked body that ends when the stream does.
+// chunked body that ends when the stream does, on a connection that closes
+// after it (taken over from the server).
 func TestAStreamIsAChunkedBodyOfEventsAndHeartbeats(t *testing.T) {
 	release := make(chan struct{})
 	url := streamServer(t, StreamConfig{WriteTimeout: 5 * time.Second, Heartbeat: 10 * time.Millisecond},
@@ -54,8 +55,8 @@ func TestAStreamIsAChunkedBodyOfEventsAndHeartbeats(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK || len(res.TransferEncoding) != 1 || res.TransferEncoding[0] != "chunked" {
-		t.Fatalf("status %d, transfer encoding %v", res.StatusCode, res.TransferEncoding)
+	if res.StatusCode != http.StatusOK || len(res.TransferEncoding) != 1 || res.TransferEncoding[0] != "chunked" || !res.Close {
+		t.Fatalf("status %d, transfer encoding %v, connection close %v", res.StatusCode, res.TransferEncoding, res.Close)
 	}
 	var seen strings.Builder
 	buf := make([]byte, 512)

@@ -275,7 +275,7 @@ func (s *Store) Middleware(api huma.API) func(huma.Context, func(huma.Context)) 
 			}
 			return
 		}
-		if resp.IsBodyStream() {
+		if result.Streaming() || resp.IsBodyStream() {
 			// The key stays claimed while the stream runs; its end decides.
 			contentType := string(resp.Header.ContentType())
 			result.OnEnd(func(body []byte, ok bool) {

@@ -51,7 +51,7 @@ func (s *Server) requestID(c *fiber.Ctx) error {
 		fields = append(fields, zap.String("trace_id", tid))
 	}
 	ctx = observability.WithLogger(ctx, s.log.WithLazy(fields...))
-	c.SetUserContext(httpx.WithLifetime(ctx, s.lifetime))
+	c.SetUserContext(httpx.WithLifetime(ctx, s.life))
 	return c.Next()
 }
 

@@ -54,11 +54,12 @@ type Server struct {
 	mu   sync.Mutex
 	addr net.Addr
 
-	// lifetime is cancelled when shutdown begins, before the listener closes:
-	// long-lived handlers (streams) stop on it, since Fiber's shutdown does
-	// not end open streams.
-	lifetime context.Context
-	cancel   context.CancelFunc
+	// life's lifetime is cancelled (cancel) when shutdown begins, before the
+	// listener closes: long-lived handlers (streams) stop on it, since
+	// Fiber's shutdown does not end open streams; shutdown then waits for
+	// the streams running on connections taken over from the server.
+	life   *httpx.ServerLife
+	cancel context.CancelFunc
 
 	tracer trace.Tracer // nil when tracing is off
 }
@@ -91,7 +92,8 @@ func New(p Params) (*Server, error) {
 	if p.Tracing.Enabled() {
 		s.tracer = p.Tracing.Tracer()
 	}
-	s.lifetime, s.cancel = context.WithCancel(context.Background())
+	s.life = &httpx.ServerLife{}
+	s.life.Lifetime, s.cancel = context.WithCancel(context.Background())
 
 	s.App = fiber.New(fiber.Config{
 		// Fiber reuses request buffers; strings kept beyond a handler (metric
@@ -111,6 +113,11 @@ func New(p Params) (*Server, error) {
 		ErrorHandler:      httpx.FiberErrorHandler(p.Log),
 		AppName:           "perpetua",
 	})
+	// A worker that served a request whose connection a stream took over
+	// is idle at once; it and any other idle worker are retired after 2 s
+	// (fasthttp keeps them 10 s to 20 s: after a burst of streams, a
+	// thousand idle goroutines and their stacks).
+	s.App.Server().MaxIdleWorkerDuration = 2 * time.Second
 	if s.tracer != nil {
 		s.App.Use(s.traced)
 	}
@@ -156,7 +163,7 @@ func New(p Params) (*Server, error) {
 }
 
 // Lifetime is cancelled when the server begins to shut down.
-func (s *Server) Lifetime() context.Context { return s.lifetime }
+func (s *Server) Lifetime() context.Context { return s.life.Lifetime }
 
 // Addr is the address the server listens on (after start).
 func (s *Server) Addr() net.Addr {
@@ -204,8 +211,15 @@ func (s *Server) Stop(ctx context.Context) error {
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
 		timeout = time.Until(dl)
 	}
+	waitCtx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
 	if err := s.App.ShutdownWithTimeout(timeout); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
+	}
+	// Streams run on connections taken over from the server: it does not
+	// wait for them.
+	if err := s.life.Wait(waitCtx); err != nil {
+		s.log.Warn("streams still open at the shutdown timeout")
 	}
 	s.log.Info("http server stopped")
 	return nil

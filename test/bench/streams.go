@@ -315,7 +315,9 @@ func holdOpen(o options, c *http.Client, api *server, model *fakeModel, users []
 	for range openStreams {
 		<-started
 	}
-	time.Sleep(3 * time.Second)
+	// At rest: past the 10 s after which the server retires the workers
+	// that served the streams' requests (their connections were taken over).
+	time.Sleep(12 * time.Second)
 	f.openRSS = api.rss()
 	f.openHeld = api.held() // the profiles below then show the live heap
 	profile(o, api, name)
