@@ -23,9 +23,10 @@ import (
 	"github.com/perpetuaflow/api/platform/observability"
 )
 
-// Server-sent events. Fiber (fasthttp) runs a streamed body after the
-// handler has returned, with no request context that ends when the client
-// goes away: the only sign of a disconnect is a write that fails. A stream
+// Server-sent events. A stream runs after the handler has returned, on its
+// connection taken over from the server (takeOver), with no request
+// context that ends when the client goes away: the only sign of a
+// disconnect is a write that fails. A stream
 // therefore writes often (a heartbeat comment when it has nothing to say),
 // stops at the first failed write, and also stops when the server begins to
 // shut down (the lifetime context).
@@ -475,8 +476,8 @@ func (c *chunkWriter) Flush() error {
 func (c *chunkWriter) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
 
 // flusher returns how to push w's buffered bytes to the client and learn
-// whether that worked. Fasthttp's stream writer drops Flush's error, but its
-// buffered writer keeps it: a zero-length write after the flush returns it.
+// whether that worked: Flush's own error (the chunk writer), or, for a
+// writer whose Flush drops it, a zero-length write after the flush.
 func flusher(w io.Writer) func() error {
 	if fe, ok := w.(interface{ Flush() error }); ok {
 		return fe.Flush
