@@ -292,8 +292,8 @@ func Stream(hctx huma.Context, cfg StreamConfig, requestID string, run func(ctx 
 	hctx.SetHeader("Cache-Control", "no-cache")
 	hctx.SetHeader("X-Accel-Buffering", "no") // nginx: do not buffer
 	hctx.SetStatus(http.StatusOK)
+	base := hctx.Context() // the stream keeps this, not hctx (the server's)
 	body := func(w io.Writer) {
-		base := hctx.Context()
 		ctx, cancel := context.WithCancel(context.WithoutCancel(base))
 		defer cancel()
 		stop := context.AfterFunc(Lifetime(base), cancel)
@@ -347,7 +347,7 @@ func Stream(hctx huma.Context, cfg StreamConfig, requestID string, run func(ctx 
 			body(&chunkWriter{err: ErrClientGone})
 			return
 		}
-		takeOver(rc, hctx.Context(), cfg.WriteTimeout, func(w *chunkWriter) { body(w) })
+		takeOver(rc, keepsHijacked(hctx), base, cfg.WriteTimeout, func(w *chunkWriter) { body(w) })
 		return
 	}
 	body(hctx.BodyWriter())
@@ -369,7 +369,7 @@ func StreamFrom(hctx huma.Context, writeTimeout time.Duration, r io.ReadCloser) 
 		_ = r.Close()
 		return
 	}
-	takeOver(rc, hctx.Context(), writeTimeout, func(w *chunkWriter) {
+	takeOver(rc, keepsHijacked(hctx), hctx.Context(), writeTimeout, func(w *chunkWriter) {
 		defer r.Close()
 		buf := make([]byte, 2048)
 		for w.err == nil {
@@ -396,17 +396,35 @@ func StreamFrom(hctx huma.Context, writeTimeout time.Duration, r io.ReadCloser) 
 // While it waits a stream holds the goroutine that runs it and its few
 // bytes, not the server's worker and write buffers. Shutdown waits for it
 // (ServerLife.Wait).
-func takeOver(rc *fasthttp.RequestCtx, base context.Context, writeTimeout time.Duration, body func(*chunkWriter)) {
+//
+// On a server that keeps hijacked connections (KeepHijackedConns, as
+// platform/server's does) the stream leaves fasthttp's hijack goroutine
+// once its header is out, for one of its own: the request, its buffers and
+// fasthttp's connection wrapper go back to their pools instead of waiting
+// with it. Elsewhere it runs in the hijack goroutine, which holds them.
+func takeOver(rc *fasthttp.RequestCtx, keeps bool, base context.Context, writeTimeout time.Duration, body func(*chunkWriter)) {
 	life, _ := base.Value(lifetimeKey{}).(*ServerLife)
 	if life != nil {
 		life.running.Add(1)
 	}
-	rc.HijackSetNoResponse(true)
-	rc.Hijack(func(c net.Conn) {
+	run := func(c net.Conn, w *chunkWriter) {
 		if life != nil {
 			defer life.running.Done()
 		}
-		// The request's context is fasthttp's until this returns.
+		if keeps {
+			defer c.Close()
+		}
+		body(w)
+		if w.err == nil {
+			_, _ = c.Write([]byte("0\r\n\r\n"))
+		}
+	}
+	rc.HijackSetNoResponse(true)
+	rc.Hijack(func(c net.Conn) {
+		if u, ok := c.(interface{ UnsafeConn() net.Conn }); ok && keeps {
+			c = u.UnsafeConn() // the wrapper's reader is the request's
+		}
+		// rc is fasthttp's until this returns.
 		rc.Response.Header.SetContentLength(-1) // chunked
 		rc.Response.Header.SetConnectionClose()
 		w := &chunkWriter{conn: c}
@@ -414,11 +432,23 @@ func takeOver(rc *fasthttp.RequestCtx, base context.Context, writeTimeout time.D
 		if _, err := c.Write(rc.Response.Header.Header()); err != nil {
 			w.err = ErrClientGone
 		}
-		body(w)
-		if w.err == nil {
-			_, _ = c.Write([]byte("0\r\n\r\n"))
+		if keeps {
+			go run(c, w)
+			return
 		}
+		run(c, w)
 	})
+}
+
+// keepsHijacked reports whether the server under hctx leaves a hijacked
+// connection open when the hijack handler returns.
+func keepsHijacked(hctx huma.Context) (keeps bool) {
+	defer func() {
+		if recover() != nil {
+			keeps = false
+		}
+	}()
+	return humafiber.UnwrapV2(hctx).App().Server().KeepHijackedConns
 }
 
 // fasthttpContext finds the fasthttp request under hctx (middlewares wrap

@@ -118,6 +118,10 @@ func New(p Params) (*Server, error) {
 	// (fasthttp keeps them 10 s to 20 s: after a burst of streams, a
 	// thousand idle goroutines and their stacks).
 	s.App.Server().MaxIdleWorkerDuration = 2 * time.Second
+	// A stream whose connection was taken over closes it itself (httpx's
+	// takeOver), from a goroutine of its own: fasthttp's request and
+	// connection wrapper go back to their pools while the stream waits.
+	s.App.Server().KeepHijackedConns = true
 	if s.tracer != nil {
 		s.App.Use(s.traced)
 	}
