@@ -104,12 +104,12 @@ func (s *Service) admit(ctx context.Context, p auth.Principal, kind string, cost
 			return err
 		}
 		// Compare-and-set in one statement: concurrent requests of one
-		// session never take more than the cap between them.
+		// session never take more than the cap between them. On PostgreSQL
+		// it also spares the admission's commit the wait for the disk
+		// (countSQL).
 		var counted []int
-		err := tx.Raw(`INSERT INTO ai_sessions (session_id, user_id, requests, created_at, updated_at) VALUES (?, ?, 1, ?, ?)
-			ON CONFLICT (session_id) DO UPDATE SET requests = ai_sessions.requests + 1, updated_at = excluded.updated_at
-			WHERE ai_sessions.user_id = excluded.user_id AND ai_sessions.requests < ?
-			RETURNING requests`, p.SessionID, p.UserID, now, now, s.cfg.SessionRequests).Scan(&counted).Error
+		err := tx.Raw(countSQL[s.db.Dialect == database.Postgres], p.SessionID, p.UserID, now, now, s.cfg.SessionRequests).
+			Scan(&counted).Error
 		if err != nil {
 			return fmt.Errorf("count ai request: %w", err)
 		}
@@ -125,6 +125,24 @@ func (s *Service) admit(ctx context.Context, p auth.Principal, kind string, cost
 		return nil, err
 	}
 	return a, nil
+}
+
+// countSQL counts a request against its session's cap. On PostgreSQL
+// (true) the admission it ends commits without waiting for the disk
+// (database.NoFlushWait): the model is asked at once. A database crash that
+// lost the admission ends its request, whose charge (pay) waits for the
+// disk: without the hold it is spent from the balance, never twice and
+// never beyond it.
+var countSQL = map[bool]string{
+	false: `INSERT INTO ai_sessions (session_id, user_id, requests, created_at, updated_at) VALUES (?, ?, 1, ?, ?)
+		ON CONFLICT (session_id) DO UPDATE SET requests = ai_sessions.requests + 1, updated_at = excluded.updated_at
+		WHERE ai_sessions.user_id = excluded.user_id AND ai_sessions.requests < ?
+		RETURNING requests`,
+	true: database.NoFlushWait + ` INSERT INTO ai_sessions (session_id, user_id, requests, created_at, updated_at)
+		SELECT ?, ?, 1, ?, ? FROM no_flush_wait
+		ON CONFLICT (session_id) DO UPDATE SET requests = ai_sessions.requests + 1, updated_at = excluded.updated_at
+		WHERE ai_sessions.user_id = excluded.user_id AND ai_sessions.requests < ?
+		RETURNING requests`,
 }
 
 // end closes the request: an unpaid one releases its hold and gives its

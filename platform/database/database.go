@@ -393,6 +393,18 @@ func (db *DB) Rebind(query string) string {
 // transaction.
 func (db *DB) WithContext(ctx context.Context) *gorm.DB { return db.Gorm.WithContext(ctx) }
 
+// NoFlushWait begins a PostgreSQL statement whose transaction's commit
+// returns without waiting for the disk (synchronous_commit off for that
+// transaction only): its query reads FROM no_flush_wait, one row, so that
+// the setting is made without a round trip of its own. Others see the
+// writes at once; a database crash in the next moments may lose them. Only
+// for a transaction whose loss costs nothing because a later one of the
+// same work waits for the disk, and takes this one with it (the log is
+// flushed in order): an idempotency key's claim, or the credits an AI
+// request holds before it asks the model, settled later by a transaction
+// that does wait.
+const NoFlushWait = `WITH no_flush_wait AS (SELECT set_config('synchronous_commit', 'off', true))`
+
 // Tx runs fn in a transaction of its own: the domain change, the events it
 // publishes and the jobs it enqueues commit together or not at all.
 //

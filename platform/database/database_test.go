@@ -310,3 +310,30 @@ func TestSaveVersionWritesItsColumnsOnceAndRefusesAStaleRow(t *testing.T) {
 		t.Fatalf("after a stale save: row %+v, copy %+v", got, old)
 	}
 }
+
+// NoFlushWait turns synchronous_commit off for its statement's transaction
+// only: inside it the setting reads off, and the same connection's next
+// transaction waits for the disk again.
+func TestNoFlushWaitLastsOneTransaction(t *testing.T) {
+	t.Parallel()
+	db := open(t)
+	if db.Dialect != database.Postgres {
+		t.Skip("synchronous_commit is PostgreSQL's")
+	}
+	var inside, after string
+	err := db.Gorm.Connection(func(conn *gorm.DB) error { // one connection throughout
+		if err := conn.Transaction(func(tx *gorm.DB) error {
+			return tx.Raw(database.NoFlushWait + ` SELECT current_setting('synchronous_commit') FROM no_flush_wait`).
+				Scan(&inside).Error
+		}); err != nil {
+			return err
+		}
+		return conn.Raw("SHOW synchronous_commit").Scan(&after).Error
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inside != "off" || after != "on" {
+		t.Fatalf("synchronous_commit %q in the statement's transaction and %q after it, want off then on", inside, after)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/perpetuaflow/api/platform"
 	"github.com/perpetuaflow/api/platform/events"
 	"github.com/perpetuaflow/api/platform/httpx"
+	"github.com/perpetuaflow/api/platform/idempotency"
 	"github.com/perpetuaflow/api/test/testkit"
 )
 
@@ -364,5 +365,38 @@ func TestOneTransactionServerErrorKeepsNothing(t *testing.T) {
 	}
 	if n := app.Count(t, "tasks", "user_id = ?", alice.ID); n != 1 {
 		t.Fatalf("tasks = %d, want 1", n)
+	}
+}
+
+// On PostgreSQL a claim commits without waiting for the disk
+// (synchronous_commit off for its own transaction), and only it: the
+// connection it ran on commits what comes next durably again.
+func TestAClaimLeavesTheConnectionsCommitsDurable(t *testing.T) {
+	t.Parallel()
+	if !testkit.Postgres() {
+		t.Skip("synchronous_commit is PostgreSQL's")
+	}
+	app := testkit.Start(t)
+	alice := app.SignIn(t, "alice@example.com")
+	key, now := uuid.NewString(), time.Now()
+	var claimed int64
+	var setting string
+	err := app.DB.Gorm.Connection(func(conn *gorm.DB) error { // one connection for the claim and the check
+		res := conn.Exec(idempotency.ClaimSQL[true], alice.ID.String(), key, "hash", http.MethodPost, "/api/v1/x", "pending",
+			now, now.Add(time.Hour))
+		if res.Error != nil {
+			return res.Error
+		}
+		claimed = res.RowsAffected
+		return conn.Raw("SHOW synchronous_commit").Scan(&setting).Error
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claimed != 1 || app.Count(t, "idempotency_keys", "idem_key = ? AND state = 'pending'", key) != 1 {
+		t.Fatalf("the claim inserted %d rows", claimed)
+	}
+	if setting != "on" {
+		t.Fatalf("synchronous_commit is %q on the claim's connection after it, want on", setting)
 	}
 }
