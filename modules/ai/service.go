@@ -131,8 +131,8 @@ func (s *Service) admit(ctx context.Context, p auth.Principal, kind string, cost
 // (true) the admission it ends commits without waiting for the disk
 // (database.NoFlushWait): the model is asked at once. A database crash that
 // lost the admission ends its request, whose charge (pay) waits for the
-// disk: without the hold it is spent from the balance, never twice and
-// never beyond it.
+// disk: without the hold it is spent from the balance, and refused beyond
+// it.
 var countSQL = map[bool]string{
 	false: `INSERT INTO ai_sessions (session_id, user_id, requests, created_at, updated_at) VALUES (?, ?, 1, ?, ?)
 		ON CONFLICT (session_id) DO UPDATE SET requests = ai_sessions.requests + 1, updated_at = excluded.updated_at

@@ -232,3 +232,33 @@ func TestABalanceReadTakesNoLockOnceTheDayIsGranted(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestASettlementWithoutItsHoldSpendsFromTheBalance: a hold that is not
+// there (lost with an AI admission a database crash took before it reached
+// the disk) is spent from the balance, and refused with 402 beyond it: the
+// charge never overdraws.
+func TestASettlementWithoutItsHoldSpendsFromTheBalance(t *testing.T) {
+	t.Parallel()
+	app, credits := spender(t, testkit.WithConfig("limits.free.daily_ai_credits", 0))
+	alice := app.SignIn(t, "alice@example.com") // 5 kickstart
+	ctx := context.Background()
+	settle := func(hold uuid.UUID, amount int) error {
+		return inTx(t, app, func(tx *gorm.DB) error {
+			_, err := credits.Settle(ctx, tx, alice.ID, hold, amount, "AI chat")
+			return err
+		})
+	}
+	lost := uuid.New()
+	if err := settle(lost, 3); err != nil {
+		t.Fatalf("settle without a hold: %v", err)
+	}
+	if b := balanceOf(t, app, alice); b["total"] != float64(2) {
+		t.Fatalf("balance after a 3-credit settlement without its hold: %v", b)
+	}
+	if err := settle(uuid.New(), 3); !apperr.Is(err, billing.CodeInsufficientCredits) {
+		t.Fatalf("settling 3 at a balance of 2: %v, want %s", err, billing.CodeInsufficientCredits)
+	}
+	if b := balanceOf(t, app, alice); b["total"] != float64(2) {
+		t.Fatalf("balance after a refused settlement: %v", b)
+	}
+}
