@@ -342,12 +342,12 @@ func Stream(hctx huma.Context, cfg StreamConfig, requestID string, run func(ctx 
 		}()
 		run(ctx, es)
 	}
-	if rc := fasthttpContext(hctx); rc != nil {
+	if rc, keeps := fasthttpContext(hctx); rc != nil {
 		if rc.IsHead() { // the header only: run with nobody to write to
 			body(&chunkWriter{err: ErrClientGone})
 			return
 		}
-		takeOver(rc, keepsHijacked(hctx), base, cfg.WriteTimeout, func(w *chunkWriter) { body(w) })
+		takeOver(rc, keeps, base, cfg.WriteTimeout, func(w *chunkWriter) { body(w) })
 		return
 	}
 	body(hctx.BodyWriter())
@@ -362,14 +362,14 @@ func StreamFrom(hctx huma.Context, writeTimeout time.Duration, r io.ReadCloser) 
 	if o := outcomeOf(hctx.Context()); o != nil {
 		o.streaming.Store(true)
 	}
-	rc := fasthttpContext(hctx)
+	rc, keeps := fasthttpContext(hctx)
 	if rc == nil {
 		hctx.SetStatus(http.StatusOK)
 		_, _ = io.Copy(hctx.BodyWriter(), r)
 		_ = r.Close()
 		return
 	}
-	takeOver(rc, keepsHijacked(hctx), hctx.Context(), writeTimeout, func(w *chunkWriter) {
+	takeOver(rc, keeps, hctx.Context(), writeTimeout, func(w *chunkWriter) {
 		defer r.Close()
 		buf := make([]byte, 2048)
 		for w.err == nil {
@@ -440,26 +440,17 @@ func takeOver(rc *fasthttp.RequestCtx, keeps bool, base context.Context, writeTi
 	})
 }
 
-// keepsHijacked reports whether the server under hctx leaves a hijacked
-// connection open when the hijack handler returns.
-func keepsHijacked(hctx huma.Context) (keeps bool) {
-	defer func() {
-		if recover() != nil {
-			keeps = false
-		}
-	}()
-	return humafiber.UnwrapV2(hctx).App().Server().KeepHijackedConns
-}
-
 // fasthttpContext finds the fasthttp request under hctx (middlewares wrap
-// the adapter's context), or nil on another adapter.
-func fasthttpContext(hctx huma.Context) (rc *fasthttp.RequestCtx) {
+// the adapter's context), or nil on another adapter, and whether its server
+// leaves a hijacked connection open when the hijack handler returns.
+func fasthttpContext(hctx huma.Context) (rc *fasthttp.RequestCtx, keepsHijacked bool) {
 	defer func() {
 		if recover() != nil { // not a Fiber context
-			rc = nil
+			rc, keepsHijacked = nil, false
 		}
 	}()
-	return humafiber.UnwrapV2(hctx).Context()
+	fc := humafiber.UnwrapV2(hctx)
+	return fc.Context(), fc.App().Server().KeepHijackedConns
 }
 
 // chunkWriter collects an event's bytes and sends them, at Flush, as one
