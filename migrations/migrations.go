@@ -43,6 +43,7 @@ func All() []*gormigrate.Migration {
 		calendarFeeds,
 		accounts,
 		changes,
+		creditBook,
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.uber.org/fx"
 	"gorm.io/gorm"
 
 	"github.com/perpetuaflow/api/modules/billing"
@@ -115,6 +116,53 @@ func TestConcurrentHoldsNeverOverdraw(t *testing.T) {
 	})
 	if err != nil || balanceOf(t, app, alice)["total"] != float64(4) {
 		t.Fatalf("a second hold with a used id: %v", err)
+	}
+}
+
+// TestAChangeWaitingForTheLedgerSeesWhatTheHolderCommitted: a hold that
+// waits for the user's ledger lock reads the ledger as the holder left it
+// when it committed — here the 5 credits it granted, without which the
+// hold of 12 (at a balance of 10) is refused. On PostgreSQL the lock and
+// the read are one statement (credit_book): a read that took its
+// snapshot before the lock was granted would miss the grant.
+func TestAChangeWaitingForTheLedgerSeesWhatTheHolderCommitted(t *testing.T) {
+	t.Parallel()
+	if !testkit.Postgres() {
+		t.Skip("SQLite has one writer: nothing waits for a lock")
+	}
+	var ledger *billing.Ledger
+	app := start(t, testkit.WithConfig("limits.free.daily_ai_credits", 5), testkit.WithFx(fx.Populate(&ledger)))
+	alice := app.SignIn(t, "alice@example.com") // 5 kickstart + 5 daily = 10
+	balanceOf(t, app, alice)                    // the day's credits granted
+	ctx := context.Background()
+	held := make(chan error, 1)
+	err := inTx(t, app, func(tx *gorm.DB) error {
+		if _, err := ledger.GrantCredits(ctx, tx, alice.ID, 5, "make up"); err != nil { // locks alice's ledger
+			return err
+		}
+		go func() {
+			held <- inTx(t, app, func(tx *gorm.DB) error {
+				_, err := ledger.Hold(ctx, tx, alice.ID, uuid.New(), 12, "AI chat", app.Clock.Now().Add(time.Minute))
+				return err
+			})
+		}()
+		// Commit once the hold waits for the lock.
+		testkit.Eventually(t, 10*time.Second, "the hold to wait for the ledger's lock", func() bool {
+			var waiting int64
+			err := app.DB.Gorm.Raw(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+				AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&waiting).Error
+			return err == nil && waiting > 0
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-held; err != nil {
+		t.Fatalf("hold of 12 after a grant of 5 at a balance of 10: %v", err)
+	}
+	if b := balanceOf(t, app, alice); b["total"] != float64(3) {
+		t.Fatalf("balance after the hold: %v", b)
 	}
 }
 

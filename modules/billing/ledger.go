@@ -53,8 +53,11 @@ func nextUTCMidnight(t time.Time) time.Time {
 
 // lockUser makes the ledger changes of one user take turns until tx ends.
 func lockUser(tx *gorm.DB, userID uuid.UUID) error {
-	return database.LockKey(tx, "credits:"+userID.String())
+	return database.LockKey(tx, ledgerLock(userID))
 }
+
+// ledgerLock is the key of a user's ledger lock.
+func ledgerLock(userID uuid.UUID) string { return "credits:" + userID.String() }
 
 // creditSums are the lists of row_counts that keep, per user, the sum of
 // the ledger's amounts of each kind (a trigger on credit_ledger adds each
@@ -96,6 +99,11 @@ type book struct {
 	lots   []*Entry // with credits left, oldest first
 	daily  bool     // today's daily grant is written
 	hold   []Entry  // the rows of the hold asked about, in the order written
+	// taken are the lots whose Remaining changed since the last row was
+	// written: the next row's write (every take is followed by one)
+	// updates them, on PostgreSQL in its own statement.
+	taken    []*Entry
+	postgres bool
 }
 
 // open locks the user's ledger, expires what is due and grants the day's
@@ -112,18 +120,22 @@ func (l *Ledger) open(ctx context.Context, tx *gorm.DB, userID, holdID uuid.UUID
 // openWithoutDaily is open without the day's grant (sign-up: the welcome
 // credits come first).
 func (l *Ledger) openWithoutDaily(tx *gorm.DB, userID, holdID uuid.UUID) (*book, error) {
-	if err := lockUser(tx, userID); err != nil {
-		return nil, err
-	}
 	now := l.clock.Now()
-	b := &book{l: l, tx: tx, userID: userID, now: now, today: dailyKey(now)}
+	b := &book{l: l, tx: tx, userID: userID, now: now, today: dailyKey(now), postgres: tx.Dialector.Name() == "postgres"}
 	// Three indexes (the live lots', the once keys', the holds') answer
-	// the three parts; a row in two of them comes once.
+	// the three parts; a row in two of them comes once. On PostgreSQL the
+	// function credit_book takes the user's ledger lock and then reads
+	// them, in one round trip (see its migration); SQLite needs no lock.
 	var rows []Entry
-	err := tx.Raw(`SELECT * FROM credit_ledger WHERE user_id = ? AND remaining > 0
-		UNION SELECT * FROM credit_ledger WHERE user_id = ? AND once_key = ?
-		UNION SELECT * FROM credit_ledger WHERE user_id = ? AND hold_id = ?
-		ORDER BY created_at, id`, userID, userID, b.today, userID, holdID).Scan(&rows).Error
+	var err error
+	if b.postgres {
+		err = tx.Raw(`SELECT * FROM credit_book(?, ?, ?, ?)`, userID, ledgerLock(userID), b.today, holdID).Scan(&rows).Error
+	} else {
+		err = tx.Raw(`SELECT * FROM credit_ledger WHERE user_id = ? AND remaining > 0
+			UNION SELECT * FROM credit_ledger WHERE user_id = ? AND once_key = ?
+			UNION SELECT * FROM credit_ledger WHERE user_id = ? AND hold_id = ?
+			ORDER BY created_at, id`, userID, userID, b.today, userID, holdID).Scan(&rows).Error
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read credit lots: %w", err)
 	}
@@ -148,11 +160,47 @@ func (l *Ledger) openWithoutDaily(tx *gorm.DB, userID, holdID uuid.UUID) (*book,
 func (b *book) write(e *Entry) error {
 	b.bal.add(e.Kind, e.Amount)
 	e.ID, e.UserID, e.BalanceAfter, e.CreatedAt = id.New(), b.userID, b.bal.Total(), b.now
-	if err := b.tx.Create(e).Error; err != nil {
+	if err := b.flush(e); err != nil {
 		return fmt.Errorf("write ledger: %w", err)
 	}
 	b.keep(e)
 	return nil
+}
+
+// entryColumns are credit_ledger's columns, in the order flush gives
+// their values.
+const entryColumns = "id, user_id, kind, entry, amount, remaining, balance_after, description, once_key, hold_id, expires_at, created_at"
+
+// flush writes the lots taken from since the last row, and row e: on
+// PostgreSQL in one statement (the updates in a WITH before the insert),
+// on SQLite (which has no UPDATE in a WITH, nor round trips) one after the
+// other.
+func (b *book) flush(e *Entry) error {
+	taken := b.taken
+	b.taken = nil
+	if !b.postgres {
+		for _, g := range taken {
+			if err := b.tx.Model(&Entry{}).Where("id = ?", g.ID).Update("remaining", g.Remaining).Error; err != nil {
+				return err
+			}
+		}
+		return b.tx.Create(e).Error
+	}
+	var q strings.Builder
+	args := make([]any, 0, 2*len(taken)+12)
+	for i, g := range taken {
+		if i == 0 {
+			q.WriteString("WITH ")
+		} else {
+			q.WriteString(", ")
+		}
+		fmt.Fprintf(&q, "take%d AS (UPDATE credit_ledger SET remaining = ? WHERE id = ?)", i)
+		args = append(args, g.Remaining, g.ID)
+	}
+	q.WriteString(" INSERT INTO credit_ledger (" + entryColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	args = append(args, e.ID, e.UserID, e.Kind, e.Entry, e.Amount, e.Remaining, e.BalanceAfter, e.Description,
+		e.OnceKey, e.HoldID, e.ExpiresAt, e.CreatedAt)
+	return b.tx.Exec(q.String(), args...).Error
 }
 
 // keep adds a row just written to the lots when it has credits left.
@@ -242,10 +290,13 @@ func (b *book) lotsOf(kind string) []*Entry {
 	return out
 }
 
-// take removes n credits from lot g (its Remaining).
-func (b *book) take(g *Entry, n int) error {
+// take removes n credits from lot g (its Remaining); the row written next
+// records the change (flush).
+func (b *book) take(g *Entry, n int) {
 	g.Remaining -= n
-	return b.tx.Model(&Entry{}).Where("id = ?", g.ID).Update("remaining", g.Remaining).Error
+	if !slices.Contains(b.taken, g) {
+		b.taken = append(b.taken, g)
+	}
 }
 
 // expire writes off what is left of the lots of kind that pass filter.
@@ -256,9 +307,7 @@ func (b *book) expire(kind, desc string, filter func(*Entry) bool) (int, error) 
 			continue
 		}
 		n := g.Remaining
-		if err := b.take(g, n); err != nil {
-			return total, err
-		}
+		b.take(g, n)
 		if err := b.write(&Entry{Kind: kind, Entry: EntryExpire, Amount: -n, Description: desc}); err != nil {
 			return total, err
 		}
@@ -299,9 +348,7 @@ func (b *book) draw(amount int, entry, reason string, holdID *uuid.UUID, lapses 
 	takes := lots(b.lots).plan(amount)
 	taken := 0
 	for i, t := range takes {
-		if err := b.take(t.lot, t.n); err != nil {
-			return err
-		}
+		b.take(t.lot, t.n)
 		taken += t.n
 		if i+1 < len(takes) && takes[i+1].lot.Kind == t.lot.Kind {
 			continue

@@ -2,7 +2,11 @@ package billing
 
 import (
 	"fmt"
+	"strings"
+	"sync"
 	"testing"
+
+	"gorm.io/gorm/schema"
 )
 
 // TestASpendTakesTheKindsInOrderAndTheOldestLotFirst: the spending order
@@ -58,4 +62,17 @@ func indexOf(ls lots, desc string) int {
 		}
 	}
 	return -1
+}
+
+// TestTheLedgersWritesNameEveryColumn: the statement that writes a ledger
+// row on PostgreSQL lists the columns by hand; a field added to Entry
+// without it fails here.
+func TestTheLedgersWritesNameEveryColumn(t *testing.T) {
+	s, err := schema.Parse(&Entry{}, &sync.Map{}, schema.NamingStrategy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := entryColumns, strings.Join(s.DBNames, ", "); got != want {
+		t.Fatalf("the ledger's writes name\n%s\nEntry has\n%s", got, want)
+	}
 }
