@@ -13,6 +13,7 @@ import (
 
 	"github.com/perpetuaflow/api/modules/billing"
 	"github.com/perpetuaflow/api/platform/apperr"
+	"github.com/perpetuaflow/api/platform/database"
 	"github.com/perpetuaflow/api/test/testkit"
 )
 
@@ -163,6 +164,45 @@ func TestAChangeWaitingForTheLedgerSeesWhatTheHolderCommitted(t *testing.T) {
 	}
 	if b := balanceOf(t, app, alice); b["total"] != float64(3) {
 		t.Fatalf("balance after the hold: %v", b)
+	}
+}
+
+// TestTheLedgersFunctionTakesTheLockOfLockKey: credit_book hashes the
+// key in SQL as database.LockKey does in Go (the purchase route locks the
+// ledger with the latter, then changes it through the former): a hold
+// waits while another transaction holds database.LockKey's lock.
+func TestTheLedgersFunctionTakesTheLockOfLockKey(t *testing.T) {
+	t.Parallel()
+	if !testkit.Postgres() {
+		t.Skip("SQLite has one writer: nothing waits for a lock")
+	}
+	app, credits := spender(t)
+	alice := app.SignIn(t, "alice@example.com")
+	ctx := context.Background()
+	held := make(chan error, 1)
+	err := inTx(t, app, func(tx *gorm.DB) error {
+		if err := database.LockKey(tx, "credits:"+alice.ID.String()); err != nil {
+			return err
+		}
+		go func() {
+			held <- inTx(t, app, func(tx *gorm.DB) error {
+				_, err := credits.Hold(ctx, tx, alice.ID, uuid.New(), 1, "AI chat", app.Clock.Now().Add(time.Minute))
+				return err
+			})
+		}()
+		testkit.Eventually(t, 10*time.Second, "the hold to wait for database.LockKey's lock", func() bool {
+			var waiting int64
+			err := app.DB.Gorm.Raw(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+				AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&waiting).Error
+			return err == nil && waiting > 0
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-held; err != nil {
+		t.Fatalf("hold after the lock was released: %v", err)
 	}
 }
 
