@@ -55,20 +55,21 @@ func serverEnv(dbURL string, o options) []string {
 }
 
 type httpFigures struct {
-	read, write         result
-	pgRead, pgWrite     float64 // pgbench's default (simple) protocol
-	pgReadAt, pgWriteAt int
-	pgReadPrep          float64 // pgbench -M prepared
-	pgWritePrep         float64
-	rss                 float64
-	sqliteRead          result
-	sqliteLoop          float64
-	sqliteRSS           float64
-	readyNew, readyOld  time.Duration
-	pgGrowth            *growthFigures
-	processes           *processFigures
-	streams             *streamFigures
-	sqliteGrowth        *growthFigures
+	read, write           result
+	pgRead, pgWrite       float64 // pgbench's default (simple) protocol
+	pgReadAt, pgWriteAt   int
+	pgReadPrep            float64       // pgbench -M prepared
+	pgReadCPU, pgWriteCPU time.Duration // the machine's CPU per pgbench transaction
+	pgWritePrep           float64
+	rss                   float64
+	sqliteRead            result
+	sqliteLoop            float64
+	sqliteRSS             float64
+	readyNew, readyOld    time.Duration
+	pgGrowth              *growthFigures
+	processes             *processFigures
+	streams               *streamFigures
+	sqliteGrowth          *growthFigures
 }
 
 func benchHTTP(o options) error {
@@ -157,6 +158,7 @@ func benchPostgres(o options, f *httpFigures) error {
 	defer load.close()
 	var rr, wr []result
 	var pr, pw, prp, pwp []float64
+	var prc, pwc []time.Duration
 	for round := 1; round <= o.rounds; round++ {
 		logf("round %d: GET /tasks", round)
 		if round == 1 {
@@ -166,13 +168,13 @@ func benchPostgres(o options, f *httpFigures) error {
 			u := users[(w*7+i)%len(users)]
 			status, err := load.get(w, "/api/v1/tasks?limit=25", u.Token)
 			return err == nil && status == http.StatusOK
-		}))
+		}, api))
 		logf("round %d: pgbench count + page", round)
-		tps, at, err := pgbench(o, dbURL, reads, "simple")
+		tps, cpu, at, err := pgbenchCPU(o, dbURL, reads, "simple")
 		if err != nil {
 			return err
 		}
-		pr, f.pgReadAt = append(pr, tps), at
+		pr, prc, f.pgReadAt = append(pr, tps), append(prc, cpu), at
 		if tps, _, err = pgbench(o, dbURL, reads, "prepared"); err != nil {
 			return err
 		}
@@ -185,15 +187,15 @@ func benchPostgres(o options, f *httpFigures) error {
 			u := users[(w*7+i)%len(users)]
 			status, err := load.post(w, "/api/v1/tasks", u.Token, []byte(`{"title":"bench write"}`))
 			return err == nil && status == http.StatusCreated
-		}))
+		}, api))
 		if err := reset(); err != nil {
 			return err
 		}
 		logf("round %d: pgbench idempotency record + task + activity", round)
-		if tps, at, err = pgbench(o, dbURL, writes, "simple"); err != nil {
+		if tps, cpu, at, err = pgbenchCPU(o, dbURL, writes, "simple"); err != nil {
 			return err
 		}
-		pw, f.pgWriteAt = append(pw, tps), at
+		pw, pwc, f.pgWriteAt = append(pw, tps), append(pwc, cpu), at
 		if tps, _, err = pgbench(o, dbURL, writes, "prepared"); err != nil {
 			return err
 		}
@@ -205,6 +207,7 @@ func benchPostgres(o options, f *httpFigures) error {
 	f.read, f.write = median(rr), median(wr)
 	f.pgRead, f.pgWrite = medianFloat(pr), medianFloat(pw)
 	f.pgReadPrep, f.pgWritePrep = medianFloat(prp), medianFloat(pwp)
+	f.pgReadCPU, f.pgWriteCPU = medianDuration(prc), medianDuration(pwc)
 	f.rss = api.peakRSS()
 	if o.processes {
 		procs, err := benchProcesses(o, api, env, users, reset)
@@ -385,6 +388,19 @@ func printHTTP(o options, f httpFigures) {
 	fmt.Println()
 	fmt.Printf("ceiling: pgbench at its best client count (of %v), its default protocol; with -M prepared: %.0f (read), %.0f (write) tps\n",
 		o.clients, f.pgReadPrep, f.pgWritePrep)
+	// Where the CPUs are the bound, a ratio is the inverse of what a request
+	// costs the machine against what pgbench's transaction costs it.
+	cpuLine := func(name string, r result, pgbench time.Duration) {
+		api := time.Duration(0)
+		if len(r.WatchCPU) > 0 {
+			api = r.WatchCPU[0]
+		}
+		fmt.Printf("  %s: %s per request (the api process %s, the rest PostgreSQL and the load), pgbench %s per transaction\n",
+			name, us(r.CPU), us(api), us(pgbench))
+	}
+	fmt.Println("the machine's CPU time (all processes, /proc/stat) over the measured time of the median round:")
+	cpuLine("GET /tasks?limit=25", f.read, f.pgReadCPU)
+	cpuLine("POST /tasks", f.write, f.pgWriteCPU)
 	if f.processes != nil {
 		printProcesses(*f.processes)
 	}
@@ -403,6 +419,8 @@ func printHTTP(o options, f httpFigures) {
 func newTable() *tabwriter.Writer {
 	return tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
 }
+
+func us(d time.Duration) string { return fmt.Sprintf("%d µs", d.Microseconds()) }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,12 +23,18 @@ type result struct {
 	P99    time.Duration
 	Errors int64
 	Count  int64
+	// CPU per request over the measured time: the whole machine's (every
+	// process: server, database, load) and, for each watched server, its
+	// own.
+	CPU      time.Duration
+	WatchCPU []time.Duration
 }
 
 // closedLoop runs fn from concurrency workers, back to back, for duration
 // after a warm-up, and measures each call. fn reports whether the call
-// succeeded.
-func closedLoop(concurrency int, warmup, duration time.Duration, fn func(worker, i int) bool) result {
+// succeeded. The CPU used per call is measured for the whole machine and
+// for each watched server.
+func closedLoop(concurrency int, warmup, duration time.Duration, fn func(worker, i int) bool, watch ...*server) result {
 	var measuring atomic.Bool
 	var stop atomic.Bool
 	var errors, count atomic.Int64
@@ -52,11 +59,13 @@ func closedLoop(concurrency int, warmup, duration time.Duration, fn func(worker,
 		}()
 	}
 	time.Sleep(warmup)
+	cpu0, watch0 := machineCPU(), cpuTimes(watch)
 	measuring.Store(true)
 	began := time.Now()
 	time.Sleep(duration)
 	measuring.Store(false)
 	elapsed := time.Since(began)
+	cpu1, watch1 := machineCPU(), cpuTimes(watch)
 	stop.Store(true)
 	wg.Wait()
 	all := slices.Concat(lat...)
@@ -64,8 +73,42 @@ func closedLoop(concurrency int, warmup, duration time.Duration, fn func(worker,
 	r := result{Rate: float64(count.Load()) / elapsed.Seconds(), Errors: errors.Load(), Count: count.Load()}
 	if len(all) > 0 {
 		r.P50, r.P99 = all[len(all)/2], all[len(all)*99/100]
+		n := time.Duration(len(all))
+		r.CPU = (cpu1 - cpu0) / n
+		for i := range watch {
+			r.WatchCPU = append(r.WatchCPU, (watch1[i]-watch0[i])/n)
+		}
 	}
 	return r
+}
+
+// machineCPU is the CPU time every process on the machine has used so far
+// (user, system and interrupts, from /proc/stat; not what the hypervisor
+// took): divided by the work done meanwhile, it is what that work cost
+// when the load keeps the CPUs busy.
+func machineCPU() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	fields := strings.Fields(string(line)) // cpu user nice system idle iowait irq softirq steal ...
+	var ticks int64
+	for _, i := range []int{1, 2, 3, 6, 7} {
+		if i < len(fields) {
+			v, _ := strconv.ParseInt(fields[i], 10, 64)
+			ticks += v
+		}
+	}
+	return time.Duration(ticks) * time.Second / 100 // clock ticks of 1/100 s
+}
+
+func cpuTimes(servers []*server) []time.Duration {
+	out := make([]time.Duration, len(servers))
+	for i, s := range servers {
+		out[i] = s.cpuTime()
+	}
+	return out
 }
 
 // pgbench runs scripts (picked at random per transaction) with each client
@@ -73,22 +116,35 @@ func closedLoop(concurrency int, warmup, duration time.Duration, fn func(worker,
 // mode is pgbench's query protocol: simple (its default: each statement
 // parsed and planned anew) or prepared.
 func pgbench(o options, dbURL string, scripts []string, mode string) (float64, int, error) {
-	best, at := 0.0, 0
-	for _, c := range o.clients {
-		tps, err := pgbenchOnce(o, dbURL, scripts, c, mode)
-		if err != nil {
-			return 0, 0, err
-		}
-		if tps > best {
-			best, at = tps, c
-		}
-	}
-	return best, at, nil
+	best, _, at, err := pgbenchCPU(o, dbURL, scripts, mode)
+	return best, at, err
 }
 
-var tpsLine = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
+// pgbenchCPU is pgbench with the machine's CPU time per transaction of the
+// best run.
+func pgbenchCPU(o options, dbURL string, scripts []string, mode string) (float64, time.Duration, int, error) {
+	best, cpu, at := 0.0, time.Duration(0), 0
+	for _, c := range o.clients {
+		cpu0 := machineCPU()
+		tps, txns, err := pgbenchOnce(o, dbURL, scripts, c, mode)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		if tps > best && txns > 0 {
+			best, cpu, at = tps, (machineCPU()-cpu0)/time.Duration(txns), c
+		}
+	}
+	return best, cpu, at, nil
+}
 
-func pgbenchOnce(o options, dbURL string, scripts []string, clients int, mode string) (float64, error) {
+var (
+	tpsLine  = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
+	txnsLine = regexp.MustCompile(`number of transactions actually processed: ([0-9]+)`)
+)
+
+// pgbenchOnce runs pgbench once and returns its throughput and the number
+// of transactions it ran.
+func pgbenchOnce(o options, dbURL string, scripts []string, clients int, mode string) (float64, int64, error) {
 	args := []string{"-n", "-M", mode, "-c", strconv.Itoa(clients), "-j", strconv.Itoa(min(clients, 2)),
 		"-T", strconv.Itoa(int(o.pgbenchTime.Seconds()))}
 	for _, s := range scripts {
@@ -99,13 +155,18 @@ func pgbenchOnce(o options, dbURL string, scripts []string, clients int, mode st
 	cmd := exec.Command("pgbench", args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return 0, fmt.Errorf("pgbench: %w\n%s", err, tail(out.Bytes()))
+		return 0, 0, fmt.Errorf("pgbench: %w\n%s", err, tail(out.Bytes()))
 	}
-	m := tpsLine.FindSubmatch(out.Bytes())
-	if m == nil {
-		return 0, fmt.Errorf("pgbench printed no tps:\n%s", out.String())
+	m, n := tpsLine.FindSubmatch(out.Bytes()), txnsLine.FindSubmatch(out.Bytes())
+	if m == nil || n == nil {
+		return 0, 0, fmt.Errorf("pgbench printed no tps:\n%s", out.String())
 	}
-	return strconv.ParseFloat(string(m[1]), 64)
+	tps, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		return 0, 0, err
+	}
+	txns, err := strconv.ParseInt(string(n[1]), 10, 64)
+	return tps, txns, err
 }
 
 // writeScripts writes one pgbench script per user from a template in which
@@ -145,6 +206,12 @@ func median(rs []result) result {
 }
 
 func medianFloat(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func medianDuration(xs []time.Duration) time.Duration {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	return s[len(s)/2]
