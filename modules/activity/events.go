@@ -8,6 +8,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/perpetuaflow/api/platform/clock"
+	"github.com/perpetuaflow/api/platform/database"
 	"github.com/perpetuaflow/api/platform/events"
 	"github.com/perpetuaflow/api/platform/id"
 	"github.com/perpetuaflow/api/platform/observability"
@@ -39,6 +40,8 @@ func record(clk clock.Clock) events.Subscription {
 		if rid := observability.RequestID(ctx); rid != "" {
 			row.RequestID = &rid
 		}
-		return tx.Create(&row).Error
+		// Nothing reads the row back in this transaction: in a request's
+		// Unit it goes out with the next statement (the idempotency record).
+		return database.InsertLater(tx, &row)
 	})
 }

@@ -158,10 +158,11 @@ func (s *Service) create(ctx context.Context, tx *gorm.DB, p auth.Principal, in 
 // insertWithinLimit inserts t if the user has fewer active tasks than
 // their limit. Below the tier's own limit (nearly always) the count's
 // lock, its check and the insert are one statement on PostgreSQL; at it,
-// or on SQLite, the count is read and locked first and perks (which only
-// add) are read when the tier's limit is reached.
+// for a user's first task (no count row yet), or on SQLite, the count is
+// read and locked first and perks (which only add) are read when the
+// tier's limit is reached.
 func (s *Service) insertWithinLimit(ctx context.Context, tx *gorm.DB, p auth.Principal, t *Task) error {
-	inserted, err := database.InsertBelow(tx, t, lockActiveCountSQL, []any{p.UserID}, int64(s.cfg.limits(p.Tier).MaxTasks))
+	inserted, err := database.InsertBelow(tx, t, keptActiveCountSQL, []any{p.UserID}, int64(s.cfg.limits(p.Tier).MaxTasks))
 	if err != nil || inserted {
 		return err
 	}
@@ -512,6 +513,12 @@ func (s *Service) checkTaskLimit(ctx context.Context, tx *gorm.DB, p auth.Princi
 	}
 	return nil
 }
+
+// keptActiveCountSQL returns the user's number of active tasks (as n) and
+// locks its row, when the user has one: a lock, where lockActiveCountSQL's
+// upsert writes a new version of the row (which the insert's trigger then
+// writes again).
+const keptActiveCountSQL = `SELECT active AS n FROM task_counts WHERE user_id = ? FOR UPDATE`
 
 // lockActiveCountSQL returns the user's number of active tasks (as n) and
 // locks it (see lockActiveCount).

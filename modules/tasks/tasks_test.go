@@ -152,21 +152,29 @@ func TestActiveTaskLimit(t *testing.T) {
 	createTask(t, app, bob, map[string]any{"title": "bob's"})
 }
 
+// TestConcurrentCreatesNeverPassTheLimit: twelve creates released together
+// against a limit of five, by a user's first tasks (no count row yet: the
+// creates make it) and by a user who has one (the creates lock it).
 func TestConcurrentCreatesNeverPassTheLimit(t *testing.T) {
 	t.Parallel()
 	app := testkit.Start(t, testkit.Modules(tasks.Module), testkit.WithConfig("limits.free.max_tasks", 5))
-	alice := app.SignIn(t, "alice@example.com")
-	racers := make([]testkit.Racer, 12)
-	for i := range racers {
-		racers[i] = testkit.Racer{User: alice, Request: testkit.Request{Method: http.MethodPost, Path: "/api/v1/tasks",
-			Body: map[string]any{"title": fmt.Sprintf("t%d", i)}}}
-	}
-	statuses := testkit.Statuses(app.Burst(t, racers))
-	if statuses[http.StatusCreated] != 5 || statuses[http.StatusConflict] != 7 {
-		t.Fatalf("statuses %v; want 5 created and 7 refused", statuses)
-	}
-	if n := app.Count(t, "tasks", "user_id = ?", alice.ID); n != 5 {
-		t.Fatalf("rows = %d", n)
+	for _, had := range []int{0, 1} {
+		user := app.SignIn(t, fmt.Sprintf("had%d@example.com", had))
+		for i := range had {
+			createTask(t, app, user, map[string]any{"title": fmt.Sprintf("before %d", i)})
+		}
+		racers := make([]testkit.Racer, 12)
+		for i := range racers {
+			racers[i] = testkit.Racer{User: user, Request: testkit.Request{Method: http.MethodPost, Path: "/api/v1/tasks",
+				Body: map[string]any{"title": fmt.Sprintf("t%d", i)}}}
+		}
+		statuses := testkit.Statuses(app.Burst(t, racers))
+		if statuses[http.StatusCreated] != 5-had || statuses[http.StatusConflict] != 7+had {
+			t.Fatalf("with %d task before: statuses %v; want %d created and %d refused", had, statuses, 5-had, 7+had)
+		}
+		if n := app.Count(t, "tasks", "user_id = ?", user.ID); n != 5 {
+			t.Fatalf("with %d task before: rows = %d", had, n)
+		}
 	}
 }
 

@@ -206,6 +206,10 @@ func openPostgres(ctx context.Context, cfg *config.Config, gcfg *gorm.Config, o 
 		return nil, unreachable(pcfg, err)
 	}
 	gdb.Config.Logger = real
+	if err := registerSendHeld(gdb); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	db := newDB(gdb, sqlDB, pool, Postgres)
 	db.Sessions, db.Pooled = pool, pooled
 	if pooled {
