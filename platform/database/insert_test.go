@@ -24,6 +24,19 @@ type quotaRow struct {
 
 func (quotaRow) TableName() string { return "quota_rows" }
 
+// openQuota opens a database with the tables of quotaRow and its counts.
+func openQuota(t *testing.T) *database.DB {
+	t.Helper()
+	db := open(t)
+	if err := db.Gorm.AutoMigrate(&quotaRow{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Gorm.Exec(`CREATE TABLE quota_counts (owner text PRIMARY KEY, n int NOT NULL)`).Error; err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 const quotaCount = `INSERT INTO quota_counts (owner, n) VALUES (?, 0)
 	ON CONFLICT (owner) DO UPDATE SET n = quota_counts.n RETURNING n`
 
@@ -32,13 +45,7 @@ const quotaCount = `INSERT INTO quota_counts (owner, n) VALUES (?, 0)
 // given, and the count's lock makes the others wait and find no room.
 func TestInsertBelowStopsConcurrentInsertsAtTheLimit(t *testing.T) {
 	t.Parallel()
-	db := open(t)
-	if err := db.Gorm.AutoMigrate(&quotaRow{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Gorm.Exec(`CREATE TABLE quota_counts (owner text PRIMARY KEY, n int NOT NULL)`).Error; err != nil {
-		t.Fatal(err)
-	}
+	db := openQuota(t)
 	ctx := context.Background()
 	at := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
 	insert := func(i int) (bool, error) {

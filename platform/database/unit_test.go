@@ -21,13 +21,7 @@ import (
 // is written at once.
 func TestAHeldWriteGoesOutWithTheUnitsNextStatement(t *testing.T) {
 	t.Parallel()
-	db := open(t)
-	if err := db.Gorm.AutoMigrate(&quotaRow{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Gorm.Exec(`CREATE TABLE quota_counts (owner text PRIMARY KEY, n int NOT NULL)`).Error; err != nil {
-		t.Fatal(err)
-	}
+	db := openQuota(t)
 	var statements atomic.Int64
 	if err := db.Gorm.Callback().Raw().After("*").Register("test:count", func(*gorm.DB) { statements.Add(1) }); err != nil {
 		t.Fatal(err)
