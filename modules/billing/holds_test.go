@@ -136,30 +136,14 @@ func TestAChangeWaitingForTheLedgerSeesWhatTheHolderCommitted(t *testing.T) {
 	alice := app.SignIn(t, "alice@example.com") // 5 kickstart + 5 daily = 10
 	balanceOf(t, app, alice)                    // the day's credits granted
 	ctx := context.Background()
-	held := make(chan error, 1)
-	err := inTx(t, app, func(tx *gorm.DB) error {
-		if _, err := ledger.GrantCredits(ctx, tx, alice.ID, 5, "make up"); err != nil { // locks alice's ledger
-			return err
-		}
-		go func() {
-			held <- inTx(t, app, func(tx *gorm.DB) error {
-				_, err := ledger.Hold(ctx, tx, alice.ID, uuid.New(), 12, "AI chat", app.Clock.Now().Add(time.Minute))
-				return err
-			})
-		}()
-		// Commit once the hold waits for the lock.
-		testkit.Eventually(t, 10*time.Second, "the hold to wait for the ledger's lock", func() bool {
-			var waiting int64
-			err := app.DB.Gorm.Raw(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
-				AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&waiting).Error
-			return err == nil && waiting > 0
-		})
-		return nil
+	err := waitingHold(t, app, func(tx *gorm.DB) error {
+		_, err := ledger.GrantCredits(ctx, tx, alice.ID, 5, "make up") // locks alice's ledger
+		return err
+	}, func(tx *gorm.DB) error {
+		_, err := ledger.Hold(ctx, tx, alice.ID, uuid.New(), 12, "AI chat", app.Clock.Now().Add(time.Minute))
+		return err
 	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := <-held; err != nil {
 		t.Fatalf("hold of 12 after a grant of 5 at a balance of 10: %v", err)
 	}
 	if b := balanceOf(t, app, alice); b["total"] != float64(3) {
@@ -179,18 +163,29 @@ func TestTheLedgersFunctionTakesTheLockOfLockKey(t *testing.T) {
 	app, credits := spender(t)
 	alice := app.SignIn(t, "alice@example.com")
 	ctx := context.Background()
+	err := waitingHold(t, app, func(tx *gorm.DB) error {
+		return database.LockKey(tx, "credits:"+alice.ID.String())
+	}, func(tx *gorm.DB) error {
+		_, err := credits.Hold(ctx, tx, alice.ID, uuid.New(), 1, "AI chat", app.Clock.Now().Add(time.Minute))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("hold after the lock was released: %v", err)
+	}
+}
+
+// waitingHold runs lock in a transaction, then hold in another one, and
+// commits the first once the second waits for an advisory lock (polled in
+// pg_locks, 10 s at most); it returns hold's error.
+func waitingHold(t *testing.T, app *testkit.App, lock, hold func(tx *gorm.DB) error) error {
+	t.Helper()
 	held := make(chan error, 1)
 	err := inTx(t, app, func(tx *gorm.DB) error {
-		if err := database.LockKey(tx, "credits:"+alice.ID.String()); err != nil {
+		if err := lock(tx); err != nil {
 			return err
 		}
-		go func() {
-			held <- inTx(t, app, func(tx *gorm.DB) error {
-				_, err := credits.Hold(ctx, tx, alice.ID, uuid.New(), 1, "AI chat", app.Clock.Now().Add(time.Minute))
-				return err
-			})
-		}()
-		testkit.Eventually(t, 10*time.Second, "the hold to wait for database.LockKey's lock", func() bool {
+		go func() { held <- inTx(t, app, hold) }()
+		testkit.Eventually(t, 10*time.Second, "the hold to wait for the ledger's lock", func() bool {
 			var waiting int64
 			err := app.DB.Gorm.Raw(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
 				AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&waiting).Error
@@ -201,9 +196,7 @@ func TestTheLedgersFunctionTakesTheLockOfLockKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := <-held; err != nil {
-		t.Fatalf("hold after the lock was released: %v", err)
-	}
+	return <-held
 }
 
 // TestAHoldItsProcessNeverEndedIsGivenBackByTheJob: credit_hold_release
